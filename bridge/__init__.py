@@ -1,0 +1,1 @@
+"""The standalone generator bridge (parascale_bridge.py): numpy only, never bpy."""

@@ -1,0 +1,241 @@
+"""Per-frame re-realisation of a reference move in a target scene (DESIGN section 5).
+
+The target camera starts where the animator placed it. Each step copies the
+reference's relative rotation and moves along the reference's translation
+direction (in the camera frame) by whatever length makes the target scene,
+seen from the previous calibrated pose, show the reference's Parallax Number.
+Depth comes from a callback so the same code runs on a numpy scene, a Cycles
+Z pass or a ray cast.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .cameras import make_c2w
+from .parallax import ESTIMATORS, normalized_grid, parallax
+
+METHODS = ("raw", "global") + ESTIMATORS
+
+
+class CalibrationError(ValueError):
+    """The calibration cannot produce a meaningful camera (named frames, reason)."""
+
+
+@dataclass
+class DepthView:
+    """Planar depth (h, w) of the target seen from one pose; K is that pixel grid's."""
+
+    depth: np.ndarray
+    K: np.ndarray
+
+
+DepthFn = Callable[[int, np.ndarray], DepthView]
+
+
+@dataclass
+class CalibrationWarning:
+    code: str
+    frames: list
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "frames": list(self.frames), "message": self.message}
+
+
+@dataclass
+class CalibrationResult:
+    method: str
+    estimator: str
+    c2w: np.ndarray            # (N, 4, 4) calibrated poses, OpenCV axes
+    frames: list               # N frame labels (scene frame numbers)
+    pi_ref: np.ndarray         # (N-1,) reference Pi per step
+    pi_target: np.ndarray      # (N-1,) Pi the target shows per step, same estimator
+    gain: np.ndarray           # (N-1,) target Pi per unit translation (0: background only)
+    scale: np.ndarray          # (N-1,) translation length applied per step, target units
+    warnings: list = field(default_factory=list)
+
+
+class Calibrator:
+    """Step-wise calibration, so a modal operator can advance it frame by frame and
+    cancel cleanly. `run()` does all steps at once.
+
+    ref_d: (N-1, 3) reference translation per step in the previous camera's frame.
+    ref_dR: (N-1, 3, 3) reference relative rotation per step.
+    pi_ref: (N-1,) reference Parallax Number per step (same estimator family).
+    start_c2w: target camera pose at the first frame (OpenCV axes).
+    depth_fn(i, c2w): depth of the target at pose c2w (i = frame index).
+    method: raw | global | mean | harmonic | flow.
+    global_estimator: the estimator that fixes the single scale of `global`.
+    z_min: depth clamp (the target camera's clip_start).
+    """
+
+    def __init__(self, ref_d: np.ndarray, ref_dR: np.ndarray, pi_ref: np.ndarray,
+                 start_c2w: np.ndarray, depth_fn: Optional[DepthFn], method: str = "harmonic",
+                 *, frames: Optional[Sequence] = None, global_estimator: str = "harmonic",
+                 z_min: float = 0.0, measure_target: bool = True):
+        if method not in METHODS:
+            raise CalibrationError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+        self.ref_d = np.asarray(ref_d, float).reshape(-1, 3)
+        self.ref_dR = np.asarray(ref_dR, float).reshape(-1, 3, 3)
+        self.pi_ref = np.asarray(pi_ref, float).reshape(-1)
+        n = len(self.ref_d)
+        if len(self.ref_dR) != n or len(self.pi_ref) != n:
+            raise CalibrationError(f"reference has {n} translations, {len(self.ref_dR)} rotations "
+                                   f"and {len(self.pi_ref)} Pi values; expected one of each per step")
+        if not np.isfinite(self.pi_ref).all() or (self.pi_ref < 0).any():
+            i = int(np.argmax(~np.isfinite(self.pi_ref) | (self.pi_ref < 0)))
+            raise CalibrationError(f"reference Pi of step {i + 1} is {self.pi_ref[i]}; expected a finite value >= 0")
+        if method != "raw" and depth_fn is None:
+            raise CalibrationError(f"method {method!r} needs the target's depth")
+        self.method = method
+        self.estimator = method if method in ESTIMATORS else global_estimator
+        self.depth_fn = depth_fn
+        self.z_min = float(z_min)
+        self.measure_target = measure_target and depth_fn is not None
+        self.frames = list(frames) if frames is not None else list(range(n + 1))
+        if len(self.frames) != n + 1:
+            raise CalibrationError(f"{len(self.frames)} frame labels for {n + 1} frames")
+
+        self.R = [np.asarray(start_c2w, float)[:3, :3]]
+        self.c = [np.asarray(start_c2w, float)[:3, 3]]
+        self.gain = np.zeros(n)
+        self.scale = np.zeros(n)
+        self.pi_target = np.zeros(n)
+        self._last_gain: Optional[float] = None
+        self._background_frames: list = []
+        self._no_direction_frames: list = []
+        self._global_factor: Optional[float] = None
+        self.t = 0  # steps done
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.ref_d)
+
+    def done(self) -> bool:
+        return self.t >= self.n_steps
+
+    # -- depth -----------------------------------------------------------
+    def _gain_at(self, i: int, R: np.ndarray, c: np.ndarray, direction: np.ndarray) -> float:
+        view = self.depth_fn(i, make_c2w(R, c))
+        Z = np.asarray(view.depth, float)
+        if self.z_min > 0:
+            Z = np.where(np.isfinite(Z), np.maximum(Z, self.z_min), Z)
+        xy = normalized_grid(view.K, Z.shape[1], Z.shape[0]) if self.estimator == "flow" else None
+        return parallax(Z, direction, self.estimator, xy)
+
+    def _rotation_ahead(self, k: int) -> np.ndarray:
+        R = self.R[-1]
+        for j in range(self.t, k):
+            R = R @ self.ref_dR[j]
+        return R
+
+    def _probe_ahead(self, direction: np.ndarray) -> Optional[float]:
+        """First valid gain seen from the current centre with the rotations still to
+        come (used only while no valid gain has been seen yet)."""
+        for k in range(self.t + 1, self.n_steps + 1):
+            g = self._gain_at(k, self._rotation_ahead(k), self.c[-1], direction)
+            if g > 0:
+                return g
+        return None
+
+    # -- one step --------------------------------------------------------
+    def step(self) -> bool:
+        """Advance one frame; returns True when all steps are done."""
+        if self.done():
+            return True
+        t = self.t
+        d = self.ref_d[t]
+        length = float(np.linalg.norm(d))
+        direction = d / length if length > 0 else np.zeros(3)
+        R_prev, c_prev = self.R[-1], self.c[-1]
+
+        needs_depth = length > 0 and (self.measure_target or self.method in ESTIMATORS or (
+            self.method == "global" and self._global_factor is None))
+        g = self._gain_at(t, R_prev, c_prev, direction) if needs_depth else 0.0
+        self.gain[t] = g
+
+        if self.method == "raw":
+            s = length
+        elif self.method == "global":
+            if self._global_factor is None and length > 0 and self.pi_ref[t] > 0:
+                g0 = g if g > 0 else self._probe_ahead(direction)
+                if g0 is None:
+                    raise CalibrationError(self._all_background_message())
+                self._global_factor = self.pi_ref[t] / (g0 * length)
+            s = length * (self._global_factor or 0.0)
+        else:
+            s = self._per_frame_length(t, g, length, direction)
+
+        self.scale[t] = s
+        self.pi_target[t] = g * s
+        self.c.append(c_prev + R_prev @ direction * s)
+        self.R.append(R_prev @ self.ref_dR[t])
+        self.t += 1
+        return self.done()
+
+    def _per_frame_length(self, t: int, g: float, length: float, direction: np.ndarray) -> float:
+        if self.pi_ref[t] == 0:
+            return 0.0
+        if length == 0:
+            # Pi without a direction (flow noise on a still camera): nothing to scale.
+            self._no_direction_frames.append(self.frames[t + 1])
+            return 0.0
+        if g > 0:
+            self._last_gain = g
+            return self.pi_ref[t] / g
+        self._background_frames.append(self.frames[t + 1])
+        if self._last_gain is None:
+            probed = self._probe_ahead(direction)
+            if probed is None:
+                raise CalibrationError(self._all_background_message())
+            self._last_gain = probed
+        return self.pi_ref[t] / self._last_gain
+
+    def _all_background_message(self) -> str:
+        return (f"the target camera sees only background (no geometry within its view) at every "
+                f"frame from {self.frames[0]} to {self.frames[-1]}; nothing to measure parallax against. "
+                "Aim the target camera at the scene or widen its clip range.")
+
+    # -- result ----------------------------------------------------------
+    def run(self, progress: Optional[Callable[[int, int], None]] = None) -> CalibrationResult:
+        while not self.done():
+            self.step()
+            if progress is not None:
+                progress(self.t, self.n_steps)
+        return self.result()
+
+    def result(self) -> CalibrationResult:
+        if not self.done():
+            raise CalibrationError(f"calibration stopped after {self.t} of {self.n_steps} steps")
+        warnings = []
+        if self._background_frames:
+            f = self._background_frames
+            warnings.append(CalibrationWarning(
+                "background_only", f,
+                f"frames {_frame_list(f)}: the target camera sees only background before the step; "
+                "reused the last valid parallax gain"))
+        if self._no_direction_frames:
+            f = self._no_direction_frames
+            warnings.append(CalibrationWarning(
+                "no_direction", f,
+                f"frames {_frame_list(f)}: the reference has parallax but no translation; step left still"))
+        return CalibrationResult(
+            method=self.method, estimator=self.estimator, c2w=make_c2w(np.stack(self.R), np.stack(self.c)),
+            frames=self.frames, pi_ref=self.pi_ref.copy(), pi_target=self.pi_target.copy(),
+            gain=self.gain.copy(), scale=self.scale.copy(), warnings=warnings)
+
+
+def _frame_list(frames: Sequence) -> str:
+    frames = list(frames)
+    if len(frames) > 12:
+        return ", ".join(str(f) for f in frames[:10]) + f", ... ({len(frames)} in all)"
+    return ", ".join(str(f) for f in frames)
+
+
+def calibrate(ref_d, ref_dR, pi_ref, start_c2w, depth_fn, method="harmonic", *,
+              progress=None, **kwargs) -> CalibrationResult:
+    """Run a whole calibration (see Calibrator)."""
+    return Calibrator(ref_d, ref_dR, pi_ref, start_c2w, depth_fn, method, **kwargs).run(progress)

@@ -1,0 +1,69 @@
+"""Evaluation metrics (DESIGN section 6): PCE, and CameraCtrl's TransErr / RotErr."""
+from __future__ import annotations
+
+import numpy as np
+
+from .cameras import relative_poses
+from .rotations import rotation_angle
+
+PI_FLOOR = 1e-9
+
+
+def pce(pi_realised, pi_ref) -> dict:
+    """Parallax Consistency Error: |ln(realised / reference)| per step, over steps where
+    both exceed 1e-9. Returns mean, 90th percentile, the per-step values (nan where
+    excluded) and how many steps counted."""
+    real = np.asarray(pi_realised, float).reshape(-1)
+    ref = np.asarray(pi_ref, float).reshape(-1)
+    if real.shape != ref.shape:
+        raise ValueError(f"PCE needs one realised Pi per reference Pi ({len(ref)}), got {len(real)}")
+    valid = (real > PI_FLOOR) & (ref > PI_FLOOR) & np.isfinite(real) & np.isfinite(ref)
+    per_step = np.full(real.shape, np.nan)
+    per_step[valid] = np.abs(np.log(real[valid] / ref[valid]))
+    if not valid.any():
+        return {"mean": float("nan"), "p90": float("nan"), "per_step": per_step, "n": 0}
+    return {"mean": float(per_step[valid].mean()), "p90": float(np.percentile(per_step[valid], 90)),
+            "per_step": per_step, "n": int(valid.sum())}
+
+
+def umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool = True):
+    """Similarity (s, R, t) minimising sum |dst - (s R src + t)|^2 (Umeyama 1991)."""
+    src = np.asarray(src, float)
+    dst = np.asarray(dst, float)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    xs, xd = src - mu_s, dst - mu_d
+    var_s = (xs ** 2).sum() / len(src)
+    if var_s < 1e-300:
+        return 1.0, np.eye(3), mu_d - mu_s
+    cov = xd.T @ xs / len(src)
+    U, D, Vt = np.linalg.svd(cov)
+    S = np.eye(3)
+    if np.linalg.det(U) * np.linalg.det(Vt) < 0:
+        S[2, 2] = -1
+    R = U @ S @ Vt
+    s = float(np.trace(np.diag(D) @ S) / var_s) if with_scale else 1.0
+    t = mu_d - s * R @ mu_s
+    return s, R, t
+
+
+def trans_err(centers: np.ndarray, ref_centers: np.ndarray) -> float:
+    """Sum over frames of |c_t - c*_t| after Sim(3) alignment of c onto c*."""
+    s, R, t = umeyama(centers, ref_centers)
+    aligned = s * np.asarray(centers, float) @ R.T + t
+    return float(np.linalg.norm(aligned - ref_centers, axis=1).sum())
+
+
+def rot_err(rotations: np.ndarray, ref_rotations: np.ndarray) -> float:
+    """Sum over frames of the angle (degrees) of R_t^T R*_t."""
+    R = np.asarray(rotations, float)
+    Rs = np.asarray(ref_rotations, float)
+    return float(np.degrees(rotation_angle(np.swapaxes(R, -1, -2) @ Rs)).sum())
+
+
+def trajectory_errors(c2w: np.ndarray, ref_c2w: np.ndarray) -> dict:
+    """TransErr and RotErr of a trajectory against a reference, both made relative
+    to their first frame (as CameraCtrl compares generated and ground-truth poses)."""
+    a = relative_poses(c2w)
+    b = relative_poses(ref_c2w)
+    return {"trans_err": trans_err(a[:, :3, 3], b[:, :3, 3]),
+            "rot_err": rot_err(a[:, :3, :3], b[:, :3, :3])}
