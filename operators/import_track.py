@@ -1,0 +1,2 @@
+"""Placeholder until this module is written; it registers nothing."""
+CLASSES = ()
