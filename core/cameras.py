@@ -225,6 +225,13 @@ class BlenderCamera:
             return "HORIZONTAL" if W * self.pixel_aspect_x >= H * self.pixel_aspect_y else "VERTICAL"
         return self.sensor_fit
 
+    def sensor_size(self) -> float:
+        """The sensor dimension that spans the fitted image side. AUTO always uses
+        sensor_width, for whichever side is longer (checked against Blender)."""
+        if self.sensor_fit == "VERTICAL":
+            return self.sensor_height
+        return self.sensor_width
+
     def _view(self) -> float:
         W, H = self.image_size()
         if self.effective_fit() == "HORIZONTAL":
@@ -235,11 +242,9 @@ class BlenderCamera:
 def intrinsics_from_blender(cam: BlenderCamera) -> tuple[np.ndarray, int, int]:
     """K, W, H of a Blender camera as it renders (matches world_to_camera_view)."""
     W, H = cam.image_size()
-    fit = cam.effective_fit()
-    sensor = cam.sensor_height if fit == "VERTICAL" else cam.sensor_width
     view = cam._view()
     aspect = cam.pixel_aspect_x / cam.pixel_aspect_y
-    fx = cam.lens / sensor * view
+    fx = cam.lens / cam.sensor_size() * view
     fy = fx * aspect
     cx = W / 2.0 - cam.shift_x * view
     cy = H / 2.0 + cam.shift_y * view * aspect
@@ -271,10 +276,8 @@ def blender_from_intrinsics(K: np.ndarray, width: int, height: int, *, sensor_fi
     W, H = cam.image_size()
     if (W, H) != (int(width), int(height)):
         raise ValueError(f"{width}x{height} is not reachable at {resolution_percentage}%")
-    fit = cam.effective_fit()
-    sensor = sensor_height if fit == "VERTICAL" else sensor_width
     view = cam._view()
-    cam.lens = fx * sensor / view
+    cam.lens = fx * cam.sensor_size() / view
     cam.shift_x = (W / 2.0 - cx) / view
     cam.shift_y = (cy - H / 2.0) / (view * ratio)
     return cam

@@ -32,3 +32,9 @@ def fresh_blender():
     bpy.ops.wm.read_factory_settings(use_empty=True)
     yield bpy
     bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+# Let tests import the helper modules that sit beside them (analytic_scenes).
+import sys  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))

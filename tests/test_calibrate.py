@@ -1,0 +1,166 @@
+"""Per-frame calibration against analytic scenes whose depth is computed in numpy."""
+import numpy as np
+import pytest
+
+from analytic_scenes import AnalyticScene, reference_move, tabletop
+from parascale.core.calibrate import CalibrationError, Calibrator, calibrate
+from parascale.core.cameras import steps
+from parascale.core.metrics import pce
+from parascale.core.parallax import parallax_of_depth_map
+
+W, H = 48, 32
+K = np.array([[40.0, 0, 24.0], [0, 40.0, 16.0], [0, 0, 1]])
+
+
+def reference_pi(scene, c2w, estimator):
+    d, _ = steps(c2w)
+    return np.array([parallax_of_depth_map(scene.depth(c2w[t], K, W, H), K, d[t], estimator)
+                     for t in range(len(d))])
+
+
+def realised_pi(scene, c2w, estimator):
+    """Measured afresh on the calibrated poses: not the calibrator's own bookkeeping."""
+    return reference_pi(scene, c2w, estimator)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    c2w = reference_move(10)
+    d, dR = steps(c2w)
+    return c2w, d, dR
+
+
+@pytest.mark.parametrize("estimator", ["harmonic", "mean", "flow"])
+@pytest.mark.parametrize("target_scale", [1e4, 1e-3])
+def test_per_frame_realises_reference_pi(reference, estimator, target_scale):
+    c2w, d, dR = reference
+    pi_ref = reference_pi(tabletop(), c2w, estimator)
+    target = tabletop(target_scale)
+    start = c2w[0].copy()
+    start[:3, 3] *= target_scale
+    result = calibrate(d, dR, pi_ref, start, target.depth_fn(K, W, H), estimator)
+    got = realised_pi(target, result.c2w, estimator)
+    assert pce(got, pi_ref)["mean"] < 1e-6
+    assert pce(result.pi_target, pi_ref)["mean"] < 1e-6
+    # Rotation: exactly the reference's relative rotations.
+    _, dR_out = steps(result.c2w)
+    assert np.abs(dR_out - dR).max() < 1e-12
+    # In an exactly scaled copy of the scene, the calibrated move is the scaled reference.
+    assert np.allclose(result.c2w[:, :3, 3], c2w[:, :3, 3] * target_scale, rtol=1e-9, atol=1e-9 * target_scale)
+
+
+def test_raw_in_scene_1e4_larger_is_off_by_ln_1e4(reference):
+    c2w, d, dR = reference
+    pi_ref = reference_pi(tabletop(), c2w, "harmonic")
+    target = tabletop(1e4)
+    start = c2w[0].copy()
+    start[:3, 3] *= 1e4
+    result = calibrate(d, dR, pi_ref, start, target.depth_fn(K, W, H), "raw")
+    err = pce(realised_pi(target, result.c2w, "harmonic"), pi_ref)["mean"]
+    # Not exactly ln(1e4): the raw camera barely moves in the big scene, so it does not
+    # close in on the scene as the reference dolly does.
+    assert err == pytest.approx(np.log(1e4), rel=0.03)
+    # raw copies the reference steps unchanged
+    assert np.allclose(np.linalg.norm(np.diff(result.c2w[:, :3, 3], axis=0), axis=1),
+                       np.linalg.norm(d, axis=1))
+
+
+def test_global_is_exact_in_a_scaled_copy_but_not_in_a_different_scene(reference):
+    c2w, d, dR = reference
+    pi_ref = reference_pi(tabletop(), c2w, "harmonic")
+    start = c2w[0].copy()
+    start[:3, 3] *= 100
+    scaled = calibrate(d, dR, pi_ref, start, tabletop(100).depth_fn(K, W, H), "global")
+    assert pce(realised_pi(tabletop(100), scaled.c2w, "harmonic"), pi_ref)["mean"] < 1e-6
+    # A target whose depth changes along the move differently from the reference:
+    # a wall much nearer at the end of the move.
+    other = AnalyticScene(planes=[((0, 0, 0), (0, 0, 1)), ((0, 0.2, 0), (0, -1, 0))], scale=100)
+    glob = calibrate(d, dR, pi_ref, start, other.depth_fn(K, W, H), "global")
+    per_frame = calibrate(d, dR, pi_ref, start, other.depth_fn(K, W, H), "harmonic")
+    e_glob = pce(realised_pi(other, glob.c2w, "harmonic"), pi_ref)["mean"]
+    e_frame = pce(realised_pi(other, per_frame.c2w, "harmonic"), pi_ref)["mean"]
+    assert e_frame < 1e-6 < 0.01 < e_glob
+
+
+def test_zero_reference_pi_holds_the_camera(reference):
+    c2w, d, dR = reference
+    pi_ref = reference_pi(tabletop(), c2w, "harmonic")
+    pi_ref[3] = 0.0
+    result = calibrate(d, dR, pi_ref, c2w[0], tabletop().depth_fn(K, W, H), "harmonic")
+    assert result.scale[3] == 0.0
+    assert np.allclose(result.c2w[4, :3, 3], result.c2w[3, :3, 3])
+    assert result.warnings == []
+
+
+def test_background_only_frames_reuse_last_gain_and_are_named():
+    # The camera pans off a single sphere into empty space for two frames.
+    scene = AnalyticScene(spheres=[((0, 0, 5), 1.0)])
+    n = 6
+    yaw = [0, 0, 1.2, 1.2, 0, 0]  # radians: frames 2, 3 look away
+    c2w = np.stack([np.eye(4)] * n)
+    for i, a in enumerate(yaw):
+        c2w[i, :3, :3] = [[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]]
+        c2w[i, :3, 3] = [0.1 * i, 0, 0]
+    d, dR = steps(c2w)
+    pi_ref = np.full(n - 1, 0.01)
+    result = calibrate(d, dR, pi_ref, c2w[0], scene.depth_fn(K, W, H), "harmonic",
+                       frames=list(range(101, 101 + n)))
+    codes = {w.code: w for w in result.warnings}
+    assert "background_only" in codes
+    assert codes["background_only"].frames == [104, 105]  # steps starting at frames 103, 104
+    assert "104, 105" in codes["background_only"].message
+    assert result.gain[2] == 0 and result.gain[3] == 0
+    assert result.scale[2] == pytest.approx(pi_ref[2] / result.gain[1])
+
+
+def test_all_background_is_a_clear_error(reference):
+    c2w, d, dR = reference
+    empty = AnalyticScene()
+    with pytest.raises(CalibrationError, match="sees only background .* every frame from 1 to 10"):
+        calibrate(d, dR, np.full(len(d), 0.01), c2w[0], empty.depth_fn(K, W, H), "harmonic",
+                  frames=list(range(1, 11)))
+
+
+def test_leading_background_probes_ahead():
+    # Looking away at the start, turning toward the sphere later: the first steps use
+    # the first gain the rotations ahead will see, not an error.
+    scene = AnalyticScene(spheres=[((0, 0, 5), 1.0)])
+    yaw = [1.2, 1.2, 0.0, 0.0]
+    c2w = np.stack([np.eye(4)] * 4)
+    for i, a in enumerate(yaw):
+        c2w[i, :3, :3] = [[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]]
+        c2w[i, :3, 3] = [0.05 * i, 0, 0]
+    d, dR = steps(c2w)
+    result = calibrate(d, dR, np.full(3, 0.01), c2w[0], scene.depth_fn(K, W, H), "harmonic")
+    assert result.scale[0] > 0
+    assert result.warnings[0].code == "background_only"
+
+
+def test_depth_clamped_at_clip_start():
+    scene = AnalyticScene(planes=[((0, 0, 0.001), (0, 0, -1))])  # a plane 1 mm ahead
+    c2w = np.stack([np.eye(4), np.eye(4)])
+    c2w[1, 0, 3] = 1.0
+    d, dR = steps(c2w)
+    result = calibrate(d, dR, [0.5], c2w[0], scene.depth_fn(K, W, H), "harmonic", z_min=0.1)
+    assert result.gain[0] == pytest.approx(1 / 0.1)
+    assert result.scale[0] == pytest.approx(0.05)
+
+
+def test_stepwise_matches_run_and_refuses_partial_result(reference):
+    c2w, d, dR = reference
+    pi_ref = reference_pi(tabletop(), c2w, "flow")
+    cal = Calibrator(d, dR, pi_ref, c2w[0], tabletop().depth_fn(K, W, H), "flow")
+    cal.step()
+    with pytest.raises(CalibrationError, match="stopped after 1 of 9 steps"):
+        cal.result()
+    while not cal.step():
+        pass
+    full = calibrate(d, dR, pi_ref, c2w[0], tabletop().depth_fn(K, W, H), "flow")
+    assert np.array_equal(cal.result().c2w, full.c2w)
+
+
+def test_bad_reference_is_named():
+    with pytest.raises(CalibrationError, match="step 2 is nan"):
+        calibrate(np.ones((3, 3)), np.stack([np.eye(3)] * 3), [0.1, np.nan, 0.1], np.eye(4), None, "raw")
+    with pytest.raises(CalibrationError, match="unknown method 'median'"):
+        calibrate(np.ones((1, 3)), np.eye(3)[None], [0.1], np.eye(4), None, "median")
