@@ -1,0 +1,584 @@
+"""Writers from a Track to the pose files of camera-conditioned video generators
+(DESIGN section 9), the ParaScale .json (with its reader), and readers for the two
+generator formats nobody else reads (MotionCtrl, ReCamMaster).
+
+numpy only: never bpy or mathutils.
+
+Every writer takes a Track (c2w in OpenCV axes, pixel K) and:
+
+- ``frames=N`` resamples the track to N evenly spaced times over its span
+  (rotations slerped, centres linear: core.cameras.resample_track); None keeps it.
+- ``relative=True`` makes poses relative to the first written frame (frame 0 becomes
+  the identity). Defaults per format, documented on each writer: the formats whose
+  consumers relativise themselves (CameraCtrl, VideoX-Fun, ReCamMaster, MotionCtrl SVD)
+  default to absolute poses so the file stays faithful to the scene.
+- writes atomically: a temporary file in the destination folder, then os.replace;
+  folder formats are built in a temporary sibling folder and renamed at the end. A
+  failure leaves nothing behind (and an existing destination untouched).
+
+Per-format conventions
+----------------------
+re10k       RealEstate10K .txt. Line 1: URL (may be empty). Then per frame 19 numbers:
+            timestamp (integer microseconds), fx/W fy/H cx/W cy/H, 0 0, world-to-camera
+            3x4 row-major. OpenCV axes. Absolute by default (CameraCtrl and VideoX-Fun
+            make them relative to frame 0 themselves).
+motionctrl  JSON list, one list of 12 floats per frame: world-to-camera 3x4 row-major,
+            OpenCV axes. Absolute by default (the shipped examples mix both; the SVD
+            branch relativises itself).
+recammaster JSON {"frame0": {"cam01": "[r r r 0] [r r r 0] [r r r 0] [x y z 1] "}, ...}.
+            Unreal Engine row-vector 4x4 (rows 0-2 the camera's X forward, Y right, Z up
+            axes; row 3 its position), centimetres, numbers printed like C++ streams
+            (%g, 6 significant digits). World mapping: our world (Blender: X right,
+            Y forward, Z up) -> Unreal (X forward, Y right, Z up) swaps x and y, so
+            the rotation block is proper in Unreal's left-handed world. ReCamMaster
+            reads it as c2w[:, [1, 2, 0, 3]], flips column 1 and divides by 100 and
+            uses poses relative to frame 0; 81 frames, every 4th used.
+nerf        transforms.json: camera-to-world in OpenGL/Blender camera axes (x right,
+            y up, z back), fl_x fl_y cx cy w h, camera_angle_x/y. Absolute.
+colmap      a folder with cameras.txt (PINHOLE, one camera per distinct K),
+            images.txt (world-to-camera, QW QX QY QZ TX TY TZ), points3D.txt (the
+            track's points, empty tracks; empty file when it has none). Absolute.
+gen3c       a folder with camera.npz (``w2c`` (N,4,4) absolute world-to-camera,
+            ``intrinsics`` (N,3,3) pixel K, ``image_size`` [W,H]) and depth.npz
+            (``depth`` (N,h,w) planar Z in the same units as the translation, +inf
+            background, ``intrinsics`` of that depth grid).
+parascale   the ParaScale .json below (SCHEMA_VERSION).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from .cameras import Track, invert_poses, relative_poses, resample_track
+from .rotations import quat_from_matrix
+
+FORMATS = ("re10k", "motionctrl", "recammaster", "nerf", "colmap", "gen3c", "parascale")
+FOLDER_FORMATS = ("colmap", "gen3c")
+# Frame counts the formats' main consumers expect when the caller gives none.
+DEFAULT_FRAMES = {"recammaster": 81}
+EXTENSIONS = {"re10k": ".txt", "motionctrl": ".json", "recammaster": ".json", "nerf": ".json",
+              "colmap": "", "gen3c": "", "parascale": ".json"}
+
+SCHEMA = "parascale.poses"
+SCHEMA_VERSION = 1
+
+# OpenCV camera axes <-> OpenGL/Blender camera axes (flip y and z); its own inverse.
+CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
+# Our world (Blender: X right, Y forward, Z up) -> Unreal world (X forward, Y right, Z up).
+WORLD_TO_UE = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+class ExportError(ValueError):
+    """A track or request that cannot be written (named in the message)."""
+
+
+# ---------------------------------------------------------------------------
+# Atomic writes
+
+def _tmp_name(path: Path) -> str:
+    return f".{path.name}.tmp-{os.getpid()}-"
+
+
+def atomic_write_text(path, text: str) -> Path:
+    """Write text to path via a temporary file in the same folder, then os.replace."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ExportError(f"{path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_name(path), dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+@contextlib.contextmanager
+def atomic_folder(path):
+    """Yield a temporary sibling folder; on success it replaces `path` (an existing
+    folder there is swapped out and removed); on failure it is removed."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ExportError(f"{path}: folder {parent} does not exist")
+    if path.exists() and not path.is_dir():
+        raise ExportError(f"{path}: exists and is not a folder")
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_name(path), dir=parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=_tmp_name(path) + "old-", dir=parent))
+            os.rename(path, old / "x")
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+# ---------------------------------------------------------------------------
+# Resampling and relative poses
+
+def even_times(track: Track, n: int) -> np.ndarray:
+    """n evenly spaced times over the track's span."""
+    return np.linspace(track.times[0], track.times[-1], int(n))
+
+
+def prepare(track: Track, frames: Optional[int] = None, relative: bool = False) -> Track:
+    """The track resampled to `frames` evenly spaced times (None: as is), with poses
+    made relative to its first frame when `relative`. Curves in meta["curves"] are
+    resampled linearly with it."""
+    if not isinstance(track, Track):
+        raise ExportError(f"expected a Track, got {type(track).__name__}")
+    where = f" ({track.source})" if track.source else ""
+    if len(track) < 2:
+        raise ExportError(f"track{where} has {len(track)} frame(s); exporting a move needs at least 2")
+    out = track
+    if frames is not None:
+        frames = int(frames)
+        if frames < 2:
+            raise ExportError(f"frame count must be at least 2, got {frames}")
+        if frames != len(track) or not np.allclose(even_times(track, frames), track.times):
+            new_times = even_times(track, frames)
+            out = resample_track(track, new_times)
+            curves = track.meta.get("curves") or {}
+            if curves:
+                meta = dict(out.meta)
+                meta["curves"] = {k: (None if v is None else
+                                      np.interp(new_times, track.times, np.asarray(v, float)).tolist())
+                                  for k, v in curves.items()}
+                out = replace(out, meta=meta)
+    if relative:
+        out = replace(out, c2w=relative_poses(out.c2w, 0))
+    return out
+
+
+def _w2c(track: Track) -> np.ndarray:
+    return invert_poses(track.c2w)
+
+
+def _f(x: float) -> str:
+    """Shortest repr that reads back exactly; integral values without '.0' noise kept."""
+    x = float(x)
+    if x == 0.0:
+        return "0.0"
+    return repr(x)
+
+
+# ---------------------------------------------------------------------------
+# RealEstate10K
+
+def write_re10k(track: Track, path, *, frames: Optional[int] = None, relative: bool = False,
+                url: Optional[str] = None, timestamps_us: Optional[Sequence[int]] = None) -> Path:
+    """RealEstate10K .txt (see module doc). Timestamps are the frame times in integer
+    microseconds unless `timestamps_us` is given (some published files repeat one)."""
+    t = prepare(track, frames, relative)
+    n = len(t)
+    if timestamps_us is None:
+        ts = [int(round(x * 1e6)) for x in t.times]
+    else:
+        ts = [int(x) for x in timestamps_us]
+        if len(ts) != n:
+            raise ExportError(f"{path}: {len(ts)} timestamps for {n} frames")
+    if url is None:
+        url = str(t.meta.get("url", ""))
+    w2c = _w2c(t)
+    W, H = float(t.width), float(t.height)
+    lines = [url.strip()]
+    for i in range(n):
+        K = t.K[i]
+        nums = [K[0, 0] / W, K[1, 1] / H, K[0, 2] / W, K[1, 2] / H]
+        row = [str(ts[i])] + [_f(v) for v in nums] + ["0", "0"] + [_f(v) for v in w2c[i, :3, :4].ravel()]
+        lines.append(" ".join(row))
+    return atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------------------
+# MotionCtrl
+
+def motionctrl_matrix(track: Track) -> np.ndarray:
+    """(N, 12): world-to-camera 3x4, row-major, per frame."""
+    return _w2c(track)[:, :3, :4].reshape(len(track), 12)
+
+
+def write_motionctrl(track: Track, path, *, frames: Optional[int] = None, relative: bool = False) -> Path:
+    """MotionCtrl camera-pose .json (see module doc)."""
+    t = prepare(track, frames, relative)
+    rows = [[float(v) for v in r] for r in motionctrl_matrix(t)]
+    return atomic_write_text(path, json.dumps(rows, indent=4) + "\n")
+
+
+def read_motionctrl(path, *, K=None, width: int = 256, height: int = 256, fps: float = 8.0) -> Track:
+    """A MotionCtrl pose .json as a Track. The file holds no intrinsics or times: K
+    defaults to a 60 degree horizontal field of view at width x height, times to
+    index / fps."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{path}: not readable as JSON ({exc})") from exc
+    arr = np.asarray(data, float)
+    if arr.ndim != 2 or arr.shape[1] != 12:
+        raise ExportError(f"{path}: expected a list of 12 numbers per frame, got shape {arr.shape}")
+    w2c = np.tile(np.eye(4), (len(arr), 1, 1))
+    w2c[:, :3, :4] = arr.reshape(-1, 3, 4)
+    if K is None:
+        f = width / 2 / math.tan(math.radians(30))
+        K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
+    c2w = np.linalg.inv(w2c)  # general inverse: the files carry float32 rounding
+    return Track(c2w=c2w, K=K, width=width, height=height, times=np.arange(len(arr)) / fps,
+                 source=str(path), meta={"format": "motionctrl"})
+
+
+# ---------------------------------------------------------------------------
+# ReCamMaster (Unreal Engine)
+
+def _ue_rows(c2w_cv: np.ndarray, unit_scale: float) -> np.ndarray:
+    """Unreal row-vector 4x4 (N,4,4) from OpenCV c2w in our world."""
+    R = c2w_cv[:, :3, :3]
+    c = c2w_cv[:, :3, 3]
+    fwd = R[:, :, 2] @ WORLD_TO_UE.T
+    right = R[:, :, 0] @ WORLD_TO_UE.T
+    up = -R[:, :, 1] @ WORLD_TO_UE.T
+    pos = (c @ WORLD_TO_UE.T) * (100.0 * unit_scale)
+    M = np.zeros((len(c2w_cv), 4, 4))
+    M[:, 0, :3], M[:, 1, :3], M[:, 2, :3], M[:, 3, :3] = fwd, right, up, pos
+    M[:, 3, 3] = 1.0
+    return M
+
+
+def _ue_string(M: np.ndarray, precision: int) -> str:
+    return "".join("[" + " ".join(f"{v:.{precision}g}" for v in row) + "] " for row in M)
+
+
+def write_recammaster(track: Union[Track, Mapping[str, Track]], path, *, frames: Optional[int] = None,
+                      relative: bool = False, unit_scale: float = 1.0, precision: int = 6) -> Path:
+    """ReCamMaster camera_extrinsics.json (see module doc). `track` is one Track
+    (written as "cam01") or a mapping camera key -> Track of equal length.
+    unit_scale: metres per track unit (the file is in centimetres). precision:
+    significant digits (6 as in the published files; 17 for a lossless file)."""
+    tracks = {"cam01": track} if isinstance(track, Track) else dict(track)
+    if not tracks:
+        raise ExportError(f"{path}: no cameras to write")
+    prepared = {k: prepare(t, frames, relative) for k, t in tracks.items()}
+    lengths = {len(t) for t in prepared.values()}
+    if len(lengths) != 1:
+        raise ExportError(f"{path}: cameras have different frame counts {sorted(lengths)}")
+    n = lengths.pop()
+    mats = {k: _ue_rows(t.c2w, unit_scale) for k, t in prepared.items()}
+    out = {f"frame{i}": {k: _ue_string(M[i], precision) for k, M in mats.items()} for i in range(n)}
+    return atomic_write_text(path, json.dumps(out, indent=4))
+
+
+def parse_ue_matrix(text: str) -> np.ndarray:
+    """'[a b c d] [..] [..] [..] ' -> (4, 4) as printed (row vectors)."""
+    rows = [r.replace("[", " ").split() for r in text.strip().split("]") if r.strip()]
+    M = np.asarray(rows, float)
+    if M.shape != (4, 4):
+        raise ValueError(f"expected 4 rows of 4 numbers, got {M.shape}")
+    return M
+
+
+def read_recammaster(path, cam: str = "cam01", *, unit_scale: float = 1.0, fps: float = 15.0,
+                     width: int = 1280, height: int = 1280, lens_mm: float = 24.0,
+                     sensor_mm: float = 23.76) -> Track:
+    """One camera of a ReCamMaster camera_extrinsics.json as a Track (our world,
+    OpenCV axes, track units = centimetres / 100 / unit_scale). The file holds no
+    intrinsics: K comes from lens_mm on the MultiCamVideo 23.76 mm square sensor at
+    width x height; times are index / fps (the dataset renders at 15 fps)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{path}: not readable as JSON ({exc})") from exc
+    keys = sorted((k for k in data if k.startswith("frame")), key=lambda k: int(k[5:]))
+    if not keys:
+        raise ExportError(f"{path}: no 'frameN' keys")
+    Ms = []
+    for k in keys:
+        if cam not in data[k]:
+            raise ExportError(f"{path}: {k} has no camera {cam!r} (has {sorted(data[k])})")
+        try:
+            Ms.append(parse_ue_matrix(data[k][cam]))
+        except ValueError as exc:
+            raise ExportError(f"{path}: {k}/{cam}: {exc}") from exc
+    M = np.stack(Ms)
+    fwd, right, up, pos = M[:, 0, :3], M[:, 1, :3], M[:, 2, :3], M[:, 3, :3]
+    back = WORLD_TO_UE.T  # inverse of the swap
+    R = np.stack([right @ back.T, -up @ back.T, fwd @ back.T], axis=-1)
+    c = (pos @ back.T) / (100.0 * unit_scale)
+    # Orthonormalise the 6-digit rotations (polar decomposition) so the Track holds.
+    U, _, Vt = np.linalg.svd(R)
+    R = U @ Vt
+    c2w = np.tile(np.eye(4), (len(M), 1, 1))
+    c2w[:, :3, :3], c2w[:, :3, 3] = R, c
+    f = lens_mm / sensor_mm * width
+    K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
+    return Track(c2w=c2w, K=K, width=width, height=height, times=np.arange(len(M)) / fps,
+                 names=keys, source=f"{path}:{cam}", meta={"format": "recammaster", "cam": cam})
+
+
+# ---------------------------------------------------------------------------
+# NeRF transforms.json
+
+def write_nerf(track: Track, path, *, frames: Optional[int] = None, relative: bool = False) -> Path:
+    """NeRF / instant-ngp transforms.json (see module doc)."""
+    t = prepare(track, frames, relative)
+    K0 = t.K[0]
+    W, H = int(t.width), int(t.height)
+    varying = not np.allclose(t.K, K0[None])
+    out = {
+        "camera_angle_x": 2 * math.atan(W / (2 * K0[0, 0])),
+        "camera_angle_y": 2 * math.atan(H / (2 * K0[1, 1])),
+        "fl_x": float(K0[0, 0]), "fl_y": float(K0[1, 1]),
+        "cx": float(K0[0, 2]), "cy": float(K0[1, 2]),
+        "w": W, "h": H,
+        "frames": [],
+    }
+    c2w_gl = t.c2w @ CV_TO_GL
+    for i in range(len(t)):
+        fr = {"file_path": str(t.names[i]), "time": float(t.times[i]),
+              "transform_matrix": c2w_gl[i].tolist()}
+        if varying:
+            fr.update(fl_x=float(t.K[i, 0, 0]), fl_y=float(t.K[i, 1, 1]),
+                      cx=float(t.K[i, 0, 2]), cy=float(t.K[i, 1, 2]), w=W, h=H)
+        out["frames"].append(fr)
+    return atomic_write_text(path, json.dumps(out, indent=2))
+
+
+# ---------------------------------------------------------------------------
+# COLMAP text model
+
+def write_colmap(track: Track, path, *, frames: Optional[int] = None, relative: bool = False) -> Path:
+    """COLMAP text model folder (see module doc)."""
+    t = prepare(track, frames, relative)
+    cams: list = []
+    cam_of = []
+    for K in t.K:
+        key = (K[0, 0], K[1, 1], K[0, 2], K[1, 2])
+        for j, k in enumerate(cams):
+            if np.allclose(k, key, rtol=0, atol=1e-12):
+                cam_of.append(j + 1)
+                break
+        else:
+            cams.append(key)
+            cam_of.append(len(cams))
+    w2c = _w2c(t)
+    q = quat_from_matrix(w2c[:, :3, :3])
+    cameras = ["# Camera list with one line of data per camera:",
+               "#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]",
+               f"# Number of cameras: {len(cams)}"]
+    for j, (fx, fy, cx, cy) in enumerate(cams):
+        cameras.append(f"{j + 1} PINHOLE {int(t.width)} {int(t.height)} {_f(fx)} {_f(fy)} {_f(cx)} {_f(cy)}")
+    images = ["# Image list with two lines of data per image:",
+              "#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME",
+              "#   POINTS2D[] as (X, Y, POINT3D_ID)",
+              f"# Number of images: {len(t)}"]
+    for i in range(len(t)):
+        name = str(t.names[i]).replace(" ", "_") or f"frame_{i:05d}"
+        nums = " ".join(_f(v) for v in list(q[i]) + list(w2c[i, :3, 3]))
+        images.append(f"{i + 1} {nums} {cam_of[i]} {name}")
+        images.append("")
+    points = ["# 3D point list with one line of data per point:",
+              "#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)"]
+    if t.points is not None and len(t.points):
+        pts = np.asarray(t.points, float)
+        if relative:
+            pts = pts @ invert_poses(track.c2w[0])[:3, :3].T + invert_poses(track.c2w[0])[:3, 3]
+        points.append(f"# Number of points: {len(pts)}")
+        for j, p in enumerate(pts):
+            points.append(f"{j + 1} {_f(p[0])} {_f(p[1])} {_f(p[2])} 128 128 128 0")
+    with atomic_folder(path) as tmp:
+        (tmp / "cameras.txt").write_text("\n".join(cameras) + "\n")
+        (tmp / "images.txt").write_text("\n".join(images) + "\n")
+        (tmp / "points3D.txt").write_text("\n".join(points) + "\n")
+    return Path(path)
+
+
+# ---------------------------------------------------------------------------
+# GEN3C-style folder
+
+def write_gen3c(track: Track, path, *, frames: Optional[int] = None, relative: bool = False,
+                depths: Optional[np.ndarray] = None, depth_K: Optional[np.ndarray] = None) -> Path:
+    """GEN3C-style folder (see module doc). Depth comes from `depths` (N, h, w) for
+    the written frames, or else track.depths; one of them is required. depth_K: the
+    pixel K of the depth grid, (3,3) or (N,3,3); by default track K scaled to h x w."""
+    t = prepare(track, frames, relative)
+    n = len(t)
+    if depths is None:
+        depths = t.depths
+    if depths is None:
+        raise ExportError(f"{path}: GEN3C export needs the target's depth at every exported frame "
+                          "(track has none)")
+    depths = np.asarray(depths, np.float32)
+    if depths.ndim != 3 or len(depths) != n:
+        raise ExportError(f"{path}: need depth maps (N={n}, h, w), got {depths.shape}")
+    h, w = depths.shape[1:]
+    if depth_K is None:
+        S = np.diag([w / t.width, h / t.height, 1.0])
+        depth_K = S[None] @ t.K
+    depth_K = np.broadcast_to(np.asarray(depth_K, float), (n, 3, 3))
+    with atomic_folder(path) as tmp:
+        _save_npz(tmp / "camera.npz", w2c=_w2c(t), intrinsics=t.K,
+                  image_size=np.array([t.width, t.height]), times=t.times)
+        _save_npz(tmp / "depth.npz", depth=depths, intrinsics=np.array(depth_K))
+    return Path(path)
+
+
+# ---------------------------------------------------------------------------
+# ParaScale .json
+
+CURVE_NAMES = ("pi_ref", "pi_target", "scale")
+
+
+def _clean(values) -> Optional[list]:
+    if values is None:
+        return None
+    return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, float).ravel()]
+
+
+def parascale_document(track: Track) -> dict:
+    """The ParaScale .json document (schema "parascale.poses", version 1) of a track.
+
+    {
+      "schema": "parascale.poses", "version": 1,
+      "convention": {...},                 # fixed strings, for humans
+      "image_size": {"width": W, "height": H},
+      "fps": float | null,                 # frames per second of the source scene
+      "unit_scale": float,                 # metres per translation unit (Blender scale_length)
+      "estimator": str | null,             # Pi estimator: mean | harmonic | flow | null
+      "reference": {...} | null,           # provenance: {"source": path, "format": ..., ...}
+      "curves": {"pi_ref": [N]|null, "pi_target": [N]|null, "scale": [N]|null},
+                                           # per frame (value at frame t = step t-1 -> t;
+                                           # frame 0 is 0 or null); null entries = not finite
+      "frames": [{"index": i, "time": s, "name": str,
+                  "c2w": 4x4 row-major camera-to-world, OpenCV axes,
+                  "K": 3x3 pixel intrinsics}, ...],
+      "meta": {...}                        # anything else (JSON-safe)
+    }
+    """
+    meta = dict(track.meta or {})
+    curves = meta.pop("curves", None) or {}
+    doc = {
+        "schema": SCHEMA,
+        "version": SCHEMA_VERSION,
+        "convention": {
+            "pose": "camera-to-world 4x4, row-major",
+            "axes": "OpenCV camera axes: x right, y down, z forward",
+            "intrinsics": "pixels at image_size; pixel (0,0) is the top-left corner, centres at +0.5",
+            "translation": "scene units; metres = value * unit_scale",
+        },
+        "image_size": {"width": int(track.width), "height": int(track.height)},
+        "fps": None if meta.get("fps") is None else float(meta.pop("fps")),
+        "unit_scale": float(meta.pop("unit_scale", 1.0)),
+        "estimator": meta.pop("estimator", None),
+        "reference": meta.pop("reference", None),
+        "curves": {k: _clean(curves.get(k)) for k in CURVE_NAMES},
+        "frames": [
+            {"index": i, "time": float(track.times[i]), "name": str(track.names[i]),
+             "c2w": track.c2w[i].tolist(), "K": track.K[i].tolist()}
+            for i in range(len(track))
+        ],
+    }
+    meta.pop("fps", None)
+    for k, v in curves.items():
+        if k not in CURVE_NAMES:
+            doc["curves"][k] = _clean(v)
+    for k, v in doc["curves"].items():
+        if v is not None and len(v) != len(track):
+            raise ExportError(f"curve {k!r} has {len(v)} values for {len(track)} frames")
+    safe = {}
+    for k, v in meta.items():
+        try:
+            json.dumps(v)
+            safe[k] = v
+        except TypeError:
+            continue
+    doc["meta"] = safe
+    return doc
+
+
+def write_parascale(track: Track, path, *, frames: Optional[int] = None, relative: bool = False) -> Path:
+    """The ParaScale .json (see parascale_document). Absolute poses by default."""
+    t = prepare(track, frames, relative)
+    return atomic_write_text(path, json.dumps(parascale_document(t), indent=1, allow_nan=False) + "\n")
+
+
+def read_parascale(path) -> Track:
+    """A ParaScale .json back into a Track. meta holds fps, unit_scale, estimator,
+    reference, curves (name -> np.ndarray with NaN for null, or None) and the rest."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{path}: not readable as JSON ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise ExportError(f"{path}: not a ParaScale pose file (schema {SCHEMA!r} missing)")
+    version = doc.get("version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ExportError(f"{path}: unsupported ParaScale schema version {version!r} "
+                          f"(this reader knows up to {SCHEMA_VERSION})")
+    try:
+        frames = doc["frames"]
+        c2w = np.array([f["c2w"] for f in frames], float)
+        K = np.array([f["K"] for f in frames], float)
+        times = np.array([f["time"] for f in frames], float)
+        names = [str(f.get("name", i)) for i, f in enumerate(frames)]
+        W, H = int(doc["image_size"]["width"]), int(doc["image_size"]["height"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ExportError(f"{path}: malformed ParaScale pose file ({exc!r})") from exc
+    curves = {k: (None if v is None else np.array([np.nan if x is None else x for x in v], float))
+              for k, v in (doc.get("curves") or {}).items()}
+    meta = dict(doc.get("meta") or {})
+    meta.update(fps=doc.get("fps"), unit_scale=doc.get("unit_scale", 1.0),
+                estimator=doc.get("estimator"), reference=doc.get("reference"), curves=curves,
+                format="parascale", schema_version=version)
+    try:
+        return Track(c2w=c2w, K=K, width=W, height=H, times=times, names=names,
+                     source=str(path), meta=meta)
+    except ValueError as exc:
+        raise ExportError(f"{path}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------
+# Dispatcher
+
+WRITERS = {"re10k": write_re10k, "motionctrl": write_motionctrl, "recammaster": write_recammaster,
+           "nerf": write_nerf, "colmap": write_colmap, "gen3c": write_gen3c,
+           "parascale": write_parascale}
+
+
+def write_track(track: Track, fmt: str, path, *, frames: Optional[int] = None, **kwargs) -> Path:
+    """Write a track in one of FORMATS. frames=None uses the format's default frame
+    count (DEFAULT_FRAMES, e.g. 81 for recammaster) or else keeps every frame."""
+    if fmt not in WRITERS:
+        raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if frames is None:
+        frames = DEFAULT_FRAMES.get(fmt)
+    return WRITERS[fmt](track, path, frames=frames, **kwargs)
