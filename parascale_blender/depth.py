@@ -1,0 +1,287 @@
+"""Depth of a Blender scene seen from a pose: the Cycles Z pass, or ray casting.
+
+Both return core.calibrate.DepthView (planar Z on a small pixel grid, +inf where
+nothing is hit) so the calibration does not care where depth comes from. The Z
+pass reuses one compositor setup, one temporary camera and Cycles' persistent
+data across calls, and restores every scene setting it touched on exit, also
+after an error or a cancel.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from typing import Optional
+
+import bpy
+import numpy as np
+
+from ..core.calibrate import DepthView
+from ..core.parallax import normalized_grid, scale_intrinsics
+from .animation import apply_intrinsics
+from mathutils import Matrix, Vector
+
+from ..core.cameras import cv_to_blender
+
+BACKGROUND_Z = 1e9  # Cycles writes 1e10 where a ray hits nothing
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Silence Blender's C-level 'Saved: ...' lines for the duration."""
+    try:
+        fd = os.dup(1)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(fd, 1)
+        os.close(fd)
+
+
+def scene_bounds(scene) -> Optional[np.ndarray]:
+    """(8, 3) world corners of the box around every visible object with geometry."""
+    corners = []
+    for obj in scene.objects:
+        if obj.type in {"MESH", "CURVE", "SURFACE", "META", "FONT", "VOLUME", "POINTCLOUD", "CURVES"} \
+                and obj.visible_get():
+            box = np.array([list(c) for c in obj.bound_box])
+            mw = np.array([list(r) for r in obj.matrix_world])
+            corners.append(box @ mw[:3, :3].T + mw[:3, 3])
+    if not corners:
+        return None
+    pts = np.concatenate(corners)
+    lo, hi = pts.min(0), pts.max(0)
+    return np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+
+
+def far_distance(bounds: Optional[np.ndarray], center: np.ndarray) -> float:
+    """Distance from a camera centre to the farthest corner of the scene box."""
+    if bounds is None:
+        return 1.0
+    return float(np.linalg.norm(bounds - center, axis=1).max())
+
+
+class ZPassDepth:
+    """Render planar depth with Cycles on the CPU at a small resolution.
+
+    with ZPassDepth(scene, width=96, height=54) as zp:
+        view = zp.depth(c2w_cv, K, W, H)   # K at the full W x H image
+
+    reuse=False rebuilds the compositor and drops persistent data on every call
+    (the baseline the benchmark compares against).
+    """
+
+    def __init__(self, scene, width: int = 96, height: int = 54, *, clip_start: float = 1e-3,
+                 samples: int = 1, reuse: bool = True):
+        self.scene = scene
+        self.width, self.height = int(width), int(height)
+        self.clip_start = float(clip_start)
+        self.samples = int(samples)
+        self.reuse = reuse
+        self._saved = None
+        self._camera = None
+        self._group = None
+        self._tmp = None
+        self._bounds = None
+
+    # -- state -----------------------------------------------------------
+    def _save(self):
+        s, r = self.scene, self.scene.render
+        vl = bpy.context.view_layer if bpy.context.scene == s else s.view_layers[0]
+        self._view_layer = vl
+        self._saved = {
+            "engine": r.engine, "samples": s.cycles.samples, "device": s.cycles.device,
+            "adaptive": s.cycles.use_adaptive_sampling, "denoise": s.cycles.use_denoising,
+            "filter_width": s.cycles.filter_width,
+            "res": (r.resolution_x, r.resolution_y, r.resolution_percentage),
+            "aspect": (r.pixel_aspect_x, r.pixel_aspect_y), "border": r.use_border,
+            "filepath": r.filepath, "persistent": r.use_persistent_data,
+            "compositor": s.compositing_node_group, "use_compositing": r.use_compositing,
+            "pass_z": vl.use_pass_z, "camera": s.camera,
+            "frame": (s.frame_current, s.frame_subframe),
+        }
+
+    def _restore(self):
+        if self._saved is None:
+            return
+        v, s, r = self._saved, self.scene, self.scene.render
+        r.engine = v["engine"]
+        s.cycles.samples, s.cycles.device = v["samples"], v["device"]
+        s.cycles.use_adaptive_sampling, s.cycles.use_denoising = v["adaptive"], v["denoise"]
+        s.cycles.filter_width = v["filter_width"]
+        r.resolution_x, r.resolution_y, r.resolution_percentage = v["res"]
+        r.pixel_aspect_x, r.pixel_aspect_y = v["aspect"]
+        r.use_border = v["border"]
+        r.filepath, r.use_persistent_data = v["filepath"], v["persistent"]
+        s.compositing_node_group = v["compositor"]
+        r.use_compositing = v["use_compositing"]
+        self._view_layer.use_pass_z = v["pass_z"]
+        s.camera = v["camera"]
+        if (s.frame_current, s.frame_subframe) != v["frame"]:
+            s.frame_set(v["frame"][0], subframe=v["frame"][1])
+        self._saved = None
+
+    def _build(self):
+        s, r = self.scene, self.scene.render
+        r.engine = "CYCLES"
+        s.cycles.device = "CPU"
+        s.cycles.samples = self.samples
+        s.cycles.use_adaptive_sampling = False
+        s.cycles.use_denoising = False
+        s.cycles.filter_width = 0.01  # sample pixel centres: depth is not blended across edges
+        r.resolution_x, r.resolution_y, r.resolution_percentage = self.width, self.height, 100
+        r.use_border = False
+        r.use_persistent_data = self.reuse
+        r.use_compositing = True
+        self._view_layer.use_pass_z = True
+        self._tmp = tempfile.mkdtemp(prefix="parascale_depth_")
+        r.filepath = os.path.join(self._tmp, "render_")
+        data = bpy.data.cameras.new("ParaScale.depth")
+        self._camera = bpy.data.objects.new("ParaScale.depth", data)
+        s.collection.objects.link(self._camera)
+        s.camera = self._camera
+        self._make_compositor()
+        self._bounds = scene_bounds(s)
+
+    def _make_compositor(self):
+        if self._group is not None:
+            bpy.data.node_groups.remove(self._group)
+        group = bpy.data.node_groups.new("ParaScale.depth", "CompositorNodeTree")
+        layers = group.nodes.new("CompositorNodeRLayers")
+        layers.scene = self.scene
+        layers.layer = self._view_layer.name
+        out = group.nodes.new("CompositorNodeOutputFile")
+        out.directory = self._tmp
+        out.file_name = "depth_####"
+        out.format.media_type = "IMAGE"  # must precede file_format (DESIGN section 8)
+        out.format.file_format = "OPEN_EXR"
+        out.format.color_depth = "32"
+        out.file_output_items.new("FLOAT", "Depth")
+        group.links.new(layers.outputs["Depth"], out.inputs[0])
+        self._group = group
+        self.scene.compositing_node_group = group
+
+    def _teardown(self):
+        if self._camera is not None:
+            data = self._camera.data
+            bpy.data.objects.remove(self._camera, do_unlink=True)
+            bpy.data.cameras.remove(data)
+            self._camera = None
+        if self._group is not None:
+            bpy.data.node_groups.remove(self._group)
+            self._group = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self):
+        self._save()
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self):
+        try:
+            self._teardown()
+        finally:
+            self._restore()
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    # -- rendering -------------------------------------------------------
+    def grid_intrinsics(self, K: np.ndarray, width: int, height: int) -> np.ndarray:
+        return scale_intrinsics(K, width, height, self.width, self.height)
+
+    def _place_camera(self, c2w_cv: np.ndarray, K_grid: np.ndarray):
+        cam = self._camera
+        cam.matrix_world = Matrix(cv_to_blender(c2w_cv).tolist())
+        apply_intrinsics(cam.data, K_grid, self.width, self.height, scene=self.scene)
+        cam.data.clip_start = self.clip_start
+        # The depth pass must see the whole scene, wherever the move takes the camera.
+        cam.data.clip_end = max(1e3 * self.clip_start, 1.01 * far_distance(self._bounds, c2w_cv[:3, 3]))
+
+    def depth(self, c2w_cv: np.ndarray, K: np.ndarray, width: int, height: int) -> DepthView:
+        """Planar depth at pose c2w_cv (OpenCV axes) for a camera with intrinsics K at
+        width x height, sampled on this renderer's grid."""
+        K_grid = self.grid_intrinsics(K, width, height)
+        self._place_camera(np.asarray(c2w_cv, float), K_grid)
+        if not self.reuse:
+            self._make_compositor()
+        for name in os.listdir(self._tmp):
+            os.remove(os.path.join(self._tmp, name))
+        with quiet_stdout():
+            bpy.ops.render.render(write_still=False, scene=self.scene.name)
+        files = [f for f in os.listdir(self._tmp) if f.startswith("depth_") and f.endswith(".exr")]
+        if not files:
+            raise RuntimeError("the Z pass render wrote no depth file (is the compositor disabled?)")
+        image = bpy.data.images.load(os.path.join(self._tmp, files[0]), check_existing=False)
+        try:
+            w, h = image.size
+            channels = image.channels
+            px = np.empty(w * h * channels, np.float32)
+            image.pixels.foreach_get(px)
+        finally:
+            bpy.data.images.remove(image)
+        # Blender images start at the bottom row; ours start at the top.
+        Z = px.reshape(h, w, channels)[::-1, :, 0].astype(float)
+        Z[Z >= BACKGROUND_Z] = np.inf
+        return DepthView(Z, K_grid)
+
+
+class RayCastDepth:
+    """Planar depth by Scene.ray_cast through the same pixel-centre grid."""
+
+    def __init__(self, scene, width: int = 96, height: int = 54, *, clip_start: float = 1e-3):
+        self.scene = scene
+        self.width, self.height = int(width), int(height)
+        self.clip_start = float(clip_start)
+
+    def __enter__(self):
+        self._depsgraph = bpy.context.evaluated_depsgraph_get()
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def close(self):
+        pass
+
+    def depth(self, c2w_cv: np.ndarray, K: np.ndarray, width: int, height: int) -> DepthView:
+        K_grid = scale_intrinsics(K, width, height, self.width, self.height)
+        c2w_cv = np.asarray(c2w_cv, float)
+        xy = normalized_grid(K_grid, self.width, self.height).reshape(-1, 2)
+        rays = np.c_[xy, np.ones(len(xy))] @ c2w_cv[:3, :3].T  # camera z = 1: t is planar depth
+        lengths = np.linalg.norm(rays, axis=1)
+        unit = rays / lengths[:, None]
+        origin = Vector(c2w_cv[:3, 3].tolist())
+        ray_cast = self.scene.ray_cast
+        depsgraph = self._depsgraph
+        forward = c2w_cv[:3, 2]
+        Z = np.full(len(unit), np.inf)
+        for i, direction in enumerate(unit.tolist()):
+            hit, location, *_ = ray_cast(depsgraph, origin, Vector(direction))
+            if hit:
+                Z[i] = (np.array(location) - c2w_cv[:3, 3]) @ forward
+        Z = Z.reshape(self.height, self.width)
+        Z[Z < self.clip_start] = np.inf  # behind the near plane: the camera would not see it
+        return DepthView(Z, K_grid)
+
+
+def depth_source(kind: str, scene, width: int = 96, height: int = 54, **kwargs):
+    """'zpass' (default) or 'raycast'."""
+    if kind == "zpass":
+        return ZPassDepth(scene, width, height, **kwargs)
+    if kind == "raycast":
+        return RayCastDepth(scene, width, height, clip_start=kwargs.get("clip_start", 1e-3))
+    raise ValueError(f"unknown depth source {kind!r}; expected 'zpass' or 'raycast'")

@@ -1,0 +1,338 @@
+"""The whole transfer as one pipeline, shared by the operators and the command line.
+
+reference (track file, imported reference camera, or a camera in a source scene)
+  -> ReferenceMotion: poses, frame times and reference Pi per step
+  -> Transfer: per-frame calibration against the target scene's depth
+  -> a NEW camera "<target>.ParaScale" with one key per frame and Pi curves.
+The target camera and its animation are never modified.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import bpy
+import numpy as np
+
+from ..core.calibrate import ESTIMATORS, METHODS, CalibrationError, Calibrator, CalibrationWarning, DepthView
+from ..core.cameras import resample_poses, steps
+from ..core.metrics import pce, trajectory_errors
+from ..core.parallax import parallax_of_depth_map
+from . import animation
+from .depth import depth_source
+
+RESULT_SUFFIX = ".ParaScale"
+RESULT_TAG = "parascale_result"
+
+
+class TransferError(ValueError):
+    """A transfer that cannot run: says which input and why. Nothing was changed."""
+
+
+@dataclass
+class ReferenceMotion:
+    """A reference move: c2w (N, 4, 4) OpenCV axes, times (N,) seconds, and the
+    reference Parallax Number of each step (N-1,) with the estimator it was read with."""
+
+    c2w: np.ndarray
+    times: np.ndarray
+    pi: np.ndarray
+    estimator: str
+    source: str            # points | depth | video | scene
+    label: str = ""
+    K: Optional[np.ndarray] = None  # (N, 3, 3) for zoom following, if known
+
+    def __post_init__(self):
+        self.c2w = np.asarray(self.c2w, float)
+        self.times = np.asarray(self.times, float)
+        self.pi = np.asarray(self.pi, float)
+        if len(self.c2w) < 2:
+            raise TransferError(f"reference {self.label!r} has {len(self.c2w)} frame(s); a move needs at least 2")
+        if len(self.pi) != len(self.c2w) - 1:
+            raise TransferError(f"reference {self.label!r}: {len(self.pi)} Pi values for {len(self.c2w)} frames")
+
+    @property
+    def duration(self) -> float:
+        return float(self.times[-1] - self.times[0])
+
+    def on_times(self, new_times: np.ndarray) -> "ReferenceMotion":
+        """The move at other frame times (seconds from its start): poses resampled
+        (slerp), Pi by interpolating its cumulative sum (DESIGN section 4)."""
+        t = self.times - self.times[0]
+        new_times = np.asarray(new_times, float)
+        if len(new_times) <= len(t) and np.allclose(new_times, t[:len(new_times)], atol=1e-9):
+            n = len(new_times)
+            return ReferenceMotion(self.c2w[:n], new_times, self.pi[:n - 1], self.estimator, self.source,
+                                   self.label, None if self.K is None else self.K[:n])
+        cumulative = np.concatenate([[0.0], np.cumsum(self.pi)])
+        pi = np.diff(np.interp(new_times, t, cumulative))
+        c2w = resample_poses(self.c2w, t, new_times)
+        K = None
+        if self.K is not None:  # zoom: focal length interpolated, the rest of K kept
+            zoom = np.interp(new_times, t, self.K[:, 0, 0]) / self.K[0, 0, 0]
+            K = np.repeat(self.K[:1], len(new_times), axis=0)
+            K[:, :2, :2] *= zoom[:, None, None]
+        return ReferenceMotion(c2w, new_times, np.maximum(pi, 0.0), self.estimator, self.source, self.label, K)
+
+
+# ---------------------------------------------------------------------------
+# Making a reference
+
+def reference_from_track_file(path, *, video=None, format=None, estimator="harmonic",
+                              offset: int = 0) -> ReferenceMotion:
+    """A track file (COLMAP, transforms.json, RealEstate10K, LLFF, MegaSaM), with its
+    Pi read from its points or depth, or from the video when one is given."""
+    from ..core.readers import read_track
+    from ..core.reference import reference_pi
+
+    track = read_track(path, format=format)
+    ref = reference_pi(track, estimator=estimator, video=video, offset=offset)
+    return ReferenceMotion(track.c2w, track.times, ref.pi, ref.estimator, ref.source, str(path), track.K)
+
+
+def _fcurve_values(id_data, data_path: str, frames) -> Optional[np.ndarray]:
+    ad = id_data.animation_data
+    if ad is None or ad.action is None:
+        return None
+    from bpy_extras.anim_utils import action_get_channelbag_for_slot
+
+    bag = action_get_channelbag_for_slot(ad.action, ad.action_slot)
+    fc = bag.fcurves.find(data_path) if bag is not None else None
+    if fc is None:
+        return None
+    return np.array([fc.evaluate(f) for f in frames])
+
+
+def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None, depth="zpass",
+                          depth_size=(96, 54)) -> ReferenceMotion:
+    """A camera object in this file: an imported reference (its animated "pi_ref"
+    curve is used) or any animated camera (Pi from its own scene's depth)."""
+    if obj is None or obj.type != "CAMERA":
+        raise TransferError("the reference must be a camera object")
+    if frame_range is None:
+        frame_range = animation.animated_frame_range(obj)
+        if frame_range is None:
+            raise TransferError(f"reference camera {obj.name!r} has no animation")
+    frames = np.arange(frame_range[0], frame_range[1] + 1)
+    fps = scene.render.fps / scene.render.fps_base
+    c2w = animation.evaluated_poses(obj, scene, frames)
+    K, W, H = animation.camera_intrinsics(obj, scene)
+    pi_curve = _fcurve_values(obj, '["pi_ref"]', frames)
+    if pi_curve is not None:
+        est = str(obj.get("parascale_estimator", estimator))
+        source = str(obj.get("parascale_pi_source", "points"))
+        return ReferenceMotion(c2w, (frames - frames[0]) / fps, pi_curve[1:], est, source, obj.name)
+    home = obj.users_scene[0] if obj.users_scene else scene
+    pi = scene_pi(home, c2w, K, W, H, estimator, depth=depth, depth_size=depth_size)
+    return ReferenceMotion(c2w, (frames - frames[0]) / fps, pi, estimator, "scene", obj.name)
+
+
+def scene_pi(scene, c2w, K, W, H, estimator, *, depth="zpass", depth_size=(96, 54),
+             progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+    """Reference Pi of a camera move in a Blender scene, from that scene's depth."""
+    d, _ = steps(c2w)
+    pi = np.zeros(len(d))
+    with depth_source(depth, scene, *depth_size) as src:
+        for t in range(len(d)):
+            view = src.depth(c2w[t], K, W, H)
+            pi[t] = parallax_of_depth_map(view.depth, view.K, d[t], estimator)
+            if progress:
+                progress(t + 1, len(d))
+    return pi
+
+
+# ---------------------------------------------------------------------------
+# The transfer
+
+@dataclass
+class TransferOptions:
+    method: str = "harmonic"          # raw | global | mean | harmonic | flow
+    depth: str = "zpass"              # zpass | raycast
+    frame_start: Optional[int] = None  # default: scene.frame_start
+    frame_end: Optional[int] = None    # default: as long as the reference lasts, within the scene range
+    depth_size: tuple = (96, 54)
+    follow_zoom: bool = False
+    result_name: Optional[str] = None  # default "<target>.ParaScale"
+
+
+@dataclass
+class TransferResult:
+    camera: object
+    frames: list
+    pi_ref: np.ndarray
+    pi_target: np.ndarray
+    scale: np.ndarray
+    pce: dict
+    errors: dict
+    warnings: list = field(default_factory=list)
+    method: str = ""
+    estimator: str = ""
+
+    def report(self) -> dict:
+        return {
+            "camera": self.camera.name, "frames": [int(f) for f in self.frames],
+            "pi_ref": self.pi_ref.tolist(), "pi_target": self.pi_target.tolist(), "scale": self.scale.tolist(),
+            "pce": self.pce["mean"], "pce_p90": self.pce["p90"],
+            "trans_err": self.errors["trans_err"], "rot_err": self.errors["rot_err"],
+            "method": self.method, "estimator": self.estimator,
+            "warnings": [w.as_dict() for w in self.warnings],
+        }
+
+
+def _check_camera(obj, role: str):
+    if obj is None:
+        raise TransferError(f"no {role} camera: pick a camera object")
+    if obj.type != "CAMERA":
+        raise TransferError(f"{role} {obj.name!r} is a {obj.type.lower()}, not a camera")
+    if obj.data.type != "PERSP":
+        raise TransferError(f"{role} camera {obj.name!r} is {obj.data.type.lower()}; only perspective "
+                            "cameras have parallax")
+
+
+class Transfer:
+    """Calibrate `reference` into `scene` starting from `target`'s pose, step by step.
+
+    Nothing is written until finish(); cancel() (or an error) restores the scene
+    and leaves no trace.
+    """
+
+    def __init__(self, scene, target, reference: ReferenceMotion, options: TransferOptions = TransferOptions()):
+        _check_camera(target, "target")
+        if options.method not in METHODS:
+            raise TransferError(f"unknown method {options.method!r}; expected one of {', '.join(METHODS)}")
+        self.scene, self.target, self.options = scene, target, options
+        self.warnings: list = []
+        fps = scene.render.fps / scene.render.fps_base
+        start = scene.frame_start if options.frame_start is None else int(options.frame_start)
+        if options.frame_end is None:
+            end = min(scene.frame_end, start + int(np.floor(reference.duration * fps + 1e-6)))
+        else:
+            end = int(options.frame_end)
+        if end <= start:
+            raise TransferError(f"frame range {start}..{end} has no step; the end must be after the start")
+        needed = (end - start) / fps
+        if needed > reference.duration + 1e-6:
+            raise TransferError(
+                f"the reference {reference.label!r} lasts {reference.duration:.3f} s ({len(reference.c2w)} frames) "
+                f"but frames {start}..{end} need {needed:.3f} s at {fps:g} fps; shorten the range to "
+                f"{start}..{start + int(np.floor(reference.duration * fps + 1e-6))}")
+        self.frames = list(range(start, end + 1))
+        self.reference = reference.on_times((np.array(self.frames) - start) / fps)
+
+        estimator = options.method if options.method in ESTIMATORS else "harmonic"
+        if options.method in ESTIMATORS and reference.estimator != estimator:
+            self.warnings.append(CalibrationWarning(
+                "estimator_mismatch", [],
+                f"the reference Pi was read with {reference.estimator!r} ({reference.source}) but the target "
+                f"uses {estimator!r}; the two must match for Pi to mean the same"))
+        start_pose = animation.evaluated_poses(target, scene, [start])[0]
+        self.K, self.W, self.H = animation.camera_intrinsics(target, scene)
+        self.clip = (target.data.clip_start, target.data.clip_end)
+        self._clip_frames: list = []
+        self.lens = None
+        if options.follow_zoom and self.reference.K is not None:
+            zoom = self.reference.K[:, 0, 0] / self.reference.K[0, 0, 0]
+            self.lens = target.data.lens * zoom
+        d, dR = steps(self.reference.c2w)
+        # Every method measures the Pi it realises on the target, so all need depth.
+        self._depth = depth_source(options.depth, scene, *options.depth_size, clip_start=self.clip[0])
+        self._depth.__enter__()
+        try:
+            self.calibrator = Calibrator(d, dR, self.reference.pi, start_pose, self._depth_at, options.method,
+                                         frames=self.frames, global_estimator=estimator, z_min=self.clip[0])
+        except BaseException:
+            self.cancel()
+            raise
+
+    def _depth_at(self, i: int, c2w: np.ndarray) -> DepthView:
+        K = self.K
+        if self.lens is not None:
+            K = K.copy()
+            K[:2, :2] *= self.lens[i] / self.lens[0]
+        view = self._depth.depth(c2w, K, self.W, self.H)
+        Z = view.depth[np.isfinite(view.depth)]
+        if Z.size and (Z.max() > self.clip[1] or Z.min() < self.clip[0]):
+            self._clip_frames.append(self.frames[min(i, len(self.frames) - 1)])
+        return view
+
+    @property
+    def n_steps(self) -> int:
+        return self.calibrator.n_steps
+
+    @property
+    def steps_done(self) -> int:
+        return self.calibrator.t
+
+    def step(self) -> bool:
+        try:
+            return self.calibrator.step()
+        except BaseException:
+            self.cancel()
+            raise
+
+    def cancel(self):
+        if self._depth is not None:
+            self._depth.__exit__(None, None, None)
+            self._depth = None
+
+    def run(self, progress: Optional[Callable[[int, int], None]] = None) -> TransferResult:
+        while not self.step():
+            if progress:
+                progress(self.steps_done, self.n_steps)
+        return self.finish()
+
+    def finish(self) -> TransferResult:
+        self.cancel()  # depth pass done: restore the scene before writing anything
+        result = self.calibrator.result()
+        warnings = self.warnings + result.warnings
+        if self._clip_frames:
+            f = sorted(set(self._clip_frames))
+            warnings.append(CalibrationWarning(
+                "clip_range", f,
+                f"frames {', '.join(map(str, f[:10]))}{' ...' if len(f) > 10 else ''}: the camera's clip range "
+                f"{self.clip[0]:g}..{self.clip[1]:g} cuts geometry it looks at; the depth pass saw all of it, "
+                "but renders will not"))
+        camera = write_result_camera(self.scene, self.target, result, self.frames,
+                                     self.options.result_name, self.lens)
+        return TransferResult(
+            camera=camera, frames=self.frames, pi_ref=result.pi_ref, pi_target=result.pi_target,
+            scale=result.scale, pce=pce(result.pi_target, result.pi_ref),
+            errors=trajectory_errors(result.c2w, self.reference.c2w), warnings=warnings,
+            method=result.method, estimator=result.estimator)
+
+
+def write_result_camera(scene, target, result, frames, name=None, lens=None):
+    """A new camera "<target>.ParaScale" keyed with the result; replaces only a
+    previous ParaScale result of the same name."""
+    name = name or target.name + RESULT_SUFFIX
+    old = bpy.data.objects.get(name)
+    if old is not None:
+        if not old.get(RESULT_TAG):
+            raise TransferError(f"an object named {name!r} exists and is not a ParaScale result; rename it")
+        animation.remove_object(old)
+    data = target.data.copy()
+    data.name = name
+    if data.animation_data is not None and lens is not None:
+        data.animation_data_clear()
+    obj = bpy.data.objects.new(name, data)
+    collection = target.users_collection[0] if target.users_collection else scene.collection
+    if collection.library is not None or collection.override_library is not None:
+        collection = scene.collection
+    collection.objects.link(obj)
+    step_curve = lambda v: np.concatenate([[0.0], np.asarray(v, float)])  # noqa: E731
+    animation.write_camera_animation(
+        obj, result.c2w, frames, name + ".action",
+        curves={"pi_ref": step_curve(result.pi_ref), "pi_target": step_curve(result.pi_target),
+                "scale": step_curve(result.scale)},
+        lens=lens)
+    obj[RESULT_TAG] = 1
+    obj["parascale_method"] = result.method
+    obj["parascale_estimator"] = result.estimator
+    obj["parascale_target"] = target.name
+    return obj
+
+
+def transfer(scene, target, reference: ReferenceMotion, options: TransferOptions = TransferOptions(),
+             progress=None) -> TransferResult:
+    """Run a whole transfer (see Transfer)."""
+    return Transfer(scene, target, reference, options).run(progress)
