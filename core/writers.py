@@ -200,6 +200,10 @@ def write_re10k(track: Track, path, *, frames: Optional[int] = None, relative: b
     microseconds unless `timestamps_us` is given (some published files repeat one)."""
     t = prepare(track, frames, relative)
     n = len(t)
+    kept = track.meta.get("timestamps_us")
+    if (timestamps_us is None and kept is not None and len(kept) == n == len(track)
+            and np.array_equal(t.times, track.times)):
+        timestamps_us = kept  # the file's own stamps, as read (readers.read_re10k keeps them)
     if timestamps_us is None:
         ts = [int(round(x * 1e6)) for x in t.times]
     else:
@@ -207,7 +211,7 @@ def write_re10k(track: Track, path, *, frames: Optional[int] = None, relative: b
         if len(ts) != n:
             raise ExportError(f"{path}: {len(ts)} timestamps for {n} frames")
     if url is None:
-        url = str(t.meta.get("url", ""))
+        url = str(t.meta.get("url") or "")
     w2c = _w2c(t)
     W, H = float(t.width), float(t.height)
     lines = [url.strip()]
