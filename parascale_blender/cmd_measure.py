@@ -1,0 +1,102 @@
+"""`parascale measure`: read a reference track and measure its Parallax Number per step.
+
+    parascale measure --track PATH [--video FILE|DIR] [--format F]
+                      [--estimator harmonic|mean|flow] --json OUT
+
+Writes {"source": "points"|"depth"|"video"|"scene", "estimator": ...,
+"steps": [{"frame": t, "pi": ..., "translation": ...}, ...]}: one entry per step, frame t
+is the 0-based position in the track's frame order and the step runs t-1 -> t.
+With --video, Pi is read from the video's optical flow (estimator flow); otherwise
+from the track's points, or its depth maps.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def add_arguments(parser) -> None:
+    from ..core.parallax import ESTIMATORS
+    from ..core.readers import FORMATS
+    from ..core.reference import DIS_PRESETS
+
+    parser.add_argument("--track", required=True, help="track file or folder (COLMAP model, transforms.json, "
+                        "RealEstate10K .txt, poses_bounds.npy, MegaSaM .npz)")
+    parser.add_argument("--video", help="the track's video file or image folder: Pi from optical flow")
+    parser.add_argument("--format", choices=("auto",) + FORMATS, default="auto", help="force a track format")
+    parser.add_argument("--estimator", choices=ESTIMATORS, default=None,
+                        help="harmonic (default from depth), mean, or flow (always with --video)")
+    parser.add_argument("--json", required=True, help="output JSON file")
+    parser.add_argument("--offset", type=int, default=None,
+                        help="track frame i is video frame OFFSET+i (default: counts must match)")
+    parser.add_argument("--size", default=None, metavar="WxH",
+                        help="image size for normalised-intrinsics tracks (RealEstate10K); default: the "
+                             "video's frame size, else square pixels at height 576")
+    parser.add_argument("--images", default=None, help="image folder whose files the track names (checked)")
+    parser.add_argument("--preset", choices=tuple(DIS_PRESETS), default="medium", help="DIS optical-flow preset")
+
+
+def parse_size(text):
+    if text is None:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size must look like 384x256, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise ValueError(f"--size must be positive, got {text!r}")
+    return w, h
+
+
+def write_json_atomic(path, data) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def measure(track_path, video=None, format=None, estimator=None, offset=None, size=None, images=None,
+            preset="medium"):
+    """(ReferencePi, Track) as the command measures them."""
+    from ..core.readers import read_track
+    from ..core.reference import measure_reference, pi_from_video, read_frames
+
+    frames = None
+    if video is not None:
+        frames, _ = read_frames(video)
+        if size is None:
+            size = (frames[0].shape[1], frames[0].shape[0])
+    track = read_track(track_path, None if format in (None, "auto") else format, size=size, images=images)
+    if video is not None:
+        if estimator not in (None, "flow"):
+            raise ValueError(f"with --video Pi is measured from optical flow (estimator flow), not {estimator!r}; "
+                             "drop --video to measure from the track's points or depth")
+        if frames is not None and track.meta.get("format") == "colmap" and Path(video).is_dir():
+            frames, _ = read_frames(video, names=track.names)  # the track's own image order
+        ref = pi_from_video(track, video, offset=offset, preset=preset, frames=frames)
+    else:
+        ref = measure_reference(track, estimator=estimator)
+    return ref, track
+
+
+def run(args) -> int:
+    ref, track = measure(args.track, args.video, args.format, args.estimator, args.offset,
+                         parse_size(args.size), args.images, args.preset)
+    data = ref.to_json()
+    write_json_atomic(args.json, data)
+    print(f"{track.source}: {len(track)} frames, Pi from {ref.source} ({ref.estimator})")
+    print(f"{'frame':>6} {'pi':>10} {'translation':>12}")
+    for s in data["steps"]:
+        print(f"{s['frame']:>6d} {s['pi']:>10.5f} {s['translation']:>12.5g}")
+    print(f"wrote {args.json}")
+    return 0
