@@ -257,10 +257,9 @@ class _Reader:
                                    f"record (at byte {self.pos}); the count in the header does not match")
 
     def count(self, what: str, limit_each: int) -> int:
+        # No preallocation from this count: a corrupt header then fails at the first
+        # record the file does not hold, which is named in the error.
         (n,) = self.take("<Q", f"the number of {what}")
-        if n * limit_each > len(self.buf):
-            raise TrackFormatError(f"{self.path}: header says {n} {what}, more than the file can hold "
-                                   f"({len(self.buf)} bytes); truncated or not a COLMAP binary file")
         return n
 
 
@@ -314,9 +313,7 @@ def read_points3d_binary(path):
     path = Path(path)
     r = _Reader(path)
     n = r.count("points", 43)
-    ids = np.empty(n, np.int64)
-    xyz = np.empty((n, 3))
-    tracks = []
+    ids, xyz, tracks = [], [], []
     head = struct.Struct("<Q3d3BdQ")
     buf = r.buf
     for k in range(n):
@@ -326,10 +323,12 @@ def read_points3d_binary(path):
         pid, x, y, z, _r, _g, _b, _err, tlen = head.unpack_from(buf, r.pos)
         r.pos += head.size
         tr = r.array("<u4", 2 * tlen, f"record {k} (point {pid}) track")
-        ids[k] = pid
-        xyz[k] = (x, y, z)
+        ids.append(pid)
+        xyz.append((x, y, z))
         tracks.append(tr[0::2].astype(np.int64))
     r.done()
+    ids = np.array(ids, np.int64)
+    xyz = np.array(xyz, float).reshape(-1, 3)
     _finite(path, "points", xyz)
     return ids, xyz, tracks
 
