@@ -1,0 +1,569 @@
+#!/usr/bin/env python3
+"""ParaScale generator bridge: one standalone file, needs only numpy (never bpy, never
+parascale), so it runs inside a video generator's own environment.
+
+    python parascale_bridge.py POSES.json --generator G --out DIR
+           [--size HxW] [--frames N] [--speed K] [--run REPO]
+
+POSES is a ParaScale .json (schema "parascale.poses", written by ParaScale's export) or
+a RealEstate10K .txt (pixel size taken from --size, square pixels otherwise assumed).
+
+It writes into DIR (built in a temporary folder and renamed at the end: an error
+leaves nothing behind):
+  - the generator's pose file,
+  - its conditioning tensor as .npy: for Plucker-conditioned generators plucker.npy,
+    shape (frames, 6, H, W) float32, CameraCtrl's ray_condition convention: pixel
+    centres at +0.5, d = normalize(R_c2w K^-1 [u, v, 1]), o = camera centre, poses made
+    relative to frame 0 first, channels [o x d, d] (Uni3C: [d, o x d]);
+    otherwise the camera tensor the generator builds from its pose file,
+  - command.txt: the exact command line of the generator's own inference script,
+  - manifest.json: what was written, frame count, size, units, and notes.
+
+Translation units (the bridge converts explicitly; --speed K multiplies on top):
+  the ParaScale .json stores scene units and unit_scale (metres per unit); the bridge
+  first converts to metres (x unit_scale), then per generator:
+  cameractrl, wan-fun-camera, motionctrl: RealEstate10K units. RealEstate10K poses come
+      from ORB-SLAM with an arbitrary per-clip scale, so there is no true conversion;
+      the bridge writes metres 1:1 (RealEstate10K clips are indoor walk-throughs at
+      roughly metric scale) and --speed is the knob. These generators do not rescale
+      translation (MotionCtrl's SVD script multiplies x, y, z by 3, 1, 4 itself).
+  recammaster: the file is in centimetres (Unreal); ReCamMaster divides by 100 = metres.
+  gen3c: metres, the same unit as the depth a ParaScale GEN3C export writes
+      (scene units x unit_scale); the poses are absolute world-to-camera.
+  uni3c: metres (its point clouds come from metric Depth-Pro depth).
+
+Frame counts: cameractrl 16 (AnimateDiff), 14 or 25 (SVD branch); motionctrl 16
+(VideoCrafter) or 14 (SVD); wan-fun-camera, uni3c: 4k+1 (default 81); recammaster: 81
+exactly; gen3c: 120k+1 (default 121). A track with another frame count is resampled to
+N evenly spaced times (slerp rotations, linear centres); one with N frames is used as is.
+
+Intrinsics: the source image is scaled to cover --size and centre-cropped (as CameraCtrl
+and VideoX-Fun treat an aspect mismatch). RealEstate10K files written for CameraCtrl and
+VideoX-Fun are pre-corrected for the 1280x720 source size those scripts assume by
+default, so the K they compute equals the K behind plucker.npy.
+
+--run REPO executes the command inside REPO when everything it needs is there, and
+otherwise says precisely what is missing. Model weights are never downloaded here.
+
+Exit status 0 on success, 2 on any error (message names the file), 3 when --run finds
+something missing (the files are still written).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = "parascale.poses"
+SCHEMA_VERSION = 1
+
+
+class BridgeError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# Rotations (w, x, y, z)
+
+def quat_from_matrix(R):
+    R = np.asarray(R, float).reshape(-1, 3, 3)
+    m00, m11, m22 = R[:, 0, 0], R[:, 1, 1], R[:, 2, 2]
+    cand = np.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], 1)
+    k = np.argmax(cand, 1)
+    r = np.sqrt(np.maximum(cand[np.arange(len(k)), k], 1e-300))
+    s, half = 0.5 / r, 0.5 * r
+    a, b, c = (R[:, 2, 1] - R[:, 1, 2]) * s, (R[:, 0, 2] - R[:, 2, 0]) * s, (R[:, 1, 0] - R[:, 0, 1]) * s
+    xy, xz, yz = (R[:, 0, 1] + R[:, 1, 0]) * s, (R[:, 0, 2] + R[:, 2, 0]) * s, (R[:, 1, 2] + R[:, 2, 1]) * s
+    cases = [k == 0, k == 1, k == 2, k == 3]
+    q = np.stack([np.select(cases, [half, a, b, c]), np.select(cases, [a, half, xy, xz]),
+                  np.select(cases, [b, xy, half, yz]), np.select(cases, [c, xz, yz, half])], 1)
+    return q / np.linalg.norm(q, axis=1, keepdims=True)
+
+
+def matrix_from_quat(q):
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    w, x, y, z = q.T
+    return np.stack([np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+                     np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+                     np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], -2)
+
+
+def slerp(q0, q1, t):
+    t = t[:, None]
+    dot = np.sum(q0 * q1, 1, keepdims=True)
+    q1 = np.where(dot < 0, -q1, q1)
+    theta = np.arccos(np.clip(np.abs(dot), -1, 1))
+    sin = np.sin(theta)
+    near = sin < 1e-9
+    safe = np.where(near, 1.0, sin)
+    w0 = np.where(near, 1 - t, np.sin((1 - t) * theta) / safe)
+    w1 = np.where(near, t, np.sin(t * theta) / safe)
+    out = w0 * q0 + w1 * q1
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def rigid_inverse(T):
+    Rt = np.swapaxes(T[..., :3, :3], -1, -2)
+    out = np.zeros_like(T)
+    out[..., :3, :3] = Rt
+    out[..., :3, 3] = -np.einsum("...ij,...j->...i", Rt, T[..., :3, 3])
+    out[..., 3, 3] = 1
+    return out
+
+
+def resample(c2w, K, times, n):
+    """Poses and K at n evenly spaced times over the span (slerp, linear)."""
+    new = np.linspace(times[0], times[-1], n)
+    i = np.clip(np.searchsorted(times, new, side="right") - 1, 0, len(times) - 2)
+    frac = (new - times[i]) / (times[i + 1] - times[i])
+    q = quat_from_matrix(c2w[:, :3, :3])
+    flips = np.concatenate([[1.0], np.cumprod(np.where(np.sum(q[1:] * q[:-1], 1) < 0, -1.0, 1.0))])
+    q = q * flips[:, None]
+    out = np.tile(np.eye(4), (n, 1, 1))
+    out[:, :3, :3] = matrix_from_quat(slerp(q[i], q[i + 1], frac))
+    out[:, :3, 3] = c2w[i, :3, 3] * (1 - frac)[:, None] + c2w[i + 1, :3, 3] * frac[:, None]
+    Kn = K[i] * (1 - frac)[:, None, None] + K[i + 1] * frac[:, None, None]
+    return out, Kn, new
+
+
+# ---------------------------------------------------------------------------
+# Input
+
+def load_poses(path: Path, size=None) -> dict:
+    """{'c2w', 'K', 'width', 'height', 'times', 'unit_scale', 'kind'} from a ParaScale
+    .json or a RealEstate10K .txt. Raises BridgeError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BridgeError(f"{path}: cannot read ({exc})")
+    if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BridgeError(f"{path}: malformed JSON ({exc})")
+        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+            raise BridgeError(f"{path}: not a ParaScale pose file (expected \"schema\": \"{SCHEMA}\")")
+        if not isinstance(doc.get("version"), int) or doc["version"] > SCHEMA_VERSION:
+            raise BridgeError(f"{path}: unsupported ParaScale schema version {doc.get('version')!r}")
+        try:
+            frames = doc["frames"]
+            c2w = np.array([f["c2w"] for f in frames], float)
+            K = np.array([f["K"] for f in frames], float)
+            times = np.array([f["time"] for f in frames], float)
+            W, H = int(doc["image_size"]["width"]), int(doc["image_size"]["height"])
+            unit = float(doc.get("unit_scale") or 1.0)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BridgeError(f"{path}: malformed ParaScale pose file ({exc!r})")
+        kind = "parascale"
+    else:
+        lines = [l.split() for l in text.splitlines()]
+        rows = []
+        for n, tok in enumerate(lines, 1):
+            if not tok or (n == 1 and len(tok) != 19):
+                continue
+            try:
+                vals = [float(x) for x in tok]
+            except ValueError:
+                raise BridgeError(f"{path} line {n}: not a number in a RealEstate10K pose line")
+            if len(vals) != 19:
+                raise BridgeError(f"{path} line {n}: expected 19 numbers, got {len(vals)}")
+            rows.append(vals)
+        if not rows:
+            raise BridgeError(f"{path}: no pose lines (neither a ParaScale .json nor a RealEstate10K .txt)")
+        a = np.array(rows)
+        if size is not None:
+            H, W = size
+        else:
+            H = 576
+            W = int(round(H * a[0, 2] / a[0, 1] / 2)) * 2
+        w2c = np.tile(np.eye(4), (len(a), 1, 1))
+        w2c[:, :3, :4] = a[:, 7:].reshape(-1, 3, 4)
+        c2w = rigid_inverse(w2c)
+        K = np.zeros((len(a), 3, 3))
+        K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = a[:, 1] * W, a[:, 2] * H, a[:, 3] * W, a[:, 4] * H, 1
+        st = a[:, 0]
+        times = (st - st[0]) * 1e-6 if len(st) > 1 and np.all(np.diff(st) > 0) else np.arange(len(a)) / 24.0
+        unit, kind = 1.0, "re10k"
+    n = len(c2w)
+    if n < 2:
+        raise BridgeError(f"{path}: the track has {n} frame(s); a camera move needs at least 2")
+    if c2w.shape != (n, 4, 4) or K.shape != (n, 3, 3) or times.shape != (n,):
+        raise BridgeError(f"{path}: inconsistent shapes: poses {c2w.shape}, K {K.shape}, times {times.shape}")
+    if not (np.isfinite(c2w).all() and np.isfinite(K).all() and np.isfinite(times).all()):
+        raise BridgeError(f"{path}: non-finite numbers in poses, intrinsics or times")
+    R = c2w[:, :3, :3]
+    if np.abs(np.swapaxes(R, 1, 2) @ R - np.eye(3)).max() > 1e-4 or np.any(np.linalg.det(R) < 0):
+        raise BridgeError(f"{path}: a pose is not a rotation (orthonormal, determinant +1)")
+    if np.any(np.diff(times) <= 0):
+        raise BridgeError(f"{path}: frame times must increase")
+    if not (W > 0 and H > 0):
+        raise BridgeError(f"{path}: image size must be positive")
+    return {"c2w": c2w, "K": K, "width": W, "height": H, "times": times, "unit_scale": unit, "kind": kind}
+
+
+# ---------------------------------------------------------------------------
+# Conditioning
+
+def fit_intrinsics(K, W, H, out_h, out_w):
+    """K at out_w x out_h after scaling the W x H image to cover it and cropping the
+    centre (CameraCtrl / VideoX-Fun handle an aspect mismatch the same way)."""
+    s = max(out_w / W, out_h / H)
+    K2 = K.copy()
+    K2[:, 0, 0] *= s
+    K2[:, 1, 1] *= s
+    K2[:, 0, 2] = K[:, 0, 2] * s - (W * s - out_w) / 2
+    K2[:, 1, 2] = K[:, 1, 2] * s - (H * s - out_h) / 2
+    return K2
+
+
+def plucker(c2w, K, H, W, order="cameractrl"):
+    """(N, 6, H, W) float32 Plucker embedding of poses already made relative."""
+    n = len(c2w)
+    u = np.arange(W, dtype=np.float64) + 0.5
+    v = np.arange(H, dtype=np.float64) + 0.5
+    out = np.empty((n, 6, H, W), np.float32)
+    for f in range(n):
+        x = (u[None, :] - K[f, 0, 2]) / K[f, 0, 0]
+        y = (v[:, None] - K[f, 1, 2]) / K[f, 1, 1]
+        d = np.stack(np.broadcast_arrays(x, y, np.ones((H, W))), -1)
+        d /= np.linalg.norm(d, axis=-1, keepdims=True)
+        d = d @ c2w[f, :3, :3].T
+        o = np.broadcast_to(c2w[f, :3, 3], d.shape)
+        m = np.cross(o, d)
+        pair = (m, d) if order == "cameractrl" else (d, m)
+        out[f] = np.concatenate(pair, -1).transpose(2, 0, 1)
+    return out
+
+
+def relative_to_first(c2w):
+    return rigid_inverse(c2w[0])[None] @ c2w
+
+
+def re10k_text(c2w, K, W, H, times, assumed_wh=None):
+    """RealEstate10K lines. assumed_wh: the (W, H) the consumer assumes the pose file was
+    made at (VideoX-Fun fixes 1280x720): fx is pre-divided so its aspect correction
+    gives back our K at W x H."""
+    fxW = K[:, 0, 0] / W
+    fyH = K[:, 1, 1] / H
+    if assumed_wh is not None:
+        pose_ratio, sample_ratio = assumed_wh[0] / assumed_wh[1], W / H
+        if pose_ratio > sample_ratio:
+            fxW = K[:, 0, 0] / (H * pose_ratio)
+        else:
+            fyH = K[:, 1, 1] / (W / pose_ratio)
+    w2c = rigid_inverse(c2w)
+    lines = ["https://parascale.invalid/bridge"]
+    for i in range(len(c2w)):
+        nums = [fxW[i], fyH[i], K[i, 0, 2] / W, K[i, 1, 2] / H, 0.0, 0.0] + list(w2c[i, :3, :4].ravel())
+        lines.append(" ".join([str(int(round(times[i] * 1e6)))] + [repr(float(x)) for x in nums]))
+    return "\n".join(lines) + "\n"
+
+
+def ue_text(c2w_m):
+    """ReCamMaster camera_extrinsics.json text, one camera "cam01", centimetres.
+    World mapping as ParaScale's writer: swap x and y (Blender Z-up -> Unreal)."""
+    G = np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, 1]])
+    doc = {}
+    for i, T in enumerate(c2w_m):
+        R, c = T[:3, :3], T[:3, 3]
+        rows = [G @ R[:, 2], G @ R[:, 0], -(G @ R[:, 1]), G @ c * 100.0]
+        s = "".join("[" + " ".join(f"{v:g}" for v in list(r) + [0.0 if k < 3 else 1.0]) + "] "
+                    for k, r in enumerate(rows))
+        doc[f"frame{i}"] = {"cam01": s}
+    return json.dumps(doc, indent=4)
+
+
+# ---------------------------------------------------------------------------
+# Generators
+
+def _4k1(n):
+    return n >= 5 and (n - 1) % 4 == 0
+
+
+GENERATORS = {
+    "cameractrl": {"frames": 16, "ok": lambda n: n in (16, 14, 25), "ok_text": "16 (AnimateDiff), 14 or 25 (SVD)",
+                   "size": (256, 384), "repo": "hehao13/CameraCtrl"},
+    "motionctrl": {"frames": 16, "ok": lambda n: n in (16, 14), "ok_text": "16 (VideoCrafter) or 14 (SVD)",
+                   "size": (256, 256), "repo": "TencentARC/MotionCtrl"},
+    "wan-fun-camera": {"frames": 81, "ok": _4k1, "ok_text": "4k+1 (81 by default)",
+                       "size": (480, 832), "repo": "aigc-apps/VideoX-Fun"},
+    "recammaster": {"frames": 81, "ok": lambda n: n == 81, "ok_text": "exactly 81",
+                    "size": (480, 832), "repo": "KwaiVGI/ReCamMaster"},
+    "gen3c": {"frames": 121, "ok": lambda n: n >= 121 and (n - 1) % 120 == 0, "ok_text": "120k+1 (121, 241, ...)",
+              "size": (704, 1280), "repo": "nv-tlabs/GEN3C"},
+    "uni3c": {"frames": 81, "ok": _4k1, "ok_text": "4k+1 (81 by default)",
+              "size": (480, 832), "repo": "ewrfcas/Uni3C"},
+}
+
+# Names MotionCtrl's scripts read from their pose folder (hard-coded lists in
+# main/evaluation/motionctrl_prompts_camerapose_trajs.py and main/inference/motionctrl_cmcm.py).
+MOTIONCTRL_NAMES = {
+    16: ["test_camera_d971457c81bca597", "test_camera_Round-ZoomIn", "test_camera_L", "test_camera_D",
+         "test_camera_I", "test_camera_O", "test_camera_R", "test_camera_U", "test_camera_SPIN-CW-60",
+         "test_camera_SPIN-ACW-60", "test_camera_I_0.2x", "test_camera_I_0.4x", "test_camera_I_1.0x",
+         "test_camera_I_2.0x", "test_camera_O_0.2x", "test_camera_O_0.4x", "test_camera_O_1.0x",
+         "test_camera_O_2.0x"],
+    14: ["test_camera_L", "test_camera_D", "test_camera_I", "test_camera_O", "test_camera_R", "test_camera_U",
+         "test_camera_Round-ZoomIn", "test_camera_Round-RI_90"],
+}
+
+VIDEOX_RUNNER = '''"""Run VideoX-Fun's predict_v2v_control_camera.py with ParaScale's camera (written by
+parascale_bridge.py). The stock script takes no command-line flags: this runner reads it,
+sets control_camera_txt, video_length and sample_size, and executes it unchanged
+otherwise, from the VideoX-Fun checkout (the current directory)."""
+import os, re
+p = "examples/wan2.1_fun/predict_v2v_control_camera.py"
+s = open(p).read()
+for name, value in (("control_camera_txt", {pose!r}), ("video_length", {frames}), ("sample_size", [{h}, {w}])):
+    s, n = re.subn(r"(?m)^" + name + r"\\s*=.*$", name + " = " + repr(value), s, count=1)
+    if n != 1:
+        raise SystemExit(p + ": no line '" + name + " = ...' to set")
+exec(compile(s, os.path.abspath(p), "exec"), {{"__file__": os.path.abspath(p), "__name__": "__main__"}})
+'''
+
+
+def build(gen, track, out_h, out_w, n, speed, out_dir_final):
+    """Files (name -> bytes or ndarray), the command (list of shell lines), the REPO
+    paths it needs, and notes."""
+    spec = GENERATORS[gen]
+    if n == len(track["c2w"]):  # same count: the frames as they are (no re-timing)
+        c2w, K, times = track["c2w"].copy(), track["K"].copy(), track["times"]
+    else:
+        c2w, K, times = resample(track["c2w"], track["K"], track["times"], n)
+    c2w = c2w.copy()
+    c2w[:, :3, 3] *= track["unit_scale"] * speed  # metres x speed
+    K = fit_intrinsics(K, track["width"], track["height"], out_h, out_w)
+    rel = relative_to_first(c2w)
+    D = str(out_dir_final)
+    q = shlex.quote
+    files, needs, notes = {}, [], []
+    if gen == "cameractrl":
+        # CameraCtrl's --original_pose_width/height default to 1280x720 on both branches:
+        # the file is written so that its aspect correction gives back our K exactly.
+        files["poses.txt"] = re10k_text(rel, K, out_w, out_h, times, assumed_wh=(1280, 720))
+        files["plucker.npy"] = plucker(rel, K, out_h, out_w, "cameractrl")
+        if n == 16:
+            script = "inference.py"
+            cmd = [f"python -m torch.distributed.launch --nproc_per_node=1 --master_port=25000 {script} "
+                   f"--out_root {q(D + '/cameractrl_out')} --ori_model_path <SD1.5_PATH> "
+                   "--unet_subfolder <UNET_SUBFOLDER> --motion_module_ckpt <ADV3_MM_CKPT> "
+                   "--pose_adaptor_ckpt <CAMERACTRL_CKPT> "
+                   "--model_config configs/train_cameractrl/adv3_256_384_cameractrl_relora.yaml "
+                   "--visualization_captions assets/cameractrl_prompts.json --use_specific_seeds "
+                   f"--trajectory_file {q(D + '/poses.txt')} --n_procs 1"]
+            notes.append("AnimateDiff (main branch) samples at 256x384; the placeholders in <> are the "
+                         "model paths of CameraCtrl's README")
+        else:
+            script = "inference.py"
+            cmd = [f"python {script} --out_root {q(D + '/cameractrl_out')} --num_frames {n} "
+                   f"--image_height {out_h} --image_width {out_w} "
+                   "--ori_model_path <SVD_PATH> --pose_adaptor_ckpt <CAMERACTRL_SVD_CKPT> "
+                   "--prompt_file <PROMPT_FILE> --model_config <SVD_MODEL_CONFIG> "
+                   f"--trajectory_file {q(D + '/poses.txt')} --n_procs 1"]
+            notes.append("SVD branch (git checkout svd): 14 frames for svd, 25 for svd-xt")
+        needs.append(script)
+    elif gen == "wan-fun-camera":
+        files["poses.txt"] = re10k_text(rel, K, out_w, out_h, times, assumed_wh=(1280, 720))
+        files["plucker.npy"] = plucker(rel, K, out_h, out_w, "cameractrl")
+        files["run_videox_fun.py"] = VIDEOX_RUNNER.format(pose=D + "/poses.txt", frames=n, h=out_h, w=out_w)
+        cmd = [f"python {q(D + '/run_videox_fun.py')}"]
+        needs += ["examples/wan2.1_fun/predict_v2v_control_camera.py",
+                  "models/Diffusion_Transformer/Wan2.1-Fun-V1.1-1.3B-Control-Camera"]
+        notes.append("VideoX-Fun's process_pose_file assumes the pose file was made at 1280x720 and "
+                     "corrects the focal length for the aspect ratio; poses.txt is written so that this "
+                     "correction gives back the exact K at the sample size (plucker.npy is that result). "
+                     "Set prompt and start_image in the stock script as usual.")
+    elif gen == "motionctrl":
+        rows = rigid_inverse(rel)[:, :3, :4].reshape(n, 12)
+        text = json.dumps(rows.tolist(), indent=4)
+        files["camera_poses/test_camera_parascale.json"] = text
+        for name in MOTIONCTRL_NAMES[n]:
+            files[f"camera_poses/{name}.json"] = text
+        files["camera_embedding.npy"] = rows.astype(np.float32)  # RT (frames, 12)
+        if n == 16:
+            cmd = [f"python main/evaluation/motionctrl_inference.py --seed 1234 --ckpt_path ./checkpoints/motionctrl.pth "
+                   f"--base configs/inference/config_both.yaml --savedir {q(D + '/motionctrl_out')} --n_samples 1 --bs 1 "
+                   f"--height {out_h} --width {out_w} --unconditional_guidance_scale 7.5 --ddim_steps 50 "
+                   f"--ddim_eta 1.0 --condtype camera_motion --cond_dir {q(D)}"]
+            needs += ["main/evaluation/motionctrl_inference.py", "checkpoints/motionctrl.pth"]
+        else:
+            cmd = [f"python main/inference/motionctrl_cmcm.py --ckpt checkpoints/motionctrl_svd.ckpt "
+                   "--config configs/inference/config_motionctrl_cmcm.yaml --input <IMAGE_OR_FOLDER> "
+                   f"--savedir {q(D + '/motionctrl_out')} --frames 14 --pose_dir {q(D + '/camera_poses')} "
+                   f"--height {out_h} --width {out_w} --speed 1.0"]
+            needs += ["main/inference/motionctrl_cmcm.py", "checkpoints/motionctrl_svd.ckpt"]
+        notes.append("MotionCtrl's scripts read a hard-coded list of pose names; the same ParaScale poses "
+                     "are written under every one of those names (and as test_camera_parascale.json), so "
+                     "each of its prompts is rendered with this camera move. Poses are world-to-camera "
+                     "relative to frame 0.")
+    elif gen == "recammaster":
+        files["camera_extrinsics.json"] = ue_text(c2w)
+        emb = rel[::4, :3, :4].reshape(-1, 12)
+        files["camera_embedding.npy"] = emb.astype(np.float32)  # (21, 12), as ReCamMaster builds it
+        cmd = ["cp -n example_test_data/cameras/camera_extrinsics.json "
+               "example_test_data/cameras/camera_extrinsics.json.orig",
+               f"cp {q(D + '/camera_extrinsics.json')} example_test_data/cameras/camera_extrinsics.json",
+               "python inference_recammaster.py --cam_type 1 --dataset_path <VIDEO_FOLDER_WITH_METADATA_CSV>"]
+        needs += ["inference_recammaster.py", "example_test_data/cameras",
+                  "models/ReCamMaster/checkpoints/step20000.ckpt", "models/Wan-AI/Wan2.1-T2V-1.3B"]
+        notes.append("inference_recammaster.py reads ./example_test_data/cameras/camera_extrinsics.json "
+                     "(hard-coded); the command keeps the original as .orig and puts ours there as cam01.")
+    elif gen == "gen3c":
+        w2c = rigid_inverse(c2w)
+        buf = {"w2c": w2c, "intrinsics": K, "image_size": np.array([out_w, out_h]), "times": times}
+        files["camera.npz"] = buf
+        files["camera_embedding.npy"] = w2c.astype(np.float32)
+        cmd = ["CUDA_HOME=$CONDA_PREFIX PYTHONPATH=$(pwd) python cosmos_predict1/diffusion/inference/gen3c_single_image.py "
+               "--checkpoint_dir checkpoints --input_image_path <FIRST_FRAME_IMAGE> "
+               f"--video_save_name parascale --guidance 1 --foreground_masking --num_video_frames {n} "
+               f"--height {out_h} --width {out_w}"]
+        needs += ["cosmos_predict1/diffusion/inference/gen3c_single_image.py", "checkpoints"]
+        notes.append("GEN3C's stock command-line scripts only offer preset trajectories (--trajectory); "
+                     "camera.npz (absolute w2c and K at the sample size, metres) is what its 3D cache "
+                     "renderer (Cache3D.render_cache) takes for a custom path, e.g. from its GUI. The depth of "
+                     "a ParaScale GEN3C export (depth.npz) is in the same units.")
+    elif gen == "uni3c":
+        files["plucker.npy"] = plucker(rel, K, out_h, out_w, "uni3c")
+        files["camera.npz"] = {"w2c": rigid_inverse(c2w), "intrinsics": K, "image_size": np.array([out_w, out_h])}
+        cmd = [f"python cam_render.py --reference_image <FIRST_FRAME_IMAGE> --output_path {q(D + '/uni3c_render')} "
+               "--traj_type custom",
+               f"python cam_control.py --reference_image <FIRST_FRAME_IMAGE> --render_path {q(D + '/uni3c_render')} "
+               f"--output_path {q(D + '/uni3c_result.mp4')} --prompt <PROMPT>"]
+        needs += ["cam_render.py", "cam_control.py"]
+        notes.append("Uni3C's stage 1 (cam_render.py) builds its own path from d_r/d_theta/d_phi/offsets; "
+                     "camera.npz and plucker.npy ([d, o x d]) carry the ParaScale path for a custom render.")
+    return files, cmd, needs, notes
+
+
+def write_out(out: Path, files: dict, manifest: dict) -> None:
+    out = out.resolve()
+    parent = out.parent
+    if not parent.is_dir():
+        raise BridgeError(f"{out}: folder {parent} does not exist")
+    if out.exists() and not out.is_dir():
+        raise BridgeError(f"{out}: exists and is not a folder")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    try:
+        for name, data in list(files.items()) + [("manifest.json", json.dumps(manifest, indent=2) + "\n")]:
+            p = tmp / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(data, np.ndarray):
+                with open(p, "wb") as fh:
+                    np.save(fh, data)
+            elif isinstance(data, dict):
+                with open(p, "wb") as fh:
+                    np.savez(fh, **data)
+            else:
+                p.write_text(data)
+        if not out.exists():
+            os.rename(tmp, out)
+            return
+        for p in sorted(tmp.rglob("*")):
+            if p.is_file():
+                dest = out / p.relative_to(tmp)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(p, dest)
+        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def check_run(gen, repo: Path, cmd, needs) -> list:
+    missing = []
+    if not repo.is_dir():
+        return [f"repository folder {repo} (clone https://github.com/{GENERATORS[gen]['repo']})"]
+    for rel in needs:
+        if not (repo / rel).exists():
+            missing.append(f"{repo / rel}")
+    placeholders = sorted({tok for line in cmd for tok in line.split() if tok.startswith("<") and tok.endswith(">")})
+    for ph in placeholders:
+        missing.append(f"a value for {ph} in command.txt (model path or input you must provide)")
+    import importlib.util
+    if importlib.util.find_spec("torch") is None:
+        missing.append(f"PyTorch in this Python ({sys.executable}); run the bridge in the generator's environment")
+    return missing
+
+
+def parse_size(text):
+    try:
+        h, w = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise BridgeError(f"--size {text!r}: expected HxW, for example 480x832")
+    if h <= 0 or w <= 0:
+        raise BridgeError(f"--size {text!r}: height and width must be positive")
+    return h, w
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="parascale_bridge.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("poses", help="ParaScale .json (or a RealEstate10K .txt)")
+    ap.add_argument("--generator", required=True, help="one of: " + ", ".join(GENERATORS))
+    ap.add_argument("--out", required=True, help="output folder (created; files in it replaced)")
+    ap.add_argument("--size", help="HxW of the generated video (default per generator)")
+    ap.add_argument("--frames", type=int, help="frame count (default per generator)")
+    ap.add_argument("--speed", type=float, default=1.0, help="multiplies translation (after unit conversion)")
+    ap.add_argument("--run", metavar="REPO", help="run the generator from its checkout REPO")
+    args = ap.parse_args(argv)
+    path = Path(args.poses)
+    try:
+        if args.generator not in GENERATORS:
+            raise BridgeError(f"{path}: unknown generator {args.generator!r}; choose one of {', '.join(GENERATORS)}")
+        spec = GENERATORS[args.generator]
+        size = parse_size(args.size) if args.size else None
+        if not (math.isfinite(args.speed) and args.speed > 0):
+            raise BridgeError(f"--speed must be a positive number, got {args.speed}")
+        n = args.frames if args.frames is not None else spec["frames"]
+        if not spec["ok"](n):
+            raise BridgeError(f"{path}: {args.generator} does not support {n} frames (it needs {spec['ok_text']})")
+        track = load_poses(path, size)
+        out_h, out_w = size or spec["size"]
+        out = Path(args.out).resolve()
+        files, cmd, needs, notes = build(args.generator, track, out_h, out_w, n, args.speed, out)
+        files["command.txt"] = "\n".join(cmd) + "\n"
+        manifest = {"generator": args.generator, "repository": spec["repo"], "source": str(path),
+                    "source_kind": track["kind"], "frames": n, "size": [out_h, out_w],
+                    "unit_scale": track["unit_scale"], "speed": args.speed,
+                    "translation_unit": "centimetres in camera_extrinsics.json (metres after ReCamMaster's /100)"
+                    if args.generator == "recammaster" else "metres",
+                    "files": sorted(files), "command": cmd, "notes": notes}
+        write_out(out, files, manifest)
+    except BridgeError as exc:
+        print(f"parascale_bridge: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"parascale_bridge: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}: {', '.join(sorted(files))}")
+    print("command (run inside the generator's repository):")
+    for line in cmd:
+        print("  " + line)
+    if args.run:
+        repo = Path(args.run).resolve()
+        missing = check_run(args.generator, repo, cmd, needs)
+        if missing:
+            print(f"parascale_bridge: cannot run {args.generator}; missing:", file=sys.stderr)
+            for m in missing:
+                print(f"  - {m}", file=sys.stderr)
+            return 3
+        for line in cmd:
+            print(f"$ {line}")
+            rc = subprocess.call(line, shell=True, cwd=repo)
+            if rc != 0:
+                print(f"parascale_bridge: {args.generator} exited with status {rc}", file=sys.stderr)
+                return rc
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
