@@ -6,7 +6,8 @@ parascale), so it runs inside a video generator's own environment.
            [--size HxW] [--frames N] [--speed K] [--run REPO]
 
 POSES is a ParaScale .json (schema "parascale.poses", written by ParaScale's export) or
-a RealEstate10K .txt (pixel size taken from --size, square pixels otherwise assumed).
+a RealEstate10K .txt (its normalised intrinsics are read as square pixels at a height of
+576, e.g. 1024x576 for the 16:9 originals; only the aspect ratio matters).
 
 It writes into DIR (built in a temporary folder and renamed at the end: an error
 leaves nothing behind):
@@ -34,7 +35,9 @@ Translation units (the bridge converts explicitly; --speed K multiplies on top):
 
 Frame counts: cameractrl 16 (AnimateDiff), 14 or 25 (SVD branch); motionctrl 16
 (VideoCrafter) or 14 (SVD); wan-fun-camera, uni3c: 4k+1 (default 81); recammaster: 81
-exactly; gen3c: 120k+1 (default 121). A track with another frame count is resampled to
+exactly; gen3c: 120k+1 (default 121). Without --frames, a track whose
+frame count the generator takes keeps it; otherwise the generator's default is used.
+A track with another frame count is resampled to
 N evenly spaced times (slerp rotations, linear centres); one with N frames is used as is.
 
 Intrinsics: the source image is scaled to cover --size and centre-cropped (as CameraCtrl
@@ -523,10 +526,13 @@ def main(argv=None) -> int:
         size = parse_size(args.size) if args.size else None
         if not (math.isfinite(args.speed) and args.speed > 0):
             raise BridgeError(f"--speed must be a positive number, got {args.speed}")
-        n = args.frames if args.frames is not None else spec["frames"]
-        if not spec["ok"](n):
-            raise BridgeError(f"{path}: {args.generator} does not support {n} frames (it needs {spec['ok_text']})")
-        track = load_poses(path, size)
+        if args.frames is not None and not spec["ok"](args.frames):
+            raise BridgeError(f"{path}: {args.generator} does not support {args.frames} frames "
+                              f"(it needs {spec['ok_text']})")
+        track = load_poses(path)
+        n = args.frames
+        if n is None:  # the track's own count when the generator takes it, else its default
+            n = len(track["c2w"]) if spec["ok"](len(track["c2w"])) else spec["frames"]
         out_h, out_w = size or spec["size"]
         out = Path(args.out).resolve()
         files, cmd, needs, notes = build(args.generator, track, out_h, out_w, n, args.speed, out)
