@@ -41,6 +41,11 @@ class ReferenceMotion:
     source: str            # points | depth | video | scene
     label: str = ""
     K: Optional[np.ndarray] = None  # (N, 3, 3) for zoom following, if known
+    # A track file's reference keeps its track and measurement, to re-measure Pi
+    # from points or depth at new frame times rather than interpolate it.
+    track: object = None
+    measured: object = None
+    video: object = None
 
     def __post_init__(self):
         self.c2w = np.asarray(self.c2w, float)
@@ -64,6 +69,13 @@ class ReferenceMotion:
             n = len(new_times)
             return ReferenceMotion(self.c2w[:n], new_times, self.pi[:n - 1], self.estimator, self.source,
                                    self.label, None if self.K is None else self.K[:n])
+        if self.track is not None and self.measured.source in ("points", "depth", "video"):
+            from ..core.reference import resample_reference
+
+            measured, track = resample_reference(self.measured, self.track,
+                                                 self.times[0] + new_times, video=self.video)
+            return ReferenceMotion(track.c2w, new_times, np.maximum(measured.pi, 0.0), self.estimator,
+                                   self.source, self.label, track.K)
         cumulative = np.concatenate([[0.0], np.cumsum(self.pi)])
         pi = np.diff(np.interp(new_times, t, cumulative))
         c2w = resample_poses(self.c2w, t, new_times)
@@ -79,15 +91,17 @@ class ReferenceMotion:
 # Making a reference
 
 def reference_from_track_file(path, *, video=None, format=None, estimator="harmonic",
-                              offset: int = 0) -> ReferenceMotion:
+                              offset: Optional[int] = None) -> ReferenceMotion:
     """A track file (COLMAP, transforms.json, RealEstate10K, LLFF, MegaSaM), with its
-    Pi read from its points or depth, or from the video when one is given."""
+    Pi read from its points or depth, or from the video when one is given (a video
+    is measured as image motion, so its estimator is always `flow`)."""
     from ..core.readers import read_track
-    from ..core.reference import reference_pi
+    from ..core.reference import measure_reference
 
     track = read_track(path, format=format)
-    ref = reference_pi(track, estimator=estimator, video=video, offset=offset)
-    return ReferenceMotion(track.c2w, track.times, ref.pi, ref.estimator, ref.source, str(path), track.K)
+    measured = measure_reference(track, video=video, estimator=None if video else estimator, offset=offset)
+    return ReferenceMotion(track.c2w, track.times, measured.pi, measured.estimator, measured.source,
+                           str(path), track.K, track=track, measured=measured, video=video)
 
 
 def _fcurve_values(id_data, data_path: str, frames) -> Optional[np.ndarray]:
@@ -123,16 +137,18 @@ def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None,
         source = str(obj.get("parascale_pi_source", "points"))
         return ReferenceMotion(c2w, (frames - frames[0]) / fps, pi_curve[1:], est, source, obj.name)
     home = obj.users_scene[0] if obj.users_scene else scene
-    pi = scene_pi(home, c2w, K, W, H, estimator, depth=depth, depth_size=depth_size)
+    pi = scene_pi(home, c2w, K, W, H, estimator, depth=depth, depth_size=depth_size,
+                  clip_start=obj.data.clip_start)
     return ReferenceMotion(c2w, (frames - frames[0]) / fps, pi, estimator, "scene", obj.name)
 
 
-def scene_pi(scene, c2w, K, W, H, estimator, *, depth="zpass", depth_size=(96, 54),
+def scene_pi(scene, c2w, K, W, H, estimator, *, depth="zpass", depth_size=(96, 54), clip_start=1e-3,
              progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
-    """Reference Pi of a camera move in a Blender scene, from that scene's depth."""
+    """Pi of a camera move in a Blender scene, from that scene's depth (clip_start:
+    the camera's near clip, below which nothing is seen)."""
     d, _ = steps(c2w)
     pi = np.zeros(len(d))
-    with depth_source(depth, scene, *depth_size) as src:
+    with depth_source(depth, scene, *depth_size, clip_start=clip_start) as src:
         for t in range(len(d)):
             view = src.depth(c2w[t], K, W, H)
             pi[t] = parallax_of_depth_map(view.depth, view.K, d[t], estimator)
@@ -336,3 +352,99 @@ def transfer(scene, target, reference: ReferenceMotion, options: TransferOptions
              progress=None) -> TransferResult:
     """Run a whole transfer (see Transfer)."""
     return Transfer(scene, target, reference, options).run(progress)
+
+
+# ---------------------------------------------------------------------------
+# From the panel's settings (scene.parascale)
+
+def settings_problem(scene) -> Optional[str]:
+    """Why the panel's transfer cannot run yet, or None."""
+    settings = getattr(scene, "parascale", None)
+    if settings is None:
+        return "ParaScale settings are missing (is the add-on enabled?)"
+    if settings.target_camera is None:
+        return "Pick a target camera"
+    if settings.reference_kind == "OBJECT":
+        if settings.reference_object is None:
+            return "Pick a reference camera, or import a reference track"
+        if settings.reference_object == settings.target_camera:
+            return "The reference and the target must be different cameras"
+    elif not settings.track_path:
+        return "Choose a reference track file"
+    return None
+
+
+def reference_from_settings(scene) -> ReferenceMotion:
+    settings = scene.parascale
+    depth_size = (settings.depth_width, settings.depth_height)
+    if settings.reference_kind == "OBJECT":
+        return reference_from_object(settings.reference_object, scene, estimator=settings.estimator,
+                                     depth=settings.depth_source, depth_size=depth_size)
+    video = bpy.path.abspath(settings.video_path) if settings.video_path else None
+    return reference_from_track_file(bpy.path.abspath(settings.track_path), video=video,
+                                     estimator=settings.estimator)
+
+
+def options_from_settings(scene) -> TransferOptions:
+    settings = scene.parascale
+    return TransferOptions(
+        method=settings.estimator, depth=settings.depth_source,
+        frame_start=None if settings.use_scene_range else settings.frame_start,
+        frame_end=None if settings.use_scene_range else settings.frame_end,
+        depth_size=(settings.depth_width, settings.depth_height), follow_zoom=settings.follow_zoom)
+
+
+def transfer_from_settings(scene) -> Transfer:
+    problem = settings_problem(scene)
+    if problem:
+        raise TransferError(problem)
+    settings = scene.parascale
+    return Transfer(scene, settings.target_camera, reference_from_settings(scene), options_from_settings(scene))
+
+
+def store_result(scene, result: TransferResult) -> None:
+    settings = scene.parascale
+    settings.result_camera = result.camera
+    settings.has_evaluation = False
+
+
+# ---------------------------------------------------------------------------
+# Evaluation of a result camera
+
+def result_curves(obj, frames) -> dict:
+    """The per-step curves a ParaScale result carries (value at frame t = step t-1 -> t)."""
+    out = {}
+    for name in ("pi_ref", "pi_target", "scale"):
+        values = _fcurve_values(obj, f'["{name}"]', frames)
+        if values is not None:
+            out[name] = values[1:]
+    return out
+
+
+def evaluate_depth(scene, result_obj, reference: Optional[ReferenceMotion] = None, *,
+                   depth="zpass", depth_size=(96, 54)) -> dict:
+    """Re-measure the Pi a result camera realises from its keyed poses and the
+    scene's depth (independently of the calibration's own bookkeeping), and its
+    PCE against the reference Pi curve; TransErr / RotErr against the reference move."""
+    frame_range = animation.animated_frame_range(result_obj)
+    if frame_range is None:
+        raise TransferError(f"camera {result_obj.name!r} has no animation to evaluate")
+    frames = np.arange(frame_range[0], frame_range[1] + 1)
+    curves = result_curves(result_obj, frames)
+    if "pi_ref" not in curves:
+        raise TransferError(f"camera {result_obj.name!r} has no pi_ref curve; is it a ParaScale result?")
+    estimator = str(result_obj.get("parascale_estimator", "harmonic"))
+    c2w = animation.evaluated_poses(result_obj, scene, frames)
+    K, W, H = animation.camera_intrinsics(result_obj, scene)
+    realised = scene_pi(scene, c2w, K, W, H, estimator, depth=depth, depth_size=depth_size,
+                        clip_start=result_obj.data.clip_start)
+    out = {"camera": result_obj.name, "frames": frames.tolist(), "estimator": estimator,
+           "measured_by": f"depth ({depth})", "pi_ref": curves["pi_ref"].tolist(),
+           "pi_realised": realised.tolist()}
+    score = pce(realised, curves["pi_ref"])
+    out.update(pce=score["mean"], pce_p90=score["p90"])
+    if reference is not None:
+        fps = scene.render.fps / scene.render.fps_base
+        ref = reference.on_times((frames - frames[0]) / fps)
+        out.update(trajectory_errors(c2w, ref.c2w))
+    return out
