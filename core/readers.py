@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import zipfile
 from pathlib import Path
 from typing import Optional, Sequence

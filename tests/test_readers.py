@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from parascale.core import colmap
-from parascale.core.cameras import invert_poses
+
 from parascale.core.readers import TrackFormatError, detect_format, read_track
 
 FERN = "llff_fern/data/nerf_llff_data/fern"
