@@ -8,7 +8,6 @@ after an error or a cancel.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -16,32 +15,16 @@ from typing import Optional
 
 import bpy
 import numpy as np
-
-from ..core.calibrate import DepthView
-from ..core.parallax import normalized_grid, scale_intrinsics
-from .animation import apply_intrinsics
 from mathutils import Matrix, Vector
 
+from ..core.calibrate import DepthView
 from ..core.cameras import cv_to_blender
+from ..core.parallax import normalized_grid, scale_intrinsics
+from .animation import apply_intrinsics
+from .quiet import quiet_stdout
+from .render import saved_render_state, set_fast_cycles
 
 BACKGROUND_Z = 1e9  # Cycles writes 1e10 where a ray hits nothing
-
-
-@contextlib.contextmanager
-def quiet_stdout():
-    """Silence Blender's C-level 'Saved: ...' lines for the duration."""
-    try:
-        fd = os.dup(1)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            yield
-    finally:
-        os.dup2(fd, 1)
-        os.close(fd)
 
 
 def scene_bounds(scene) -> Optional[np.ndarray]:
@@ -84,7 +67,7 @@ class ZPassDepth:
         self.clip_start = float(clip_start)
         self.samples = int(samples)
         self.reuse = reuse
-        self._saved = None
+        self._state = None
         self._camera = None
         self._group = None
         self._tmp = None
@@ -92,48 +75,17 @@ class ZPassDepth:
 
     # -- state -----------------------------------------------------------
     def _save(self):
-        s, r = self.scene, self.scene.render
-        vl = bpy.context.view_layer if bpy.context.scene == s else s.view_layers[0]
-        self._view_layer = vl
-        self._saved = {
-            "engine": r.engine, "samples": s.cycles.samples, "device": s.cycles.device,
-            "adaptive": s.cycles.use_adaptive_sampling, "denoise": s.cycles.use_denoising,
-            "filter_width": s.cycles.filter_width,
-            "res": (r.resolution_x, r.resolution_y, r.resolution_percentage),
-            "aspect": (r.pixel_aspect_x, r.pixel_aspect_y), "border": r.use_border,
-            "filepath": r.filepath, "persistent": r.use_persistent_data,
-            "compositor": s.compositing_node_group, "use_compositing": r.use_compositing,
-            "pass_z": vl.use_pass_z, "camera": s.camera,
-            "frame": (s.frame_current, s.frame_subframe),
-        }
+        self._state = saved_render_state(self.scene)
+        self._view_layer = self._state.__enter__()
 
     def _restore(self):
-        if self._saved is None:
-            return
-        v, s, r = self._saved, self.scene, self.scene.render
-        r.engine = v["engine"]
-        s.cycles.samples, s.cycles.device = v["samples"], v["device"]
-        s.cycles.use_adaptive_sampling, s.cycles.use_denoising = v["adaptive"], v["denoise"]
-        s.cycles.filter_width = v["filter_width"]
-        r.resolution_x, r.resolution_y, r.resolution_percentage = v["res"]
-        r.pixel_aspect_x, r.pixel_aspect_y = v["aspect"]
-        r.use_border = v["border"]
-        r.filepath, r.use_persistent_data = v["filepath"], v["persistent"]
-        s.compositing_node_group = v["compositor"]
-        r.use_compositing = v["use_compositing"]
-        self._view_layer.use_pass_z = v["pass_z"]
-        s.camera = v["camera"]
-        if (s.frame_current, s.frame_subframe) != v["frame"]:
-            s.frame_set(v["frame"][0], subframe=v["frame"][1])
-        self._saved = None
+        if self._state is not None:
+            state, self._state = self._state, None
+            state.__exit__(None, None, None)
 
     def _build(self):
         s, r = self.scene, self.scene.render
-        r.engine = "CYCLES"
-        s.cycles.device = "CPU"
-        s.cycles.samples = self.samples
-        s.cycles.use_adaptive_sampling = False
-        s.cycles.use_denoising = False
+        set_fast_cycles(s, self.samples)
         s.cycles.filter_width = 0.01  # sample pixel centres: depth is not blended across edges
         r.resolution_x, r.resolution_y, r.resolution_percentage = self.width, self.height, 100
         r.use_border = False
