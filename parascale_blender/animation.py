@@ -90,6 +90,20 @@ def animated_frame_range(obj) -> Optional[tuple[int, int]]:
     return int(round(lo)), int(round(hi))
 
 
+def property_curve(obj, name: str, frames) -> Optional[np.ndarray]:
+    """Values at `frames` of the animated custom property obj["name"], or None."""
+    ad = obj.animation_data
+    if ad is None or ad.action is None:
+        return None
+    from bpy_extras.anim_utils import action_get_channelbag_for_slot
+
+    bag = action_get_channelbag_for_slot(ad.action, ad.action_slot)
+    fc = bag.fcurves.find(f'["{name}"]') if bag is not None else None
+    if fc is None:
+        return None
+    return np.array([fc.evaluate(f) for f in frames], float)
+
+
 def _channelbag(obj):
     from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
 

@@ -21,20 +21,6 @@ BRIDGE_NAME = "parascale_bridge.py"
 CURVES = ("pi_ref", "pi_target", "scale")
 
 
-def _fcurve_values(obj, name: str, frames) -> Optional[np.ndarray]:
-    """Values of the custom-property curve '["name"]' at frames, or None."""
-    ad = obj.animation_data
-    if ad is None or ad.action is None:
-        return None
-    from bpy_extras.anim_utils import action_get_channelbag_for_slot
-
-    bag = action_get_channelbag_for_slot(ad.action, ad.action_slot)
-    fc = bag.fcurves.find(f'["{name}"]') if bag is not None else None
-    if fc is None:
-        return None
-    return np.array([fc.evaluate(f) for f in frames], float)
-
-
 def camera_track(scene, camera_obj, frame_range: Optional[Sequence[int]] = None) -> Track:
     """The camera's evaluated poses (OpenCV c2w), per-frame intrinsics, frame times
     (frame / fps), ParaScale curves and provenance as a Track."""
@@ -61,7 +47,7 @@ def camera_track(scene, camera_obj, frame_range: Optional[Sequence[int]] = None)
     fps = scene.render.fps / scene.render.fps_base
     curves = {}
     for name in CURVES:
-        values = _fcurve_values(camera_obj, name, frames)
+        values = animation.property_curve(camera_obj, name, frames)
         if values is not None:
             curves[name] = values
     props = {k: camera_obj[k] for k in camera_obj.keys()

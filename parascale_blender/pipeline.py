@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import bpy
 import numpy as np
 
-from ..core.calibrate import ESTIMATORS, METHODS, CalibrationError, Calibrator, CalibrationWarning, DepthView
+from ..core.calibrate import ESTIMATORS, METHODS, CalibrationWarning, Calibrator, DepthView
 from ..core.cameras import resample_poses, steps
 from ..core.metrics import pce, trajectory_errors
 from ..core.parallax import parallax_of_depth_map
@@ -104,19 +104,6 @@ def reference_from_track_file(path, *, video=None, format=None, estimator="harmo
                            str(path), track.K, track=track, measured=measured, video=video)
 
 
-def _fcurve_values(id_data, data_path: str, frames) -> Optional[np.ndarray]:
-    ad = id_data.animation_data
-    if ad is None or ad.action is None:
-        return None
-    from bpy_extras.anim_utils import action_get_channelbag_for_slot
-
-    bag = action_get_channelbag_for_slot(ad.action, ad.action_slot)
-    fc = bag.fcurves.find(data_path) if bag is not None else None
-    if fc is None:
-        return None
-    return np.array([fc.evaluate(f) for f in frames])
-
-
 def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None, depth="zpass",
                           depth_size=(96, 54)) -> ReferenceMotion:
     """A camera object in this file: an imported reference (its animated "pi_ref"
@@ -131,7 +118,7 @@ def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None,
     fps = scene.render.fps / scene.render.fps_base
     c2w = animation.evaluated_poses(obj, scene, frames)
     K, W, H = animation.camera_intrinsics(obj, scene)
-    pi_curve = _fcurve_values(obj, '["pi_ref"]', frames)
+    pi_curve = animation.property_curve(obj, "pi_ref", frames)
     if pi_curve is not None:
         est = str(obj.get("parascale_estimator", estimator))
         source = str(obj.get("parascale_pi_source", "points"))
@@ -415,7 +402,7 @@ def result_curves(obj, frames) -> dict:
     """The per-step curves a ParaScale result carries (value at frame t = step t-1 -> t)."""
     out = {}
     for name in ("pi_ref", "pi_target", "scale"):
-        values = _fcurve_values(obj, f'["{name}"]', frames)
+        values = animation.property_curve(obj, name, frames)
         if values is not None:
             out[name] = values[1:]
     return out
