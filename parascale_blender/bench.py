@@ -1,0 +1,707 @@
+"""The benchmark behind `parascale bench`: the hot paths against their baselines.
+
+Four sections, each measured in one run on this machine so that the ratios are
+comparable even when absolute timings are noisy (a shared machine):
+
+1. depth per keyframe: the Z pass rebuilt per frame (compositor rebuilt, no
+   persistent data) vs the Z pass with reuse vs ray casting, on procedurally
+   built target scenes of about 10k, 100k and 1M triangles;
+2. calibration: keyframes per second for a 240-frame shot on the 1M-triangle
+   scene through pipeline.transfer with default options (target: under 30 s);
+3. reference Pi from video: frames per second at 960x540 for the full per-frame
+   work (DIS flow, rotation homography, residual), the default path and faster
+   variants, each with its Pi error against the analytic truth (target: 30 fps);
+4. camera keyframes: 10,000 frames written in bulk (foreach_set) vs
+   Object.keyframe_insert per frame, the same keys.
+
+Every timed figure is a row {label, seconds (per unit), unit, baseline,
+baseline_seconds, ratio = baseline_seconds / seconds}. Rows marked "proposed"
+measure a change the production code does not have yet (what would reach a
+target); they are labelled as such in the table and the JSON.
+
+bpy is imported by the functions that need it: importing this module is cheap.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+TARGET_CALIBRATION_S = 30.0   # 240 keyframes on the 1M-triangle scene
+TARGET_VIDEO_FPS = 30.0       # reference Pi from video at 960x540
+VIDEO_SIZE = (960, 540)
+DEPTH_SIZE = (96, 54)         # TransferOptions' default depth grid
+FPS = 24
+
+
+@dataclass
+class Config:
+    quick: bool = False
+    triangles: tuple = (10_000, 100_000, 1_000_000)
+    depth_frames: int = 8          # depth calls per method and scene
+    calib_frames: int = 240
+    video_frames: int = 40
+    video_repeats: int = 2
+    key_frames: int = 10_000
+    bulk_repeats: int = 3
+
+    @classmethod
+    def make(cls, quick: bool) -> "Config":
+        if not quick:
+            return cls()
+        return cls(quick=True, triangles=(10_000, 30_000, 100_000), depth_frames=4, calib_frames=48,
+                   video_frames=12, video_repeats=1, key_frames=1_000, bulk_repeats=3)
+
+
+@dataclass
+class Results:
+    machine: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    sections: dict = field(default_factory=dict)
+    targets: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"machine": self.machine, "config": self.config, "sections": self.sections,
+                "targets": self.targets, "notes": self.notes}
+
+
+def _log(msg: str) -> None:
+    print(f"[bench] {msg}", flush=True)
+
+
+def row(label: str, seconds: float, unit: str, baseline: str, baseline_seconds: float, **extra) -> dict:
+    out = {"label": label, "seconds": float(seconds), "unit": unit, "per_second": 1.0 / float(seconds),
+           "baseline": baseline, "baseline_seconds": float(baseline_seconds),
+           "ratio": float(baseline_seconds) / float(seconds)}
+    out.update(extra)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# machine
+
+def machine_info() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "numpy": np.__version__}
+    try:
+        info["cores_available"] = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        pass
+    try:
+        info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    try:
+        import bpy
+        info["bpy"] = bpy.app.version_string
+    except ImportError:
+        info["bpy"] = None
+    try:
+        import cv2
+        info["opencv"] = cv2.__version__
+        info["opencv_threads"] = cv2.getNumThreads()
+    except ImportError:
+        info["opencv"] = None
+    return info
+
+
+# ---------------------------------------------------------------------------
+# scenes
+
+def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """c2w in OpenCV axes looking from eye to target (world z up)."""
+    eye, target, up = (np.asarray(v, float) for v in (eye, target, up))
+    z = target - eye
+    z /= np.linalg.norm(z)
+    x = np.cross(z, up)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    out = np.eye(4)
+    out[:3, :3] = np.stack([x, y, z], axis=1)
+    out[:3, 3] = eye
+    return out
+
+
+def reference_move(n: int) -> np.ndarray:
+    """Dolly, truck and pan together over a terrain 20 units across, c2w (n, 4, 4)."""
+    out = []
+    for i in range(n):
+        s = i / max(n - 1, 1)
+        eye = np.array([-1.5 + 3.0 * s, -12.0 + 4.0 * s, 5.0 - 1.0 * s])
+        target = np.array([1.0 * s - 0.5, 0.0, 0.0])
+        out.append(look_at(eye, target))
+    return np.stack(out)
+
+
+def grid_cells(triangles: int) -> int:
+    """Cells per side of a square grid of two triangles per cell."""
+    return max(2, int(round(math.sqrt(triangles / 2.0))))
+
+
+def build_terrain_scene(triangles: int, name: str = "bench"):
+    """An empty scene holding one rolling terrain mesh of about `triangles`
+    triangles (a triangulated grid, built with foreach_set), 20 units across.
+    Returns (scene, mesh object, exact triangle count)."""
+    import bpy
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    n = grid_cells(triangles)
+    xs = np.linspace(-10.0, 10.0, n + 1)
+    X, Y = np.meshgrid(xs, xs)
+    Z = 0.6 * np.sin(0.9 * X) * np.cos(0.7 * Y) + 0.25 * np.sin(3.1 * X + 1.3 * Y) + 0.05 * np.sin(17 * X) * np.sin(13 * Y)
+    co = np.c_[X.ravel(), Y.ravel(), Z.ravel()].astype(np.float32)
+    i = (np.arange(n)[:, None] * (n + 1) + np.arange(n)[None, :]).ravel()
+    a, b, c, d = i, i + 1, i + n + 2, i + n + 1
+    tris = np.concatenate([np.c_[a, b, c], np.c_[a, c, d]]).astype(np.int32)
+    mesh = bpy.data.meshes.new(name)
+    mesh.vertices.add(len(co))
+    mesh.vertices.foreach_set("co", co.ravel())
+    mesh.loops.add(tris.size)
+    mesh.loops.foreach_set("vertex_index", tris.ravel())
+    mesh.polygons.add(len(tris))
+    mesh.polygons.foreach_set("loop_start", np.arange(0, tris.size, 3, dtype=np.int32))
+    mesh.update(calc_edges=True)
+    obj = bpy.data.objects.new(name, mesh)
+    scene.collection.objects.link(obj)
+    scene.render.resolution_x, scene.render.resolution_y = VIDEO_SIZE
+    scene.render.resolution_percentage = 100
+    scene.render.fps, scene.render.fps_base = FPS, 1.0
+    return scene, obj, len(mesh.polygons)
+
+
+def add_camera(scene, name: str, c2w_cv: np.ndarray):
+    import bpy
+    from mathutils import Matrix
+
+    from ..core.cameras import cv_to_blender
+
+    data = bpy.data.cameras.new(name)
+    data.lens, data.sensor_width = 30.0, 36.0
+    obj = bpy.data.objects.new(name, data)
+    scene.collection.objects.link(obj)
+    obj.matrix_world = Matrix(cv_to_blender(c2w_cv).tolist())
+    scene.camera = obj
+    return obj
+
+
+# ---------------------------------------------------------------------------
+# the proposed Z pass: one image datablock, reloaded per frame
+
+def reloading_zpass_class():
+    """ZPassDepth that keeps one Image datablock and reloads it per frame instead
+    of loading and removing one per frame. Removing an ID tags the depsgraph
+    relations for a rebuild, which makes the next render re-sync the whole scene
+    and throws away what persistent data keeps; reloading does not."""
+    import bpy
+
+    from ..core.calibrate import DepthView
+    from .depth import BACKGROUND_Z, ZPassDepth, quiet_stdout
+
+    class ReloadingZPassDepth(ZPassDepth):
+        _image = None
+
+        def depth(self, c2w_cv, K, width, height):
+            K_grid = self.grid_intrinsics(K, width, height)
+            self._place_camera(np.asarray(c2w_cv, float), K_grid)
+            for name in os.listdir(self._tmp):
+                os.remove(os.path.join(self._tmp, name))
+            with quiet_stdout():
+                bpy.ops.render.render(write_still=False, scene=self.scene.name)
+            files = [f for f in os.listdir(self._tmp) if f.startswith("depth_") and f.endswith(".exr")]
+            if not files:
+                raise RuntimeError("the Z pass render wrote no depth file")
+            path = os.path.join(self._tmp, files[0])
+            if self._image is None:
+                self._image = bpy.data.images.load(path, check_existing=False)
+            else:
+                if bpy.path.abspath(self._image.filepath) != path:
+                    self._image.filepath = path
+                self._image.reload()
+            image = self._image
+            w, h = image.size
+            px = np.empty(w * h * image.channels, np.float32)
+            image.pixels.foreach_get(px)
+            Z = px.reshape(h, w, image.channels)[::-1, :, 0].astype(float)
+            Z[Z >= BACKGROUND_Z] = np.inf
+            return DepthView(Z, K_grid)
+
+        def _teardown(self):
+            if self._image is not None:
+                bpy.data.images.remove(self._image)
+                self._image = None
+            super()._teardown()
+
+    return ReloadingZPassDepth
+
+
+@contextlib.contextmanager
+def proposed_zpass_in_pipeline():
+    """pipeline.transfer with the proposed Z pass for 'zpass' (restored on exit)."""
+    from . import pipeline
+    from .depth import depth_source
+
+    cls = reloading_zpass_class()
+
+    def patched(kind, scene, width=96, height=54, **kwargs):
+        if kind == "zpass":
+            return cls(scene, width, height, **kwargs)
+        return depth_source(kind, scene, width, height, **kwargs)
+
+    saved = pipeline.depth_source
+    pipeline.depth_source = patched
+    try:
+        yield
+    finally:
+        pipeline.depth_source = saved
+
+
+# ---------------------------------------------------------------------------
+# 1. depth per keyframe
+
+def _time_depth(make_source, poses, K, W, H) -> dict:
+    """Seconds per depth call over all poses (the source already set up), and the
+    first call alone (it builds what later calls reuse)."""
+    with make_source() as src:
+        times = []
+        finite = 0.0
+        for c2w in poses:
+            t0 = time.perf_counter()
+            view = src.depth(c2w, K, W, H)
+            times.append(time.perf_counter() - t0)
+            finite += float(np.isfinite(view.depth).mean())
+    times = np.array(times)
+    return {"per_keyframe_s": float(times.mean()), "first_s": float(times[0]),
+            "steady_s": float(np.median(times[1:])) if len(times) > 1 else float(times[0]),
+            "coverage": finite / len(poses)}
+
+
+def bench_depth(cfg: Config, res: Results) -> None:
+    from .animation import camera_intrinsics
+    from .depth import RayCastDepth, ZPassDepth
+
+    proposed = reloading_zpass_class()
+    section = {"depth_size": list(DEPTH_SIZE), "keyframes": cfg.depth_frames, "scenes": [], "rows": []}
+    moves = reference_move(cfg.calib_frames)
+    poses = moves[np.linspace(0, len(moves) - 1, cfg.depth_frames).round().astype(int)]
+    methods = [
+        ("Z pass rebuilt per frame", lambda s: ZPassDepth(s, *DEPTH_SIZE, reuse=False)),
+        ("Z pass with reuse", lambda s: ZPassDepth(s, *DEPTH_SIZE, reuse=True)),
+        ("ray cast", lambda s: RayCastDepth(s, *DEPTH_SIZE)),
+        ("Z pass reuse + image reload (proposed)", lambda s: proposed(s, *DEPTH_SIZE)),
+    ]
+    for tri in cfg.triangles:
+        t0 = time.perf_counter()
+        scene, _, count = build_terrain_scene(tri)
+        cam = add_camera(scene, "Camera", poses[0])
+        K, W, H = camera_intrinsics(cam, scene)
+        _log(f"depth: scene of {count:,} triangles built in {time.perf_counter() - t0:.1f} s")
+        entry = {"triangles": count, "methods": {}}
+        for label, make in methods:
+            _log(f"depth: {count:,} triangles, {label}: {cfg.depth_frames} keyframes ...")
+            m = _time_depth(lambda: make(scene), poses, K, W, H)
+            entry["methods"][label] = m
+            _log(f"depth: {count:,} triangles, {label}: {m['per_keyframe_s'] * 1e3:.1f} ms per keyframe "
+                 f"(first {m['first_s'] * 1e3:.0f} ms)")
+        base = entry["methods"]["Z pass rebuilt per frame"]["per_keyframe_s"]
+        for label, m in entry["methods"].items():
+            section["rows"].append(row(f"{label} @ {_tri_label(count)}", m["per_keyframe_s"], "keyframe",
+                                       f"Z pass rebuilt per frame @ {_tri_label(count)}", base,
+                                       triangles=count, first_s=m["first_s"], steady_s=m["steady_s"],
+                                       proposed="proposed" in label))
+        section["scenes"].append(entry)
+    res.sections["depth"] = section
+
+
+def _tri_label(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f}M tris"
+    return f"{n / 1e3:.0f}k tris"
+
+
+# ---------------------------------------------------------------------------
+# 2. calibration keyframes per second
+
+def bench_calibration(cfg: Config, res: Results) -> None:
+    import bpy
+
+    from . import animation
+    from .pipeline import ReferenceMotion, TransferOptions, transfer
+
+    n = cfg.calib_frames
+    tri = cfg.triangles[-1]
+    t0 = time.perf_counter()
+    scene, _, count = build_terrain_scene(tri)
+    _log(f"calibration: scene of {count:,} triangles built in {time.perf_counter() - t0:.1f} s")
+    c2w = reference_move(n)
+    target = add_camera(scene, "Target", c2w[0])
+    scene.frame_start, scene.frame_end = 1, n
+    pi = np.full(n - 1, 0.0015)  # a steady move: 0.15% of the focal length per frame
+    reference = ReferenceMotion(c2w, np.arange(n) / FPS, pi, "harmonic", "scene", "bench reference")
+
+    def run(label, options, proposed=False):
+        _log(f"calibration: {label}: {n} keyframes on {count:,} triangles ...")
+        every = max(1, (n - 1) // 6)
+
+        def progress(done, total):
+            if done % every == 0 or done == total:
+                _log(f"calibration: {label}: {done}/{total} steps, {time.perf_counter() - start:.1f} s")
+
+        ctx = proposed_zpass_in_pipeline() if proposed else contextlib.nullcontext()
+        with ctx:
+            start = time.perf_counter()
+            result = transfer(scene, target, reference, options, progress=progress)
+            seconds = time.perf_counter() - start
+        keys = len(result.frames)
+        pce = float(result.pce["mean"])
+        animation.remove_object(result.camera)
+        _log(f"calibration: {label}: {keys} keyframes in {seconds:.1f} s ({keys / seconds:.1f} keyframes/s)")
+        return {"total_s": seconds, "keyframes": keys, "pce": pce}
+
+    measured = {
+        "transfer, default options (Z pass)": run("default options (Z pass)", TransferOptions()),
+        "transfer, ray cast depth": run("ray cast depth", TransferOptions(depth="raycast")),
+        "transfer, Z pass + image reload (proposed)": run("Z pass + image reload (proposed)", TransferOptions(),
+                                                          proposed=True),
+    }
+    default = measured["transfer, default options (Z pass)"]
+    base = default["total_s"] / default["keyframes"]
+    rows = []
+    for label, m in measured.items():
+        rows.append(row(f"{label} @ {_tri_label(count)}", m["total_s"] / m["keyframes"], "keyframe",
+                        f"transfer, default options (Z pass) @ {_tri_label(count)}", base,
+                        total_s=m["total_s"], keyframes=m["keyframes"], pce=m["pce"],
+                        proposed="proposed" in label))
+    res.sections["calibration"] = {"triangles": count, "keyframes": n, "target_s": TARGET_CALIBRATION_S,
+                                   "runs": measured, "rows": rows}
+    limit = TARGET_CALIBRATION_S * n / 240.0
+    for label, m in measured.items():
+        res.targets.append({"name": f"{n} calibrated keyframes on {_tri_label(count)} in under {limit:g} s: {label}",
+                            "value_s": m["total_s"], "limit_s": limit, "met": m["total_s"] < limit,
+                            "applies": (not cfg.quick) and label == "transfer, default options (Z pass)",
+                            "proposed": "proposed" in label})
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+# ---------------------------------------------------------------------------
+# 3. reference Pi from video
+
+def _texture(size: int, seed: int = 7) -> np.ndarray:
+    """A uint8 multi-octave noise texture: detail at every scale for the flow to track."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    img = np.zeros((size, size), np.float32)
+    for sigma, weight in ((0.7, 0.5), (2.0, 1.0), (6.0, 1.0), (18.0, 1.0), (50.0, 0.8)):
+        layer = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), sigma)
+        img += weight * layer / (layer.std() + 1e-9)
+    img = (img - img.mean()) / (img.std() + 1e-9)
+    return np.clip(128 + 45 * img, 0, 255).astype(np.uint8)
+
+
+def synthetic_video(n: int, size=VIDEO_SIZE):
+    """Frames (uint8 gray, size) of a camera moving over a textured, tilted plane
+    (dolly, truck and pan together), the track (c2w, K) and the exact per-step
+    flow homographies. The frames are warps of one texture, so the true flow of
+    every step is known: H_{t-1 -> t} = H_t H_{t-1}^-1, H_t = K R_t^T (I - c_t n^T / d) K^-1."""
+    import cv2
+
+    W, H = size
+    f = 0.9 * W
+    K = np.array([[f, 0, W / 2], [0, f, H / 2], [0, 0, 1.0]])
+    Kinv = np.linalg.inv(K)
+    normal = np.array([0.0, -0.35, 1.0])
+    normal /= np.linalg.norm(normal)
+    dist = 4.0 * normal[2]  # the plane passes through (0, 0, 4) in the first camera
+    margin = W
+    tex = _texture(W + 2 * margin)
+    shift = np.array([[1, 0, margin], [0, 1, margin], [0, 0, 1.0]])  # frame-0 pixel -> texture pixel
+    c2w = np.empty((n, 4, 4))
+    homs = []
+    frames = []
+    for i in range(n):
+        s = i / max(n - 1, 1)
+        yaw = np.radians(4.0 * s)
+        R = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
+        c = np.array([0.5 * s, 0.08 * s, 0.6 * s])
+        c2w[i] = np.eye(4)
+        c2w[i, :3, :3], c2w[i, :3, 3] = R, c
+        Hi = K @ R.T @ (np.eye(3) - np.outer(c, normal) / dist) @ Kinv  # frame-0 pixel -> frame-i pixel
+        homs.append(Hi)
+        # pixel centres at +0.5: warp in centre coordinates
+        half = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1.0]])
+        M = np.linalg.inv(half) @ Hi @ half @ np.linalg.inv(shift)  # texture index -> frame-i index
+        frames.append(cv2.warpPerspective(tex, M, (W, H), flags=cv2.INTER_LINEAR,
+                                          borderMode=cv2.BORDER_REFLECT))
+    steps_h = [homs[t] @ np.linalg.inv(homs[t - 1]) for t in range(1, n)]
+    return frames, c2w, K, steps_h
+
+
+def true_flow(Hs: np.ndarray, W: int, H: int) -> np.ndarray:
+    xs = np.arange(W) + 0.5
+    ys = np.arange(H) + 0.5
+    X, Y = np.meshgrid(xs, ys)
+    p = np.stack([X, Y, np.ones_like(X)], -1) @ Hs.T
+    return np.stack([p[..., 0] / p[..., 2] - X, p[..., 1] / p[..., 2] - Y], -1).astype(np.float32)
+
+
+def _video_variant(preset: str, factor: int) -> Callable:
+    """Per-step Pi with DIS `preset` on frames scaled by 1/factor (flow at lower
+    resolution, K scaled with it; Pi is in focal-length units, so it carries over)."""
+    import cv2
+
+    from ..core.reference import dis_flow, residual_parallax, rotation_homography
+
+    def pis(frames, K, R) -> np.ndarray:
+        out = np.empty(len(frames) - 1)
+        Ks = K
+        if factor > 1:
+            Ks = K.copy()
+            Ks[:2] /= factor
+        prev = None
+        for t in range(len(frames)):
+            img = frames[t]
+            if factor > 1:
+                h, w = img.shape
+                img = cv2.resize(img, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+            if prev is not None:
+                flow = dis_flow(prev, img, preset)
+                out[t - 1] = residual_parallax(flow, rotation_homography(Ks, Ks, R[t - 1], R[t]), Ks)
+            prev = img
+        return out
+
+    return pis
+
+
+def bench_video(cfg: Config, res: Results) -> None:
+    from ..core.cameras import Track
+    from ..core.reference import DEFAULT_PRESET, pi_from_video, residual_parallax, rotation_homography
+
+    n = cfg.video_frames
+    W, H = VIDEO_SIZE
+    _log(f"video: making {n} synthetic {W}x{H} frames (textured plane, known flow) ...")
+    frames, c2w, K, homs = synthetic_video(n)
+    R = c2w[:, :3, :3]
+    truth = np.array([residual_parallax(true_flow(homs[t - 1], W, H), rotation_homography(K, K, R[t - 1], R[t]), K)
+                      for t in range(1, n)])
+    track = Track(c2w, K, W, H, np.arange(n) / FPS, source="bench video")
+
+    def err(pi):
+        return float(np.median(np.abs(np.log(np.maximum(pi, 1e-12) / truth))))
+
+    def time_it(fn):
+        best, pis = math.inf, None
+        for _ in range(cfg.video_repeats):
+            t0 = time.perf_counter()
+            pis = fn()
+            best = min(best, time.perf_counter() - t0)
+        return best / (n - 1), pis
+
+    measured = {}
+    label = f"default: pi_from_video (DIS {DEFAULT_PRESET}, full res)"
+    _log(f"video: {label} ...")
+    sec, pis = time_it(lambda: pi_from_video(track, None, frames=frames).pi)
+    measured[label] = (sec, pis)
+    _log(f"video: {label}: {1 / sec:.1f} fps, Pi error {err(pis):.3f}")
+    for preset in ("medium", "fast", "ultrafast"):
+        for factor in (1, 2):
+            if preset == DEFAULT_PRESET and factor == 1:
+                continue
+            label = f"DIS {preset}, flow at {'full' if factor == 1 else f'1/{factor}'} res"
+            fn = _video_variant(preset, factor)
+            _log(f"video: {label} ...")
+            sec, pis = time_it(lambda: fn(frames, K, R))
+            measured[label] = (sec, pis)
+            _log(f"video: {label}: {1 / sec:.1f} fps, Pi error {err(pis):.3f}")
+    base_label = next(iter(measured))
+    base = measured[base_label][0]
+    rows = [row(label, sec, "frame", base_label, base, fps=1.0 / sec, pi_error=err(pis),
+                proposed=label != base_label)
+            for label, (sec, pis) in measured.items()]
+    res.sections["video"] = {"size": [W, H], "frames": n, "target_fps": TARGET_VIDEO_FPS,
+                             "pi_truth_median": float(np.median(truth)),
+                             "pi_error": "median over steps of |ln(Pi / Pi_true)|, Pi_true from the exact flow",
+                             "rows": rows}
+    res.targets.append({"name": f"reference Pi from video at >= {TARGET_VIDEO_FPS:g} fps at {W}x{H}: default path",
+                        "value_fps": 1.0 / base, "limit_fps": TARGET_VIDEO_FPS, "met": 1.0 / base >= TARGET_VIDEO_FPS,
+                        "applies": True, "proposed": False})
+    reaching = [r for r in rows[1:] if r["fps"] >= TARGET_VIDEO_FPS]
+    if reaching:
+        best = min(reaching, key=lambda r: (r["pi_error"], -r["fps"]))
+        res.targets.append({"name": f"reference Pi from video at >= {TARGET_VIDEO_FPS:g} fps: {best['label']}",
+                            "value_fps": best["fps"], "limit_fps": TARGET_VIDEO_FPS, "met": True,
+                            "applies": False, "proposed": True, "pi_error": best["pi_error"]})
+
+
+# ---------------------------------------------------------------------------
+# 4. bulk keyframes vs keyframe_insert
+
+def bench_keyframes(cfg: Config, res: Results) -> None:
+    import bpy
+    from bpy_extras.anim_utils import action_get_channelbag_for_slot
+
+    from ..core.cameras import cv_to_blender
+    from ..core.rotations import continuous_quats, quat_from_matrix
+    from .animation import write_camera_animation
+
+    n = cfg.key_frames
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    th = np.linspace(0.0, 6.0, n)
+    c2w = np.stack([look_at((3 * np.cos(t), 3 * np.sin(t), 1 + 0.2 * np.sin(5 * t)), (0, 0, 0)) for t in th])
+    frames = np.arange(1, n + 1)
+    cam = bpy.data.cameras.new("bench")
+
+    def new_obj(name):
+        obj = bpy.data.objects.new(name, cam)
+        scene.collection.objects.link(obj)
+        return obj
+
+    _log(f"keyframes: {n:,} frames in bulk (write_camera_animation), best of {cfg.bulk_repeats} ...")
+    bulk = math.inf
+    for k in range(cfg.bulk_repeats):
+        obj = new_obj(f"bulk{k}")
+        t0 = time.perf_counter()
+        write_camera_animation(obj, c2w, frames, f"bulk{k}")
+        bulk = min(bulk, time.perf_counter() - t0)
+    _log(f"keyframes: bulk: {bulk:.3f} s")
+
+    _log(f"keyframes: {n:,} frames with keyframe_insert (once) ...")
+    mw = cv_to_blender(c2w)
+    q = continuous_quats(quat_from_matrix(mw[:, :3, :3]))
+    loc = mw[:, :3, 3]
+    obj2 = new_obj("insert")
+    obj2.rotation_mode = "QUATERNION"
+    edit = bpy.context.preferences.edit
+    saved = edit.keyframe_new_interpolation_type
+    edit.keyframe_new_interpolation_type = "LINEAR"  # the same keys as the bulk writer
+    try:
+        t0 = time.perf_counter()
+        for i in range(n):
+            obj2.location = loc[i]
+            obj2.rotation_quaternion = q[i]
+            obj2.keyframe_insert("location", frame=float(frames[i]))
+            obj2.keyframe_insert("rotation_quaternion", frame=float(frames[i]))
+        insert = time.perf_counter() - t0
+    finally:
+        edit.keyframe_new_interpolation_type = saved
+    _log(f"keyframes: keyframe_insert: {insert:.2f} s")
+
+    # The two wrote the same keys: same curves, counts and values.
+    def curves(o):
+        bag = action_get_channelbag_for_slot(o.animation_data.action, o.animation_data.action_slot)
+        out = {}
+        for fc in bag.fcurves:
+            co = np.empty(2 * len(fc.keyframe_points), np.float32)
+            fc.keyframe_points.foreach_get("co", co)
+            out[(fc.data_path, fc.array_index)] = co
+        return out
+
+    a, b = curves(bpy.data.objects["bulk0"]), curves(obj2)
+    same = a.keys() == b.keys() and all(len(a[k]) == len(b[k]) and np.allclose(a[k], b[k], atol=1e-5) for k in a)
+    rows = [row(f"keyframe_insert per frame ({n:,} frames)", insert / n, "frame",
+                f"keyframe_insert per frame ({n:,} frames)", insert / n, total_s=insert),
+            row(f"bulk foreach_set ({n:,} frames)", bulk / n, "frame",
+                f"keyframe_insert per frame ({n:,} frames)", insert / n, total_s=bulk)]
+    res.sections["keyframes"] = {"frames": n, "channels": len(a), "same_keys": bool(same), "rows": rows}
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+# ---------------------------------------------------------------------------
+# driver and table
+
+SECTIONS = (("depth", bench_depth), ("calibration", bench_calibration), ("video", bench_video),
+            ("keyframes", bench_keyframes))
+
+
+def run_all(quick: bool = False, sections=None, log: Callable[[str], None] = _log) -> Results:
+    cfg = Config.make(quick)
+    res = Results(machine=machine_info(), config={k: (list(v) if isinstance(v, tuple) else v)
+                                                  for k, v in cfg.__dict__.items()})
+    start = time.perf_counter()
+    for name, fn in SECTIONS:
+        if sections and name not in sections:
+            continue
+        t0 = time.perf_counter()
+        fn(cfg, res)
+        log(f"{name}: done in {time.perf_counter() - t0:.1f} s")
+    res.machine["bench_seconds"] = time.perf_counter() - start
+    if quick:
+        res.notes.append("--quick: smaller scenes and shots; the targets are stated for the full run")
+    return res
+
+
+def _fmt_time(s: float) -> str:
+    if s >= 1.0:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.1f} ms"
+    return f"{s * 1e6:.1f} us"
+
+
+TITLES = {
+    "depth": "Depth per keyframe ({w}x{h} grid), ratio = rebuilt-per-frame time / time",
+    "calibration": "Calibration, {n}-frame shot, ratio = default transfer time / time",
+    "video": "Reference Pi from video at {w}x{h}, ratio = default path time / time",
+    "keyframes": "Camera keyframes, ratio = keyframe_insert time / time",
+}
+
+
+def format_table(res: Results) -> str:
+    lines = []
+    m = res.machine
+    lines.append(f"ParaScale benchmark{' (--quick)' if res.config.get('quick') else ''}: {m.get('cpu')}, "
+                 f"{m.get('cores')} cores, Python {m.get('python')}, bpy {m.get('bpy')}, OpenCV {m.get('opencv')}")
+    for name, sec in res.sections.items():
+        title = TITLES[name].format(w=sec.get("depth_size", sec.get("size", [0, 0]))[0],
+                                    h=sec.get("depth_size", sec.get("size", [0, 0]))[1], n=sec.get("keyframes", 0))
+        lines.append("")
+        lines.append(title)
+        width = max(len(r["label"]) for r in sec["rows"]) + 2
+        head = f"  {'':<{width}}{'per unit':>11}{'per second':>13}{'ratio':>9}"
+        extra = {"video": "  Pi error", "calibration": "     total"}.get(name, "")
+        lines.append(head + extra)
+        for r in sec["rows"]:
+            line = f"  {r['label']:<{width}}{_fmt_time(r['seconds']):>11}{r['per_second']:>13.1f}{r['ratio']:>8.2f}x"
+            if name == "video":
+                line += f"{r['pi_error']:>10.3f}"
+            elif name == "calibration":
+                line += f"{r['total_s']:>9.1f} s"
+            lines.append(line)
+        if name == "keyframes":
+            lines.append(f"  same keys written by both: {'yes' if sec['same_keys'] else 'NO'} "
+                         f"({sec['channels']} curves x {sec['frames']:,} keys)")
+        if name == "video":
+            lines.append(f"  Pi error: {sec['pi_error']}")
+    if res.targets:
+        lines.append("")
+        lines.append("Targets")
+        for t in res.targets:
+            if "value_s" in t:
+                fig = f"{t['value_s']:.1f} s (limit {t['limit_s']:g} s)"
+            else:
+                fig = f"{t['value_fps']:.1f} fps (limit {t['limit_fps']:g} fps)"
+                if "pi_error" in t:
+                    fig += f", Pi error {t['pi_error']:.3f}"
+            status = "met" if t["met"] else "MISSED"
+            lines.append(f"  [{status:>6}] {t['name']}: {fig}")
+    for note in res.notes:
+        lines.append(f"Note: {note}")
+    return "\n".join(lines)

@@ -1,0 +1,40 @@
+"""`parascale bench`: benchmark the hot paths against their baselines.
+
+    parascale bench [--quick] [--json OUT] [--only SECTION ...]
+
+Prints progress while it runs, then one table of figures measured in this run
+(ratios against the baselines measured beside them), and the targets met or
+missed. --json writes every figure plus the machine it ran on.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+SECTION_NAMES = ("depth", "calibration", "video", "keyframes")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller scenes and shots (about a minute); the targets apply to the full run")
+    parser.add_argument("--json", metavar="OUT", help="write all figures and the machine info to this JSON file")
+    parser.add_argument("--only", nargs="+", choices=SECTION_NAMES, metavar="SECTION",
+                        help=f"run only these sections ({', '.join(SECTION_NAMES)})")
+
+
+def run(args) -> int:
+    from .bench import format_table, run_all
+
+    if args.json:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        os.makedirs(folder, exist_ok=True)
+    res = run_all(quick=args.quick, sections=args.only)
+    print()
+    print(format_table(res), flush=True)
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(res.as_dict(), f, indent=2)
+        os.replace(tmp, args.json)
+        print(f"\nwrote {args.json}")
+    return 0
