@@ -30,7 +30,7 @@ SCALES = (1e-2, 1.0, 1e2, 1e4)
 METHODS = ("raw", "global", "mean", "harmonic", "flow")
 N_FRAMES = 16
 FPS = 24
-RENDER_SIZE = (256, 144)
+RENDER_SIZE = (320, 180)
 SAMPLES = 4
 
 
@@ -119,13 +119,16 @@ def build_space(ratio: float) -> bpy.types.Scene:
     (10 km across at 1e4): a different depth structure from the tabletop's."""
     scene = _new_scene(f"Space x{ratio:g}")
     rng = np.random.default_rng(7)
-    rock = _material(f"rock x{ratio:g}", "noise", 18, (0.8, 0.75, 0.7))
-    ice = _material(f"ice x{ratio:g}", "voronoi", 10, (0.6, 0.8, 1.0))
+    rock = _material(f"rock x{ratio:g}", "noise", 30, (0.8, 0.75, 0.7))
+    ice = _material(f"ice x{ratio:g}", "voronoi", 20, (0.6, 0.8, 1.0))
     for i in range(14):
-        centre = np.array([rng.uniform(-0.7, 0.7), rng.uniform(-0.3, 0.9), rng.uniform(-0.1, 0.6)])
-        _add(scene, "sphere", tuple(centre * ratio), rng.uniform(0.04, 0.16) * ratio, rock if i % 3 else ice)
-    _add(scene, "plane", (0, 3.0 * ratio, 0.3 * ratio), 12 * ratio,
-         _material(f"nebula x{ratio:g}", "noise", 8, (0.7, 0.4, 1.0)), rotation=(np.pi / 2, 0, 0))
+        centre = np.array([rng.uniform(-0.8, 0.8), rng.uniform(-0.2, 0.9), rng.uniform(-0.1, 0.6)])
+        _add(scene, "sphere", tuple(centre * ratio), rng.uniform(0.05, 0.16) * ratio, rock if i % 3 else ice)
+    # A near asteroid the camera trucks past mid-shot: the target's depth changes in a
+    # way the tabletop's does not, which a single global scale cannot follow.
+    _add(scene, "sphere", (0.05 * ratio, -0.55 * ratio, 0.3 * ratio), 0.09 * ratio, rock)
+    _add(scene, "plane", (0, 1.6 * ratio, 0.3 * ratio), 8 * ratio,
+         _material(f"nebula x{ratio:g}", "noise", 60, (0.7, 0.4, 1.0)), rotation=(np.pi / 2, 0, 0))
     return scene
 
 
@@ -145,8 +148,8 @@ def look_at(eye, target, up=(0, 0, 1)) -> np.ndarray:
 def reference_move(n: int = N_FRAMES) -> np.ndarray:
     """Dolly in, truck right and pan together across the desk."""
     s = np.linspace(0.0, 1.0, n)
-    eyes = np.stack([-0.35 + 0.45 * s, -1.15 + 0.35 * s, 0.42 - 0.08 * s], axis=1)
-    targets = np.stack([-0.1 + 0.3 * s, 0.2 + 0 * s, 0.15 + 0 * s], axis=1)
+    eyes = np.stack([-0.45 + 0.8 * s, -1.15 + 0.2 * s, 0.42 - 0.06 * s], axis=1)
+    targets = np.stack([-0.2 + 0.45 * s, 0.2 + 0 * s, 0.15 + 0 * s], axis=1)
     return np.stack([look_at(e, t) for e, t in zip(eyes, targets)])
 
 
