@@ -298,7 +298,9 @@ def bench_depth(cfg: Config, res: Results) -> None:
     from .depth import RayCastDepth, ZPassDepth
 
     proposed = reloading_zpass_class()
-    section = {"depth_size": list(DEPTH_SIZE), "keyframes": cfg.depth_frames, "scenes": [], "rows": []}
+    section = {"depth_size": list(DEPTH_SIZE), "keyframes": cfg.depth_frames, "scenes": [], "rows": [],
+               "figure": "per keyframe = median of calls 2..n (steady state); first_s = the first call, "
+                         "which builds what later calls reuse (BVH, compositor)"}
     moves = reference_move(cfg.calib_frames)
     poses = moves[np.linspace(0, len(moves) - 1, cfg.depth_frames).round().astype(int)]
     methods = [
@@ -318,20 +320,20 @@ def bench_depth(cfg: Config, res: Results) -> None:
             _log(f"depth: {count:,} triangles, {label}: {cfg.depth_frames} keyframes ...")
             m = _time_depth(lambda: make(scene), poses, K, W, H)
             entry["methods"][label] = m
-            _log(f"depth: {count:,} triangles, {label}: {m['per_keyframe_s'] * 1e3:.1f} ms per keyframe "
-                 f"(first {m['first_s'] * 1e3:.0f} ms)")
-        base = entry["methods"]["Z pass rebuilt per frame"]["per_keyframe_s"]
+            _log(f"depth: {count:,} triangles, {label}: {m['steady_s'] * 1e3:.1f} ms per keyframe "
+                 f"(first {m['first_s'] * 1e3:.0f} ms, mean {m['per_keyframe_s'] * 1e3:.1f} ms)")
+        base = entry["methods"]["Z pass rebuilt per frame"]["steady_s"]
         for label, m in entry["methods"].items():
-            section["rows"].append(row(f"{label} @ {_tri_label(count)}", m["per_keyframe_s"], "keyframe",
+            section["rows"].append(row(f"{label} @ {_tri_label(count)}", m["steady_s"], "keyframe",
                                        f"Z pass rebuilt per frame @ {_tri_label(count)}", base,
-                                       triangles=count, first_s=m["first_s"], steady_s=m["steady_s"],
+                                       triangles=count, first_s=m["first_s"], mean_s=m["per_keyframe_s"],
                                        proposed="proposed" in label))
         section["scenes"].append(entry)
     res.sections["depth"] = section
 
 
 def _tri_label(n: int) -> str:
-    if n >= 1_000_000:
+    if n >= 950_000:
         return f"{n / 1e6:.1f}M tris"
     return f"{n / 1e3:.0f}k tris"
 
@@ -371,9 +373,10 @@ def bench_calibration(cfg: Config, res: Results) -> None:
             seconds = time.perf_counter() - start
         keys = len(result.frames)
         pce = float(result.pce["mean"])
+        scale = np.asarray(result.scale, float)
         animation.remove_object(result.camera)
         _log(f"calibration: {label}: {keys} keyframes in {seconds:.1f} s ({keys / seconds:.1f} keyframes/s)")
-        return {"total_s": seconds, "keyframes": keys, "pce": pce}
+        return {"total_s": seconds, "keyframes": keys, "pce": pce, "scale": scale}
 
     measured = {
         "transfer, default options (Z pass)": run("default options (Z pass)", TransferOptions()),
@@ -384,12 +387,19 @@ def bench_calibration(cfg: Config, res: Results) -> None:
     default = measured["transfer, default options (Z pass)"]
     base = default["total_s"] / default["keyframes"]
     rows = []
+    b = default["scale"]
     for label, m in measured.items():
+        # the same calibration? median |ln(step length / default's step length)|
+        a = m.pop("scale")
+        ok = (a > 0) & (b > 0)
+        m["step_diff"] = float(np.median(np.abs(np.log(a[ok] / b[ok])))) if ok.any() else float("nan")
         rows.append(row(f"{label} @ {_tri_label(count)}", m["total_s"] / m["keyframes"], "keyframe",
                         f"transfer, default options (Z pass) @ {_tri_label(count)}", base,
-                        total_s=m["total_s"], keyframes=m["keyframes"], pce=m["pce"],
+                        total_s=m["total_s"], keyframes=m["keyframes"], pce=m["pce"], step_diff=m["step_diff"],
                         proposed="proposed" in label))
     res.sections["calibration"] = {"triangles": count, "keyframes": n, "target_s": TARGET_CALIBRATION_S,
+                                   "step_diff": "median over steps of |ln(step length / the default "
+                                                "transfer's step length)|: 0 = the same calibration",
                                    "runs": measured, "rows": rows}
     limit = TARGET_CALIBRATION_S * n / 240.0
     for label, m in measured.items():
@@ -530,6 +540,19 @@ def bench_video(cfg: Config, res: Results) -> None:
             sec, pis = time_it(lambda: fn(frames, K, R))
             measured[label] = (sec, pis)
             _log(f"video: {label}: {1 / sec:.1f} fps, Pi error {err(pis):.3f}")
+    # Where the default path's time goes: the flow, and the residual (numpy, float64).
+    from ..core.reference import dis_flow
+    flow_t, resid_t = [], []
+    for t in range(1, n):
+        t0 = time.perf_counter()
+        flow = dis_flow(frames[t - 1], frames[t], DEFAULT_PRESET)
+        t1 = time.perf_counter()
+        residual_parallax(flow, rotation_homography(K, K, R[t - 1], R[t]), K)
+        flow_t.append(t1 - t0)
+        resid_t.append(time.perf_counter() - t1)
+    breakdown = {"flow_s": float(np.median(flow_t)), "residual_s": float(np.median(resid_t))}
+    _log(f"video: default path per frame: flow {breakdown['flow_s'] * 1e3:.1f} ms, "
+         f"rotation removal + residual {breakdown['residual_s'] * 1e3:.1f} ms")
     base_label = next(iter(measured))
     base = measured[base_label][0]
     rows = [row(label, sec, "frame", base_label, base, fps=1.0 / sec, pi_error=err(pis),
@@ -538,13 +561,14 @@ def bench_video(cfg: Config, res: Results) -> None:
     res.sections["video"] = {"size": [W, H], "frames": n, "target_fps": TARGET_VIDEO_FPS,
                              "pi_truth_median": float(np.median(truth)),
                              "pi_error": "median over steps of |ln(Pi / Pi_true)|, Pi_true from the exact flow",
-                             "rows": rows}
+                             "default_breakdown": breakdown, "rows": rows}
     res.targets.append({"name": f"reference Pi from video at >= {TARGET_VIDEO_FPS:g} fps at {W}x{H}: default path",
                         "value_fps": 1.0 / base, "limit_fps": TARGET_VIDEO_FPS, "met": 1.0 / base >= TARGET_VIDEO_FPS,
                         "applies": True, "proposed": False})
-    reaching = [r for r in rows[1:] if r["fps"] >= TARGET_VIDEO_FPS]
+    # What would reach the target: a variant with a 20% margin, the most accurate first.
+    reaching = [r for r in rows[1:] if r["fps"] >= 1.2 * TARGET_VIDEO_FPS]
     if reaching:
-        best = min(reaching, key=lambda r: (r["pi_error"], -r["fps"]))
+        best = min(reaching, key=lambda r: (round(r["pi_error"], 3), -r["fps"]))
         res.targets.append({"name": f"reference Pi from video at >= {TARGET_VIDEO_FPS:g} fps: {best['label']}",
                             "value_fps": best["fps"], "limit_fps": TARGET_VIDEO_FPS, "met": True,
                             "applies": False, "proposed": True, "pi_error": best["pi_error"]})
@@ -657,7 +681,7 @@ def _fmt_time(s: float) -> str:
 
 
 TITLES = {
-    "depth": "Depth per keyframe ({w}x{h} grid), ratio = rebuilt-per-frame time / time",
+    "depth": "Depth per keyframe ({w}x{h} grid, steady state), ratio = rebuilt-per-frame time / time",
     "calibration": "Calibration, {n}-frame shot, ratio = default transfer time / time",
     "video": "Reference Pi from video at {w}x{h}, ratio = default path time / time",
     "keyframes": "Camera keyframes, ratio = keyframe_insert time / time",
@@ -676,20 +700,28 @@ def format_table(res: Results) -> str:
         lines.append(title)
         width = max(len(r["label"]) for r in sec["rows"]) + 2
         head = f"  {'':<{width}}{'per unit':>11}{'per second':>13}{'ratio':>9}"
-        extra = {"video": "  Pi error", "calibration": "     total"}.get(name, "")
+        extra = {"video": "  Pi error", "calibration": "     total  steps vs default",
+                 "depth": "  first call"}.get(name, "")
         lines.append(head + extra)
         for r in sec["rows"]:
             line = f"  {r['label']:<{width}}{_fmt_time(r['seconds']):>11}{r['per_second']:>13.1f}{r['ratio']:>8.2f}x"
             if name == "video":
                 line += f"{r['pi_error']:>10.3f}"
             elif name == "calibration":
-                line += f"{r['total_s']:>9.1f} s"
+                line += f"{r['total_s']:>9.1f} s{r['step_diff']:>17.1e}"
+            elif name == "depth":
+                line += f"{_fmt_time(r['first_s']):>12}"
             lines.append(line)
         if name == "keyframes":
             lines.append(f"  same keys written by both: {'yes' if sec['same_keys'] else 'NO'} "
                          f"({sec['channels']} curves x {sec['frames']:,} keys)")
         if name == "video":
             lines.append(f"  Pi error: {sec['pi_error']}")
+            b = sec["default_breakdown"]
+            lines.append(f"  default path per frame: DIS flow {_fmt_time(b['flow_s'])}, rotation removal + "
+                         f"residual {_fmt_time(b['residual_s'])} (medians)")
+        if name == "calibration":
+            lines.append(f"  steps vs default: {sec['step_diff']}")
     if res.targets:
         lines.append("")
         lines.append("Targets")
