@@ -1,7 +1,7 @@
 """Calibrate and Evaluate: thin operators over parascale_blender.pipeline."""
 import bpy
 
-from ..parascale_blender import pipeline
+from ..parascale_blender import evaluate, pipeline
 
 
 def _problem_or_none(context):
@@ -123,9 +123,12 @@ class PARASCALE_OT_evaluate(bpy.types.Operator):
         settings = scene.parascale
         try:
             reference = pipeline.reference_from_settings(scene) if not _problem_or_none(context) else None
-            out = pipeline.evaluate_depth(scene, settings.result_camera, reference,
-                                          depth=settings.depth_source,
-                                          depth_size=(settings.depth_width, settings.depth_height))
+            if settings.eval_render:
+                out = evaluate.evaluate_camera(scene, settings.result_camera, reference)
+            else:
+                out = pipeline.evaluate_depth(scene, settings.result_camera, reference,
+                                              depth=settings.depth_source,
+                                              depth_size=(settings.depth_width, settings.depth_height))
         except (ValueError, OSError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -135,6 +138,8 @@ class PARASCALE_OT_evaluate(bpy.types.Operator):
         settings.eval_pce_p90 = out["pce_p90"]
         settings.eval_trans_err = out.get("trans_err", float("nan"))
         settings.eval_rot_err = out.get("rot_err", float("nan"))
+        for warning in out.get("warnings", []):
+            self.report({"WARNING"}, warning)
         self.report({"INFO"}, f"PCE {out['pce']:.4f} (p90 {out['pce_p90']:.4f}), measured by {out['measured_by']}")
         return {"FINISHED"}
 

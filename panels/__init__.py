@@ -41,6 +41,9 @@ class ParaScaleSettings(bpy.types.PropertyGroup):
     follow_zoom: BoolProperty(name="Follow Zoom", default=False,
                               description="The lens follows the reference's focal length changes")
     result_camera: PointerProperty(name="Result", type=bpy.types.Object, poll=_is_camera)
+    eval_render: BoolProperty(name="Render and Measure", default=False,
+                              description="Evaluate by rendering the result and measuring its image motion "
+                                          "by optical flow (closed loop); otherwise from the scene's depth")
     has_evaluation: BoolProperty(default=False)
     eval_pce: FloatProperty(name="PCE", precision=4)
     eval_pce_p90: FloatProperty(name="PCE p90", precision=4)
@@ -91,7 +94,9 @@ class PARASCALE_PT_main(bpy.types.Panel):
         col = layout.column(align=True)
         col.scale_y = 1.3
         col.operator("parascale.calibrate", icon="PLAY")
-        col.operator("parascale.evaluate", icon="GRAPH")
+        row = col.row(align=True)
+        row.operator("parascale.evaluate", icon="GRAPH")
+        row.prop(settings, "eval_render", text="", icon="RENDER_STILL")
         col.operator("parascale.export_poses", icon="EXPORT")
 
 

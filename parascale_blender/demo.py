@@ -215,7 +215,8 @@ def run_demo(out_dir, *, scales=SCALES, methods=METHODS, quiet=False) -> dict:
     ref_d, _ = steps(track.c2w)
 
     # 3-4. Targets, calibration, renders, flow measurement.
-    results = {m: {"pce": [], "pce_p90": [], "trans_err": [], "rot_err": [], "misses": []} for m in methods}
+    results = {m: {"pce": [], "pce_p90": [], "trans_err": [], "rot_err": [], "pi_realised": [], "misses": []}
+               for m in methods}
     per_step = {}
     for ratio in scales:
         log(f"target x{ratio:g}: building the space scene")
@@ -242,6 +243,7 @@ def run_demo(out_dir, *, scales=SCALES, methods=METHODS, quiet=False) -> dict:
                                                 np.array(scored["pi_realised"]), flow_ref.pi, ref_d, ratio):
                 row["misses"].append({"scale": ratio, **miss})
             per_step[(ratio, method)] = scored["pi_realised"]
+            row["pi_realised"].append(scored["pi_realised"])
             log(f"  x{ratio:g} {method:8s} PCE {scored['pce']:.3f} (p90 {scored['pce_p90']:.3f})  "
                 f"TransErr {scored['trans_err']:.3f}  RotErr {scored['rot_err']:.2f} deg")
         scene.camera = target
@@ -303,23 +305,30 @@ def markdown(report: dict) -> str:
 
 def plot(path, reference, per_step, scales, methods):
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.4), sharex=True, sharey=True)
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(scales)))
-    lo = max(1e-5, float(np.min(reference)) / 30)
-    hi = float(np.max(reference)) * 30
+    values = np.concatenate([np.ravel(reference)] + [np.ravel(v) for v in per_step.values()])
+    values = values[np.isfinite(values) & (values > 0)]
+    lo, hi = float(values.min()) / 2, float(values.max()) * 2
     for ax, method in zip(np.atleast_1d(axes), methods):
-        for colour, ratio in zip(colours, scales):
+        # Exact scaled copies give the same points at every scale: rings of
+        # decreasing size keep each scale visible.
+        for k, (colour, ratio) in enumerate(zip(colours, scales)):
             real = np.maximum(np.asarray(per_step[(ratio, method)]), lo)
-            ax.scatter(reference, real, s=12, color=colour, label=f"x{ratio:g}")
+            ax.scatter(reference, real, s=60 / (k + 1), facecolors="none", edgecolors=colour,
+                       label=f"x{ratio:g}")
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(method)
         ax.set_xlabel("reference Pi (video)")
     np.atleast_1d(axes)[0].set_ylabel("realised Pi (renders)")

@@ -96,3 +96,41 @@ def closed_loop(scene, camera, reference_pi, ref_c2w=None, *, method: str = "", 
     out["misses"] = explain_misses(method or str(camera.get("parascale_method", "")), per_step,
                                    realised.pi, reference_pi, ref_d)
     return out
+
+
+def evaluate_camera(scene, camera, reference=None, *, long_side: int = 256, samples: int = 4,
+                    folder=None, progress=None) -> dict:
+    """Closed-loop evaluation of a camera against a reference move (a
+    pipeline.ReferenceMotion mapped onto the camera's frames), or, without one,
+    against the pi_ref curve a ParaScale result carries. Used by the Evaluate
+    operator and `parascale evaluate`."""
+    from .animation import animated_frame_range, property_curve
+
+    frame_range = animated_frame_range(camera)
+    if frame_range is None:
+        raise ValueError(f"camera {camera.name!r} has no animation to evaluate")
+    frames = np.arange(frame_range[0], frame_range[1] + 1)
+    warnings = []
+    ref_c2w = None
+    if reference is not None:
+        fps = scene.render.fps / scene.render.fps_base
+        reference = reference.at_fps(fps)
+        needed = (frames[-1] - frames[0]) / fps
+        if needed > reference.duration + 1e-6:
+            raise ValueError(f"the reference {reference.label!r} lasts {reference.duration:.3f} s but camera "
+                             f"{camera.name!r} is keyed over {needed:.3f} s (frames {frames[0]}..{frames[-1]})")
+        mapped = reference.on_times((frames - frames[0]) / fps)
+        reference_pi, ref_c2w, estimator = mapped.pi, mapped.c2w, reference.estimator
+    else:
+        curve = property_curve(camera, "pi_ref", frames)
+        if curve is None:
+            raise ValueError(f"camera {camera.name!r} has no pi_ref curve: give the reference it was calibrated "
+                             "from (a track file and its video)")
+        reference_pi, estimator = curve[1:], str(camera.get("parascale_estimator", "harmonic"))
+    if estimator != "flow":
+        warnings.append(f"the reference Pi was read with {estimator!r}; the renders are measured by optical "
+                        "flow, which `flow` matches best (a video reference always is)")
+    out = closed_loop(scene, camera, reference_pi, ref_c2w, long_side=long_side, samples=samples,
+                      folder=folder, progress=progress)
+    out["warnings"] = warnings
+    return out

@@ -8,7 +8,7 @@ The target camera and its animation are never modified.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 import bpy
@@ -46,6 +46,8 @@ class ReferenceMotion:
     track: object = None
     measured: object = None
     video: object = None
+    # Untimed tracks (COLMAP, LLFF, transforms.json) have one image per scene frame.
+    timed: bool = True
 
     def __post_init__(self):
         self.c2w = np.asarray(self.c2w, float)
@@ -55,6 +57,14 @@ class ReferenceMotion:
             raise TransferError(f"reference {self.label!r} has {len(self.c2w)} frame(s); a move needs at least 2")
         if len(self.pi) != len(self.c2w) - 1:
             raise TransferError(f"reference {self.label!r}: {len(self.pi)} Pi values for {len(self.c2w)} frames")
+
+    def at_fps(self, fps: float) -> "ReferenceMotion":
+        """Untimed tracks put one frame on each frame of a scene at `fps`."""
+        if self.timed:
+            return self
+        times = np.arange(len(self.c2w)) / fps
+        track = None if self.track is None else replace(self.track, times=times)
+        return replace(self, times=times, track=track, timed=True)
 
     @property
     def duration(self) -> float:
@@ -101,7 +111,8 @@ def reference_from_track_file(path, *, video=None, format=None, estimator="harmo
     track = read_track(path, format=format)
     measured = measure_reference(track, video=video, estimator=None if video else estimator, offset=offset)
     return ReferenceMotion(track.c2w, track.times, measured.pi, measured.estimator, measured.source,
-                           str(path), track.K, track=track, measured=measured, video=video)
+                           str(path), track.K, track=track, measured=measured, video=video,
+                           timed=bool(track.meta.get("timed", True)))
 
 
 def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None, depth="zpass",
@@ -206,6 +217,7 @@ class Transfer:
         self.scene, self.target, self.options = scene, target, options
         self.warnings: list = []
         fps = scene.render.fps / scene.render.fps_base
+        reference = reference.at_fps(fps)
         start = scene.frame_start if options.frame_start is None else int(options.frame_start)
         if options.frame_end is None:
             end = min(scene.frame_end, start + int(np.floor(reference.duration * fps + 1e-6)))
@@ -432,6 +444,6 @@ def evaluate_depth(scene, result_obj, reference: Optional[ReferenceMotion] = Non
     out.update(pce=score["mean"], pce_p90=score["p90"])
     if reference is not None:
         fps = scene.render.fps / scene.render.fps_base
-        ref = reference.on_times((frames - frames[0]) / fps)
+        ref = reference.at_fps(fps).on_times((frames - frames[0]) / fps)
         out.update(trajectory_errors(c2w, ref.c2w))
     return out
