@@ -272,3 +272,54 @@ def test_parented_target_is_handled(addon):
     assert result.parent is None
     start = animation.evaluated_poses(result, scene, [1])[0]
     assert np.allclose(start, animation.evaluated_poses(target, scene, [1])[0], atol=1e-4)
+
+
+def test_cancel_mid_way_leaves_nothing_and_clip_range_is_warned(addon):
+    bpy = addon
+    from parascale.parascale_blender import pipeline
+
+    scene, ref, target = _calibration_scene(bpy)
+    scene.render.engine = "BLENDER_EEVEE"
+    objects, groups = set(bpy.data.objects.keys()), set(bpy.data.node_groups.keys())
+    transfer = pipeline.transfer_from_settings(scene)
+    transfer.step()
+    transfer.step()
+    transfer.cancel()  # what Esc does in the modal operator
+    assert set(bpy.data.objects.keys()) == objects and set(bpy.data.node_groups.keys()) == groups
+    assert scene.render.engine == "BLENDER_EEVEE" and scene.camera == target
+
+    target.data.clip_end = 50.0  # the scene is about 100 units across: the far wall is cut
+    result = pipeline.transfer(scene, target, pipeline.reference_from_settings(scene))
+    clip = [w for w in result.warnings if w.code == "clip_range"]
+    assert clip and clip[0].frames[0] == 1 and "cuts geometry" in clip[0].message
+    assert result.report()["warnings"][0]["code"] == "clip_range"
+
+
+def test_transfer_from_a_real_track_and_video(fresh_blender, data_dir, tmp_path):
+    """A CameraCtrl RealEstate10K clip (Pi from its video) into a tabletop 100 times larger."""
+    bpy = fresh_blender
+    from parascale.parascale_blender.cli import main
+
+    clip = data_dir / "cameractrl_realestate10k" / "assets"
+    track, video = clip / "pose_files" / "0bf152ef84195293.txt", clip / "reference_videos" / "0bf152ef84195293.mp4"
+    target = tmp_path / "target.blend"
+    _save_scene(bpy, target, 100.0, False)
+    report_path = tmp_path / "report.json"
+    assert main(["transfer", "--track", str(track), "--video", str(video), "--target", str(target),
+                 "--camera", "Target", "--estimator", "flow", "--output", str(tmp_path / "out.blend"),
+                 "--report", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["frames"] == list(range(1, 13))  # the scene range is shorter than the 2.5 s clip
+    pi_ref = np.array(report["pi_ref"])
+    assert (pi_ref > 0).all()
+    assert report["pce"] < 1e-6  # the depth-side Pi matches per step
+    # The clip's steps are resampled from its ~0.17 s timestamps onto 1/24 s frames:
+    # total image motion is conserved (DESIGN section 4, cumulative Pi interpolated).
+    from parascale.core.reference import measure_reference
+    from parascale.core.readers import read_track
+
+    ref_track = read_track(track)
+    measured = measure_reference(ref_track, video=video)
+    cumulative = np.concatenate([[0.0], np.cumsum(measured.pi)])
+    expected = np.interp(11 / 24, ref_track.times - ref_track.times[0], cumulative)
+    assert pi_ref.sum() == pytest.approx(expected, rel=1e-9)
