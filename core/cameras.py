@@ -43,6 +43,16 @@ def make_c2w(R: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return out
 
 
+def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """c2w (OpenCV axes) of a camera at `eye` looking at `target`, `up` roughly up."""
+    eye, target, up = (np.asarray(v, float) for v in (eye, target, up))
+    z = target - eye
+    z /= np.linalg.norm(z)
+    x = np.cross(z, up)
+    x /= np.linalg.norm(x)
+    return make_c2w(np.stack([x, np.cross(z, x), z], axis=1), eye)
+
+
 def invert_poses(T: np.ndarray) -> np.ndarray:
     """Invert rigid transforms (..., 4, 4) exactly (R^T, -R^T t)."""
     T = np.asarray(T, float)

@@ -18,7 +18,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..core.cameras import cv_to_blender, steps
+from ..core.cameras import cv_to_blender, look_at, steps
 from ..core.reference import pi_from_video
 from ..core.readers import read_track
 from ..core.writers import atomic_write_text, write_colmap
@@ -130,19 +130,6 @@ def build_space(ratio: float) -> bpy.types.Scene:
     _add(scene, "plane", (0, 1.6 * ratio, 0.3 * ratio), 8 * ratio,
          _material(f"nebula x{ratio:g}", "noise", 60, (0.7, 0.4, 1.0)), rotation=(np.pi / 2, 0, 0))
     return scene
-
-
-def look_at(eye, target, up=(0, 0, 1)) -> np.ndarray:
-    """c2w (OpenCV axes) looking from eye to target, world z up."""
-    eye, target, up = (np.asarray(v, float) for v in (eye, target, up))
-    z = target - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, up)
-    x /= np.linalg.norm(x)
-    out = np.eye(4)
-    out[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
-    out[:3, 3] = eye
-    return out
 
 
 def reference_move(n: int = N_FRAMES) -> np.ndarray:

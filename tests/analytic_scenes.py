@@ -3,6 +3,7 @@ intersection in numpy (independent of Blender and of the code under test)."""
 import numpy as np
 
 from parascale.core.calibrate import DepthView
+from parascale.core.cameras import look_at
 from parascale.core.parallax import normalized_grid
 
 
@@ -41,20 +42,6 @@ class AnalyticScene:
         def fn(_i, c2w):
             return DepthView(self.depth(c2w, K, width, height), K)
         return fn
-
-
-def look_at(eye, target, up=(0, 0, 1)):
-    """c2w in OpenCV axes looking from eye to target (world z up)."""
-    eye, target, up = (np.asarray(v, float) for v in (eye, target, up))
-    z = target - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, up)
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    out = np.eye(4)
-    out[:3, :3] = np.stack([x, y, z], axis=1)
-    out[:3, 3] = eye
-    return out
 
 
 def tabletop(scale=1.0):
