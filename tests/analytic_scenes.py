@@ -61,3 +61,14 @@ def reference_move(n=12, scale=1.0):
         target = np.array([0.15 * s - 0.05, 0.1, 0.15]) * scale
         out.append(look_at(eye, target))
     return np.stack(out)
+
+
+def rot(axis, deg):
+    """Rotation by `deg` degrees about axis 0 (x), 1 (y) or 2 (z)."""
+    a = np.radians(deg)
+    c, s = np.cos(a), np.sin(a)
+    i, j = [(1, 2), (2, 0), (0, 1)][axis]
+    R = np.eye(3)
+    R[i, i] = R[j, j] = c
+    R[i, j], R[j, i] = -s, s
+    return R

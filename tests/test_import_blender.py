@@ -8,18 +8,9 @@ from parascale.core.cameras import invert_poses, make_c2w  # noqa: E402
 from parascale.core.readers import TrackFormatError, read_track  # noqa: E402
 from parascale.core.reference import pi_from_points  # noqa: E402
 from parascale.core.rotations import quat_from_matrix  # noqa: E402
+from analytic_scenes import rot  # noqa: E402
 
 CLIPS = "cameractrl_realestate10k/assets"
-
-
-def rot(axis, deg):
-    a = np.radians(deg)
-    c, s = np.cos(a), np.sin(a)
-    i, j = [(1, 2), (2, 0), (0, 1)][axis]
-    R = np.eye(3)
-    R[i, i] = R[j, j] = c
-    R[i, j], R[j, i] = -s, s
-    return R
 
 
 def write_colmap_text(folder, n=8, seed=0):

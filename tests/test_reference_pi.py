@@ -9,21 +9,12 @@ from parascale.core.readers import read_track
 from parascale.core.reference import (ReferencePi, measure_reference, pi_from_depths, pi_from_points,
                                       pi_from_video, resample_reference)
 from parascale.parascale_blender.cli import main as cli_main
+from analytic_scenes import rot  # noqa: E402
 
 cv2 = pytest.importorskip("cv2")
 
 FERN = "llff_fern/data/nerf_llff_data/fern"
 CLIPS = "cameractrl_realestate10k/assets"
-
-
-def rot(axis, deg):
-    a = np.radians(deg)
-    c, s = np.cos(a), np.sin(a)
-    i, j = [(1, 2), (2, 0), (0, 1)][axis]
-    R = np.eye(3)
-    R[i, i] = R[j, j] = c
-    R[i, j], R[j, i] = -s, s
-    return R
 
 
 # ---------------------------------------------------------------------------
