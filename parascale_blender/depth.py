@@ -68,6 +68,7 @@ class ZPassDepth:
         self.samples = int(samples)
         self.reuse = reuse
         self._state = None
+        self._image = None
         self._camera = None
         self._group = None
         self._tmp = None
@@ -119,7 +120,25 @@ class ZPassDepth:
         self._group = group
         self.scene.compositing_node_group = group
 
+    def _read_image(self, path: str):
+        """One image datablock for the whole pass, reloaded per frame: removing an
+        image makes Cycles throw away its persistent scene data (measured: 40x
+        slower per keyframe at 1M triangles)."""
+        if self._image is None:
+            self._image = bpy.data.images.load(path, check_existing=False)
+        else:
+            if bpy.path.abspath(self._image.filepath) != path:
+                self._image.filepath = path
+            self._image.reload()
+        return self._image
+
+    def _drop_image(self):
+        if self._image is not None:
+            bpy.data.images.remove(self._image)
+            self._image = None
+
     def _teardown(self):
+        self._drop_image()
         if self._camera is not None:
             data = self._camera.data
             bpy.data.objects.remove(self._camera, do_unlink=True)
@@ -177,14 +196,13 @@ class ZPassDepth:
         files = [f for f in os.listdir(self._tmp) if f.startswith("depth_") and f.endswith(".exr")]
         if not files:
             raise RuntimeError("the Z pass render wrote no depth file (is the compositor disabled?)")
-        image = bpy.data.images.load(os.path.join(self._tmp, files[0]), check_existing=False)
-        try:
-            w, h = image.size
-            channels = image.channels
-            px = np.empty(w * h * channels, np.float32)
-            image.pixels.foreach_get(px)
-        finally:
-            bpy.data.images.remove(image)
+        image = self._read_image(os.path.join(self._tmp, files[0]))
+        w, h = image.size
+        channels = image.channels
+        px = np.empty(w * h * channels, np.float32)
+        image.pixels.foreach_get(px)
+        if not self.reuse:
+            self._drop_image()
         # Blender images start at the bottom row; ours start at the top.
         Z = px.reshape(h, w, channels)[::-1, :, 0].astype(float)
         Z[Z >= BACKGROUND_Z] = np.inf
