@@ -581,7 +581,7 @@ def _fmt_time(s: float) -> str:
 TITLES = {
     "depth": "Depth per keyframe ({w}x{h} grid, steady state), ratio = rebuilt-per-frame time / time",
     "calibration": "Calibration, {n}-frame shot, ratio = default transfer time / time",
-    "video": "Reference Pi from video at {w}x{h}, ratio = default path time / time",
+    "video": "Reference Pi from video at {w}x{h}, ratio = full-resolution time / time",
     "keyframes": "Camera keyframes, ratio = keyframe_insert time / time",
 }
 
