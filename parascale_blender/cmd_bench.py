@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 
+from ..core.writers import atomic_write_text
+
 SECTION_NAMES = ("depth", "calibration", "video", "keyframes")
 
 
@@ -32,9 +34,6 @@ def run(args) -> int:
     print()
     print(format_table(res), flush=True)
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(res.as_dict(), f, indent=2)
-        os.replace(tmp, args.json)
+        atomic_write_text(args.json, json.dumps(res.as_dict(), indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0

@@ -12,9 +12,9 @@ from the track's points, or its depth maps.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from ..core.writers import atomic_write_text
 
 
 def add_arguments(parser) -> None:
@@ -50,21 +50,6 @@ def parse_size(text):
     return w, h
 
 
-def write_json_atomic(path, data) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def measure(track_path, video=None, format=None, estimator=None, offset=None, size=None, images=None,
             preset="medium"):
     """(ReferencePi, Track) as the command measures them."""
@@ -93,7 +78,8 @@ def run(args) -> int:
     ref, track = measure(args.track, args.video, args.format, args.estimator, args.offset,
                          parse_size(args.size), args.images, args.preset)
     data = ref.to_json()
-    write_json_atomic(args.json, data)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.json, json.dumps(data, indent=1) + "\n")
     print(f"{track.source}: {len(track)} frames, Pi from {ref.source} ({ref.estimator})")
     print(f"{'frame':>6} {'pi':>10} {'translation':>12}")
     for s in data["steps"]:

@@ -101,6 +101,7 @@ def run(args) -> int:
     report = result.report()
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(args.output), copy=True)
+    os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)
     atomic_write_text(args.report, json.dumps(report, indent=2) + "\n")
     for w in result.warnings:
         print(f"warning: {w.message}")

@@ -4,15 +4,13 @@ used by the File > Export operator and by `parascale export`.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
 from ..core import writers
+from ..core.writers import atomic_write_bytes
 from ..core.cameras import Track
 from . import animation
 
@@ -85,17 +83,8 @@ def _gen3c_depths(scene, track: Track, depth_size) -> tuple[np.ndarray, np.ndarr
 
 def copy_bridge(folder) -> Path:
     """Copy the bridge script into folder (atomically)."""
-    folder = Path(folder)
-    dest = folder / BRIDGE_NAME
-    fd, tmp = tempfile.mkstemp(prefix=f".{BRIDGE_NAME}.tmp-", dir=folder)
-    os.close(fd)
-    try:
-        shutil.copyfile(BRIDGE_SOURCE, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        with __import__("contextlib").suppress(OSError):
-            os.unlink(tmp)
-        raise
+    dest = Path(folder) / BRIDGE_NAME
+    atomic_write_bytes(dest, BRIDGE_SOURCE.read_bytes())
     return dest
 
 
