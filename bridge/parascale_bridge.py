@@ -337,12 +337,10 @@ exec(compile(s, os.path.abspath(p), "exec"), {{"__file__": os.path.abspath(p), "
 def build(gen, track, out_h, out_w, n, speed, out_dir_final):
     """Files (name -> bytes or ndarray), the command (list of shell lines), the REPO
     paths it needs, and notes."""
-    spec = GENERATORS[gen]
     if n == len(track["c2w"]):  # same count: the frames as they are (no re-timing)
         c2w, K, times = track["c2w"].copy(), track["K"].copy(), track["times"]
     else:
         c2w, K, times = resample(track["c2w"], track["K"], track["times"], n)
-    c2w = c2w.copy()
     c2w[:, :3, 3] *= track["unit_scale"] * speed  # metres x speed
     K = fit_intrinsics(K, track["width"], track["height"], out_h, out_w)
     rel = relative_to_first(c2w)

@@ -87,14 +87,20 @@ class ColmapModel:
 # ---------------------------------------------------------------------------
 # text
 
-def _text_lines(path: Path):
+def read_text(path: Path, expected: str) -> str:
+    """A text file's contents, or a TrackFormatError naming the file and what was
+    expected when it is not UTF-8 or empty (shared by every text reader)."""
     try:
-        text = path.read_text(encoding="utf-8", errors="strict")
+        text = Path(path).read_text(encoding="utf-8", errors="strict")
     except UnicodeDecodeError as exc:
-        raise TrackFormatError(f"{path}: not a COLMAP text file (not UTF-8 text: {exc.reason} "
-                               f"at byte {exc.start})") from None
+        raise TrackFormatError(f"{path}: not UTF-8 text at byte {exc.start} (expected {expected})") from None
     if not text.strip():
-        raise TrackFormatError(f"{path}: empty file (expected a COLMAP text model)")
+        raise TrackFormatError(f"{path}: empty file (expected {expected})")
+    return text
+
+
+def _text_lines(path: Path):
+    text = read_text(path, "a COLMAP text model")
     for n, line in enumerate(text.splitlines(), start=1):
         s = line.strip()
         if s and not s.startswith("#"):
@@ -146,12 +152,7 @@ def read_images_text(path) -> dict:
     """images.txt: after the comments, lines alternate strictly between an image line
     and its POINTS2D line (which may be empty)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise TrackFormatError(f"{path}: not a COLMAP text file (not UTF-8 text at byte {exc.start})") from None
-    if not text.strip():
-        raise TrackFormatError(f"{path}: empty file (expected a COLMAP images.txt)")
+    text = read_text(path, "a COLMAP images.txt")
     lines = [(n, s.strip()) for n, s in enumerate(text.splitlines(), start=1) if not s.lstrip().startswith("#")]
     while lines and not lines[-1][1]:
         lines.pop()

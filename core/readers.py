@@ -44,7 +44,7 @@ import numpy as np
 
 from . import colmap as _colmap
 from .cameras import Track, TrackError, invert_poses, make_c2w
-from .colmap import TrackFormatError
+from .colmap import TrackFormatError, read_text
 from .rotations import matrix_from_quat
 
 __all__ = ["TrackFormatError", "FORMATS", "read_track", "detect_format", "read_colmap", "read_transforms",
@@ -241,7 +241,6 @@ def read_colmap(path, images=None, fps: Optional[float] = None) -> Track:
     if model.xyz is not None and len(model.xyz):
         points = model.xyz
         frame_of = {im.image_id: i for i, im in enumerate(imgs)}
-        vis = [[] for _ in imgs]
         lengths = np.array([len(tr) for tr in model.tracks])
         flat_img = np.concatenate(model.tracks) if len(model.tracks) else np.zeros(0, np.int64)
         flat_pt = np.repeat(np.arange(len(points)), lengths)
@@ -255,7 +254,6 @@ def read_colmap(path, images=None, fps: Optional[float] = None) -> Track:
         fr_k, pt_k = fr[keep][order], flat_pt[keep][order]
         bounds = np.searchsorted(fr_k, np.arange(len(imgs) + 1))
         visibility = [np.unique(pt_k[bounds[i]:bounds[i + 1]]) for i in range(len(imgs))]
-        del vis
     return _build(path, where=where, c2w=c2w, K=K, width=W, height=H, times=_untimed(len(imgs), fps),
                   names=names, points=points, visibility=visibility, distortion=distortion,
                   source=f"colmap {model.files['kind']}: {path}",
@@ -290,12 +288,7 @@ def read_transforms(path, images=None, fps: Optional[float] = None, check_images
     path = Path(path)
     if path.is_dir():
         path = path / "transforms.json"
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise TrackFormatError(f"{path}: not UTF-8 text (expected JSON)") from None
-    if not raw.strip():
-        raise TrackFormatError(f"{path}: empty file (expected a transforms.json object)")
+    raw = read_text(path, "a transforms.json object")
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -401,12 +394,7 @@ def read_re10k(path, size=None, fps: Optional[float] = None, fix_reflection: boo
     fix_reflection=True the camera y row is negated on such frames (camera centres
     unchanged, image vertically consistent) and meta["fixed_reflection"] lists them."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise TrackFormatError(f"{path}: not UTF-8 text (expected a RealEstate10K pose file)") from None
-    if not text.strip():
-        raise TrackFormatError(f"{path}: empty file (expected a URL line, then 19 numbers per frame)")
+    text = read_text(path, "a RealEstate10K pose file: a URL line, then 19 numbers per frame")
     lines = text.splitlines()
     rows, where = [], []
     url = None

@@ -323,3 +323,24 @@ def test_transfer_from_a_real_track_and_video(fresh_blender, data_dir, tmp_path)
     cumulative = np.concatenate([[0.0], np.cumsum(measured.pi)])
     expected = np.interp(11 / 24, ref_track.times - ref_track.times[0], cumulative)
     assert pi_ref.sum() == pytest.approx(expected, rel=1e-9)
+
+
+def test_follow_zoom_keys_the_lens_and_calibrates_against_the_zoomed_view(fresh_blender):
+    bpy = fresh_blender
+    from parascale.parascale_blender import pipeline
+
+    build_tabletop(bpy, 10.0)
+    scene = bpy.context.scene
+    c2w = reference_move(8, 10.0)
+    target = add_camera(bpy, "Target", c2w[0])
+    K = np.repeat(np.array([[100.0, 0, 160], [0, 100.0, 90], [0, 0, 1]])[None], 8, axis=0)
+    K[:, :2, :2] *= np.linspace(1.0, 2.0, 8)[:, None, None]  # a 2x zoom-in over the shot
+    reference = pipeline.ReferenceMotion(reference_move(8), np.arange(8) / 24, np.full(7, 0.01), "harmonic",
+                                         "points", "zoom", K=K)
+    result = pipeline.transfer(scene, target, reference, pipeline.TransferOptions(follow_zoom=True))
+    lens = [result.camera.data.animation_data.action.layers[0].strips[0].channelbags[0].fcurves[0].evaluate(f)
+            for f in result.frames]
+    assert lens[0] == pytest.approx(target.data.lens, rel=1e-6)
+    assert lens[-1] == pytest.approx(2.0 * target.data.lens, rel=1e-6)
+    assert target.data.animation_data is None  # the user's camera data untouched
+    assert result.pce["mean"] < 1e-9
