@@ -55,7 +55,8 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
     check_extension = None
     filter_glob: StringProperty(default="*.txt;*.json", options={"HIDDEN"})
 
-    format: EnumProperty(name="Format", items=FORMAT_ITEMS, default="parascale")
+    format: EnumProperty(name="Format", items=FORMAT_ITEMS, default="parascale",
+                         description="Pose file format of the video generator to drive")
     frame_count: IntProperty(name="Frames", default=0, min=0,
                              description="Resample to this many evenly spaced frames (0 = all frames; "
                                          "ReCamMaster always uses 81)")

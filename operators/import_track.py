@@ -30,7 +30,8 @@ class PARASCALE_OT_import_track(bpy.types.Operator, ImportHelper):
     bl_options = {"REGISTER", "UNDO"}
 
     filter_glob: StringProperty(default="*.txt;*.json;*.bin;*.npy;*.npz", options={"HIDDEN"})
-    format: EnumProperty(name="Format", items=_FORMATS, default="auto")
+    format: EnumProperty(name="Format", items=_FORMATS, default="auto",
+                         description="Format of the track file (Auto reads it from the content)")
     estimator: EnumProperty(name="Estimator", items=_ESTIMATORS, default="harmonic",
                             description="How Pi is read from points or depth (a video always uses flow)")
     video: StringProperty(name="Video", subtype="FILE_PATH", default="",
