@@ -58,6 +58,18 @@ class ReferenceMotion:
             raise TransferError(f"reference {self.label!r} has {len(self.c2w)} frame(s); a move needs at least 2")
         if len(self.pi) != len(self.c2w) - 1:
             raise TransferError(f"reference {self.label!r}: {len(self.pi)} Pi values for {len(self.c2w)} frames")
+        bad = np.flatnonzero(~np.isfinite(self.pi))
+        if bad.size:
+            raise TransferError(f"reference {self.label!r}: Pi is not a number at step(s) "
+                                f"{', '.join(map(str, bad[:10] + 1))}; the track or its measurement is broken there")
+        bad = np.flatnonzero(~np.isfinite(self.c2w).all(axis=(1, 2)))
+        if bad.size:
+            raise TransferError(f"reference {self.label!r}: frame(s) {', '.join(map(str, bad[:10]))} have "
+                                "non-finite poses")
+        if not np.any(self.pi > 0):
+            raise TransferError(f"reference {self.label!r}: Pi is zero at every step, so the move has no "
+                                "translation to transfer (a pure pan or a still camera); copy its rotation "
+                                "directly instead")
 
     def at_fps(self, fps: float) -> "ReferenceMotion":
         """Untimed tracks put one frame on each frame of a scene at `fps`."""
