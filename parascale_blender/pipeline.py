@@ -621,6 +621,22 @@ def store_result(scene, result: TransferResult) -> None:
     settings.has_evaluation = False
 
 
+def store_evaluation(scene, out: dict) -> None:
+    """Show an evaluation in the panel, and key the realised Pi per step on the result
+    as the curve `pi_realised` beside `pi_ref` (Graph Editor)."""
+    settings = scene.parascale
+    settings.has_evaluation = True
+    settings.eval_measured_by = out["measured_by"]
+    settings.eval_pce = out["pce"]
+    settings.eval_pce_p90 = out["pce_p90"]
+    settings.eval_trans_err = out.get("trans_err", float("nan"))
+    settings.eval_rot_err = out.get("rot_err", float("nan"))
+    obj = settings.result_camera
+    if obj is not None and obj.get(RESULT_TAG) and obj.animation_data and obj.animation_data.action:
+        realised = np.nan_to_num(np.asarray(out["pi_realised"], float), nan=0.0)
+        animation.write_property_curve(obj, "pi_realised", out["frames"], np.concatenate([[0.0], realised]))
+
+
 DISAGREE = 0.1  # PCE gap between the residual and an independent figure worth explaining
 
 

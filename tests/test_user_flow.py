@@ -301,6 +301,10 @@ def test_scene_is_untouched_during_calibration_and_evaluation(addon, data_dir, m
     # the only change the user sees: the result camera
     assert [a for a, b in zip(with_result, state) if a != b] == [tuple(sorted(state[12] + ("Target.ParaScale",)))]
     assert "Render Result" not in bpy.data.images
+    from parascale.parascale_blender.animation import property_keys
+    frames, realised = property_keys(scene.parascale.result_camera, "pi_realised")
+    assert len(frames) == len(keyed(scene.parascale.result_camera, "location")[0]) and realised[1:].min() > 0
+    assert scene.parascale.eval_measured_by.startswith("depth")
     assert not [s for s in bpy.data.scenes if s.name.startswith("ParaScale")]
     assert not [o for o in bpy.data.objects if o.name.startswith("ParaScale")]
 
