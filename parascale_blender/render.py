@@ -8,6 +8,7 @@ import contextlib
 from pathlib import Path
 
 import bpy
+import numpy as np
 
 from .quiet import quiet_stdout
 
@@ -118,10 +119,12 @@ class FrameRenderer:
             raise
         return self
 
-    def render(self, frame) -> Path:
+    def render(self, frame, index=None) -> Path:
+        """Render at `frame` (sub-frames allowed) into frame_<index or frame>.png."""
         tmp = self.tmp
-        tmp.frame_set(int(frame))
-        path = self.folder / f"frame_{int(frame):05d}.png"
+        whole = int(np.floor(frame))
+        tmp.frame_set(whole, subframe=float(frame - whole))
+        path = self.folder / f"frame_{int(whole if index is None else index):05d}.png"
         tmp.render.filepath = str(path)
         with quiet_stdout():
             bpy.ops.render.render(write_still=True, scene=tmp.name)

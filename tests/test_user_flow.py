@@ -523,3 +523,27 @@ def test_results_share_nothing_with_the_user_and_a_failed_keying_leaves_nothing(
         pipeline.ReferenceMotion(np.repeat(np.eye(4)[None], 3, 0), np.arange(3.0), [0.1, np.nan], "flow", "video")
     with pytest.raises(pipeline.TransferError, match="zero at every step"):
         pipeline.ReferenceMotion(np.repeat(np.eye(4)[None], 3, 0), np.arange(3.0), [0.0, 0.0], "flow", "video")
+
+
+def test_closed_loop_refuses_blank_renders_and_measures_on_the_reference_steps(addon, data_dir):
+    """An unlit scene renders black: flow on it would be noise reported as a PCE. And a
+    slow track in a fast scene is measured on its own steps, not on sub-pixel frame steps."""
+    bpy = addon
+    from parascale.parascale_blender import evaluate, pipeline
+
+    track_path, video = clip_files(data_dir)
+    scene, target = target_scene(bpy, 24, scale=1.0)
+    scene.render.resolution_x, scene.render.resolution_y = 96, 64
+    bpy.ops.parascale.import_track(filepath=str(track_path), video=str(video))
+    assert bpy.ops.parascale.calibrate() == {"FINISHED"}
+    reference = pipeline.reference_from_settings(scene)
+    run = evaluate.closed_loop_for(scene, scene.parascale.result_camera, reference, long_side=96, samples=1)
+    keys = pipeline.animation.property_keys(scene.parascale.reference_object, "pi_ref")[0]
+    np.testing.assert_allclose(run.frames, keys[:len(run.frames)], atol=1e-4)  # the reference's own times
+    assert len(run.frames) < 20  # 16 video steps, not ~100 scene frames
+    run.cancel()
+    scene.world = None  # factory-empty scene: no world, no lights
+    with pytest.raises(ValueError, match="blank"):
+        evaluate.closed_loop_for(scene, scene.parascale.result_camera, reference, long_side=96,
+                                 samples=1).finish()
+    assert "Render Result" not in bpy.data.images
