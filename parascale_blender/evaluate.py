@@ -62,15 +62,19 @@ class FlowMeasurement:
             self.cancel()
 
     def _check_not_blank(self):
-        """Optical flow on uniform images measures noise, not motion: refuse them."""
+        """Optical flow on uniform images measures noise, not motion: refuse a render that
+        shows nothing at its start, middle and end (an unlit scene). A move that leaves the
+        scene part-way is the move's own doing and is measured."""
         import cv2
 
-        for i in (0, len(self.frames) - 1):
+        spreads = []
+        for i in sorted({0, len(self.frames) // 2, len(self.frames) - 1}):
             image = cv2.imread(str(self.folder / f"frame_{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
-            if image is not None and float(image.std()) < BLANK_STD:
-                raise ValueError(f"the render of {self.camera.name!r} at frame {self.frames[i]:g} is blank "
-                                 f"(grey level spread {image.std():.2f}): the scene has no lights or world to "
-                                 "show it, so optical flow has nothing to measure; light it, or evaluate from depth")
+            spreads.append(float(image.std()) if image is not None else 0.0)
+        if max(spreads) < BLANK_STD:
+            raise ValueError(f"the renders of {self.camera.name!r} are blank (grey level spread at most "
+                             f"{max(spreads):.2f}): the scene has no lights or world to show it, so optical "
+                             "flow has nothing to measure; light it, or evaluate from depth")
 
     def track(self) -> Track:
         """The rendered camera at the rendered frames (poses, per-frame K, times)."""
