@@ -12,6 +12,7 @@ import numpy as np
 
 from ..core.cameras import BlenderCamera, blender_from_intrinsics, blender_to_cv, cv_to_blender, intrinsics_from_blender
 from ..core.rotations import continuous_quats, quat_from_matrix
+from . import compat
 
 LINEAR = 1  # enum index of 'LINEAR' in Keyframe.interpolation (CONSTANT, LINEAR, BEZIER, ...)
 
@@ -105,10 +106,8 @@ def property_curve(obj, name: str, frames) -> Optional[np.ndarray]:
 
 
 def _channelbag(obj):
-    from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
-
     ad = obj.animation_data
-    return action_ensure_channelbag_for_slot(ad.action, ad.action_slot)
+    return compat.ensure_channelbag(ad.action, ad.action_slot)
 
 
 def new_action(obj, name: str):
@@ -123,7 +122,7 @@ def new_action(obj, name: str):
 
 def write_fcurve(channelbag, data_path: str, index: int, frames: np.ndarray, values: np.ndarray):
     """One F-curve keyed at every frame in bulk (foreach_set), linear interpolation."""
-    fc = channelbag.fcurves.ensure(data_path, index=index)
+    fc = compat.ensure_fcurve(channelbag, data_path, index)
     n = len(frames)
     fc.keyframe_points.clear()
     fc.keyframe_points.add(n)
@@ -170,8 +169,7 @@ def write_camera_animation(obj, c2w_cv: np.ndarray, frames: Sequence[float], act
         slot = lens_action.slots.new(id_type="CAMERA", name=data.name)
         ad = data.animation_data or data.animation_data_create()
         ad.action, ad.action_slot = lens_action, slot
-        from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
-        write_fcurve(action_ensure_channelbag_for_slot(lens_action, slot), "lens", 0, frames,
+        write_fcurve(compat.ensure_channelbag(lens_action, slot), "lens", 0, frames,
                      np.asarray(lens, float))
     return action
 

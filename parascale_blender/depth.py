@@ -20,6 +20,7 @@ from mathutils import Matrix, Vector
 from ..core.calibrate import DepthView
 from ..core.cameras import cv_to_blender
 from ..core.parallax import normalized_grid, scale_intrinsics
+from . import compat
 from .animation import apply_intrinsics
 from .quiet import quiet_stdout
 from .render import saved_render_state, set_fast_cycles
@@ -103,22 +104,8 @@ class ZPassDepth:
         self._bounds = scene_bounds(s)
 
     def _make_compositor(self):
-        if self._group is not None:
-            bpy.data.node_groups.remove(self._group)
-        group = bpy.data.node_groups.new("ParaScale.depth", "CompositorNodeTree")
-        layers = group.nodes.new("CompositorNodeRLayers")
-        layers.scene = self.scene
-        layers.layer = self._view_layer.name
-        out = group.nodes.new("CompositorNodeOutputFile")
-        out.directory = self._tmp
-        out.file_name = "depth_####"
-        out.format.media_type = "IMAGE"  # must precede file_format (DESIGN section 8)
-        out.format.file_format = "OPEN_EXR"
-        out.format.color_depth = "32"
-        out.file_output_items.new("FLOAT", "Depth")
-        group.links.new(layers.outputs["Depth"], out.inputs[0])
-        self._group = group
-        self.scene.compositing_node_group = group
+        compat.remove_depth_output(self.scene, self._group)
+        self._group = compat.add_depth_output(self.scene, self._view_layer, self._tmp, "depth_####")
 
     def _read_image(self, path: str):
         """One image datablock for the whole pass, reloaded per frame: removing an
@@ -145,7 +132,7 @@ class ZPassDepth:
             bpy.data.cameras.remove(data)
             self._camera = None
         if self._group is not None:
-            bpy.data.node_groups.remove(self._group)
+            compat.remove_depth_output(self.scene, self._group)
             self._group = None
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import bpy
 
+from .compat import COMPOSITOR_SETTINGS
 from .quiet import quiet_stdout
 
 # (owner path, attribute) pairs a measurement render may change.
@@ -19,8 +20,8 @@ RENDER_SETTINGS = (
     ("render.image_settings", "file_format"), ("render.image_settings", "color_mode"),
     ("cycles", "samples"), ("cycles", "device"), ("cycles", "use_adaptive_sampling"),
     ("cycles", "use_denoising"), ("cycles", "filter_width"),
-    ("", "camera"), ("", "compositing_node_group"),
-)
+    ("", "camera"),
+) + COMPOSITOR_SETTINGS
 
 
 def _owner(scene, path):
