@@ -32,8 +32,8 @@ COMPOSITOR_SETTINGS = (("", "compositing_node_group"),) if HAS_COMPOSITING_NODE_
 class _EmbeddedDepthOutput:
     """4.5: what add_depth_output put into the scene's own tree, to take out again."""
 
-    def __init__(self, tree, nodes, muted):
-        self.tree, self.nodes, self.muted = tree, nodes, muted
+    def __init__(self, tree, nodes, muted, created):
+        self.tree, self.nodes, self.muted, self.created = tree, nodes, muted, created
 
 
 def add_depth_output(scene, view_layer, directory: str, file_name: str):
@@ -58,6 +58,7 @@ def add_depth_output(scene, view_layer, directory: str, file_name: str):
         return group
     # 4.5: the tree belongs to the scene (use_nodes creates it). The user's own nodes are
     # muted while ParaScale renders, so their File Output nodes write nothing.
+    created = scene.node_tree is None
     scene.use_nodes = True
     tree = scene.node_tree
     muted = {node.name: node.mute for node in tree.nodes}
@@ -72,7 +73,7 @@ def add_depth_output(scene, view_layer, directory: str, file_name: str):
     out.format.file_format = "OPEN_EXR"
     out.format.color_depth = "32"
     tree.links.new(layers.outputs["Depth"], out.inputs[0])
-    return _EmbeddedDepthOutput(tree, [layers, out], muted)
+    return _EmbeddedDepthOutput(tree, [layers, out], muted, created)
 
 
 def remove_depth_output(scene, handle) -> None:
@@ -86,7 +87,8 @@ def remove_depth_output(scene, handle) -> None:
         bpy.data.node_groups.remove(handle)
         return
     tree = handle.tree
-    for node in handle.nodes:
+    # A tree that use_nodes created comes with default nodes the user never had.
+    for node in list(tree.nodes) if handle.created else handle.nodes:
         tree.nodes.remove(node)
     for node in tree.nodes:
         if node.name in handle.muted:
