@@ -45,15 +45,20 @@ demo: $(STAMP)
 test: $(STAMP)
 	PARASCALE_DATA=$(PARASCALE_DATA) $(PY) -m pytest $(PYTEST_ARGS)
 
-# Every supported Blender in turn (each in its own venv), then the same transfer on all of
-# them compared key by key. Reports every failing version, not just the first.
+# Every supported Blender in turn (each in its own venv, built on first use), then the same
+# transfer on all of them compared key by key. Runs every version even after a failure,
+# and prints each suite's wall time.
 test-all:
-	@failed=""; for v in $(SUPPORTED_BLENDERS); do \
-	    $(MAKE) --no-print-directory test BLENDER=$$v || failed="$$failed $$v"; done; \
+	@failed=""; times=""; for v in $(SUPPORTED_BLENDERS); do start=$$(date +%s); \
+	    $(MAKE) --no-print-directory test BLENDER=$$v || failed="$$failed $$v"; \
+	    times="$$times  Blender $$v: $$(( $$(date +%s) - start )) s\n"; done; \
+	start=$$(date +%s); \
 	PARASCALE_BLENDER_VENVS="$(foreach v,$(SUPPORTED_BLENDERS),.venv-$(v))" \
-	    $(MAKE) --no-print-directory test BLENDER=$(BLENDER) PYTEST_ARGS="tests/test_versions.py" \
+	    $(MAKE) --no-print-directory test BLENDER=$(BLENDER) PYTEST_ARGS="-s tests/test_versions.py" \
 	    || failed="$$failed cross-version"; \
-	if [ -n "$$failed" ]; then echo "test-all: failed on:$$failed" >&2; exit 1; fi
+	times="$$times  cross-version transfer: $$(( $$(date +%s) - start )) s\n"; \
+	printf "test-all wall times (venv setup included):\n$$times"; \
+	if [ -n "$$failed" ]; then echo "test-all: FAILED on:$$failed" >&2; exit 1; fi; echo "test-all: passed on $(SUPPORTED_BLENDERS)"
 
 bench: $(STAMP)
 	$(VENV)/bin/parascale bench --json $(OUT)/bench.json
