@@ -318,7 +318,7 @@ def test_transfer_from_a_real_track_and_video(fresh_blender, data_dir, tmp_path)
     assert (pi_ref > 0).all()
     assert report["pce"] < 1e-6  # the depth-side Pi matches per step
     # The clip's steps are resampled from its ~0.17 s timestamps onto 1/24 s frames:
-    # total image motion is conserved (DESIGN section 4, cumulative Pi interpolated).
+    # total image motion is conserved (docs/estimators.md: cumulative Pi interpolated).
     from parascale.core.reference import measure_reference
     from parascale.core.readers import read_track
 
