@@ -146,7 +146,7 @@ def test_zip_holds_the_add_on_without_tests_or_caches(built_zip):
     assert "bridge/parascale_bridge.py" in names
     assert {f"wheels/{w}" for w in wheels} <= set(names)
     assert "docs/README.md" in names  # the manifest's website
-    assert not [n for n in names if n.startswith(("tests/", ".venv", ".git/", "tools/", "constraints/"))
+    assert not [n for n in names if n.startswith(("tests/", ".venv", ".git", "tools/", "constraints/"))
                 or "__pycache__" in n]
     assert len([n for n in names if n.endswith(".whl")]) == len(wheels)  # this platform's only
 
