@@ -26,7 +26,8 @@ OPENCV_WHEEL := opencv-python-headless==4.11.0.86
 # The wheel's tag is cp37-abi3: one wheel per platform serves Python 3.11 and 3.13 alike.
 WHEEL_PLATFORMS := manylinux2014_x86_64 win_amd64 macosx_13_0_arm64 macosx_13_0_x86_64
 
-.PHONY: setup demo test test-all bench zip wheels wheels-here validate clean
+.PHONY: setup demo test bench zip validate clean
+.PHONY: test-all wheels
 
 setup: $(STAMP)
 
@@ -67,14 +68,11 @@ validate: $(STAMP)
 	$(BLENDER_EXT) validate .
 
 # The OpenCV wheels named in blender_manifest.toml, fetched from PyPI, never committed.
+# (The install test fetches only this machine's wheel and builds this platform's zip.)
 wheels: $(STAMP)
 	for p in $(WHEEL_PLATFORMS); do \
 	    $(PY) -m pip download --quiet --no-deps --only-binary=:all: --dest wheels \
 	        --python-version 3.11 --platform $$p $(OPENCV_WHEEL) || exit 1; done
-
-# Only this machine's wheel (the install test builds a zip for this platform alone).
-wheels-here: $(STAMP)
-	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --dest wheels $(OPENCV_WHEEL)
 
 # One build serves every supported Blender (blender_version_min in the manifest).
 zip: wheels

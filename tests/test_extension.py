@@ -105,8 +105,17 @@ def test_manifest_serves_every_supported_blender():
 def built_zip(tmp_path_factory):
     """Build this platform's zip with Blender's own tool from a copy of the repository
     whose manifest names this platform only, so only its OpenCV wheel is fetched
-    (`make zip` fetches all four and builds every platform)."""
+    (`make zip` fetches all four and builds every platform).
+    PARASCALE_TEST_ZIP=dist/...zip tests a zip built elsewhere instead, e.g. `make zip`'s
+    from another Blender version (one build serves them all)."""
     from packaging.utils import parse_wheel_filename
+
+    given = os.environ.get("PARASCALE_TEST_ZIP")
+    if given:
+        path = Path(given).resolve()
+        assert path.is_file(), f"PARASCALE_TEST_ZIP={given}: no such file"
+        names = zipfile.ZipFile(path).namelist()
+        return path, [n.split("/", 1)[1] for n in names if n.startswith("wheels/") and n.endswith(".whl")]
 
     wheels = wheels_for_this_machine()
     for wheel in wheels:
