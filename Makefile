@@ -33,7 +33,7 @@ setup: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(CONSTRAINTS) pyproject.toml
 	@test -x $(PY) || { py="$(PYTHON)"; \
-	    [ -n "$$py" ] || py=$$(tools/find-python $(PYTHON_VERSION) "Blender $(BLENDER) (bpy for Python $(PYTHON_VERSION))") || exit 1; \
+	    [ -n "$$py" ] || py=$$(tools/find-python $(PYTHON_VERSION) "Blender $(BLENDER)") || exit 1; \
 	    echo "$(VENV): Blender $(BLENDER) on $$py"; "$$py" -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip==24.2
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c $(CONSTRAINTS)
