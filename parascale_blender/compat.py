@@ -38,7 +38,8 @@ class _EmbeddedDepthOutput:
 
 def add_depth_output(scene, view_layer, directory: str, file_name: str):
     """Make the scene's compositor write the view layer's Z pass, and nothing else, as
-    a 32-bit float EXR `directory/<file_name with #### as the frame>.exr` on render.
+    one 32-bit float EXR per render in `directory`, its name starting with file_name
+    (#### replaced by the frame; 5.x appends the item name "Depth").
     Returns a handle for remove_depth_output. Headless, the File Output node is the
     readout that works (the Viewer image never exists in background)."""
     if HAS_COMPOSITING_NODE_GROUP:
