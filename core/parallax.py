@@ -1,4 +1,4 @@
-"""The Parallax Number Pi and its three estimators (DESIGN section 3).
+"""The Parallax Number Pi and its three estimators (docs/estimators.md).
 
 Pi of a step is the translation-induced image motion in units of focal length,
 read over the depth of the frame the step starts from. Depth is planar Z with

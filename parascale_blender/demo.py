@@ -22,7 +22,7 @@ from ..core.cameras import cv_to_blender, look_at, steps
 from ..core.reference import pi_from_video
 from ..core.readers import read_track
 from ..core.writers import atomic_write_text, write_colmap
-from . import animation, evaluate, pipeline
+from . import animation, compat, evaluate, pipeline
 from .export import camera_track
 from .render import render_frames
 
@@ -41,7 +41,7 @@ def _material(name, texture, scale, tint=(1.0, 1.0, 1.0)):
     """Emission-only procedural texture on Generated coordinates: clean at few
     samples, and the same look at any object size."""
     mat = bpy.data.materials.new(name)
-    nt = mat.node_tree
+    nt = compat.material_node_tree(mat)
     nt.nodes.clear()
     coords = nt.nodes.new("ShaderNodeTexCoord")
     if texture == "checker":

@@ -1,5 +1,5 @@
 """Closed-loop evaluation: render a camera, measure the Pi it realises by optical
-flow exactly as a reference video is measured (DESIGN sections 4.2 and 6), and
+flow exactly as a reference video is measured (docs/estimators.md, docs/metrics.md), and
 score it against the reference. The depth that drove the calibration is not used."""
 from __future__ import annotations
 

@@ -85,8 +85,8 @@ class ReferenceMotion:
 
     def on_times(self, new_times: np.ndarray) -> "ReferenceMotion":
         """The move at other frame times (seconds from its start): poses resampled
-        (slerp), Pi by interpolating its cumulative sum. Pi crosses time bases only
-        this way, whatever route carried the reference, so every route agrees."""
+        (slerp), Pi by interpolating its cumulative sum (docs/estimators.md). Pi crosses
+        time bases only this way, whatever route carried the reference, so every route agrees."""
         t = self.times - self.times[0]
         new_times = np.asarray(new_times, float)
         if len(new_times) <= len(t) and np.allclose(new_times, t[:len(new_times)], atol=1e-9):

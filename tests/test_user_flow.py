@@ -555,7 +555,8 @@ def test_closed_loop_refuses_blank_renders_and_measures_on_the_reference_steps(a
 
 def test_depth_passes_in_turn_see_each_scene_own_geometry(fresh_blender):
     """Blender keeps a render per scene name; temporary scenes must never reuse one, or a
-    depth pass reads the previous scene's persistent data."""
+    depth pass reads the previous scene's persistent data. And a scene that is not the
+    window's (a target in another scene, the demo's) has its own visibility."""
     bpy = fresh_blender
     from parascale.core.cameras import look_at
     from parascale.parascale_blender.depth import ZPassDepth
@@ -566,6 +567,7 @@ def test_depth_passes_in_turn_see_each_scene_own_geometry(fresh_blender):
         scene = bpy.data.scenes.new(f"plane at {depth}")
         bpy.context.window.scene = scene
         bpy.ops.mesh.primitive_plane_add(size=100, location=(0, depth, 0), rotation=(np.pi / 2, 0, 0))
+        bpy.context.window.scene = bpy.data.scenes[0]  # the depth pass reads a scene not on screen
         with ZPassDepth(scene) as zp:
             Z = zp.depth(pose, K, 96, 54).depth
         assert np.allclose(Z, depth, rtol=1e-5), (depth, np.nanmin(Z), np.nanmax(Z))
