@@ -57,9 +57,11 @@ def keyed(obj, name):
 
 def scene_state(bpy, scene):
     """What the user sees of their scene: settings a depth render would be tempted to change."""
+    from parascale.parascale_blender import compat
+
     r = scene.render
     return (r.engine, r.resolution_x, r.resolution_y, r.resolution_percentage, r.filepath,
-            r.use_compositing, r.use_persistent_data, scene.camera, scene.compositing_node_group,
+            r.use_compositing, r.use_persistent_data, scene.camera, compat.compositor_state(scene),
             scene.frame_current, bpy.context.view_layer.use_pass_z, bpy.context.scene,
             tuple(sorted(o.name for o in scene.objects)), tuple(sorted(c.name for c in scene.collection.children)))
 
@@ -270,10 +272,11 @@ def test_scene_is_untouched_during_calibration_and_evaluation(addon, data_dir, m
     track_path, video = clip_files(data_dir)
     scene, target = target_scene(bpy, 8)
     bpy.ops.parascale.import_track(filepath=str(track_path), video=str(video))
-    scene.render.engine = "BLENDER_EEVEE"
+    from parascale.parascale_blender import compat
+
+    scene.render.engine = compat.EEVEE
     scene.camera = target
-    group = bpy.data.node_groups.new("User compositor", "CompositorNodeTree")
-    scene.compositing_node_group = group
+    compat.new_compositor(scene, "User compositor")
     scene.frame_set(3)
     state = scene_state(bpy, scene)
     seen = []
