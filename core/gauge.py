@@ -130,6 +130,31 @@ FORMAT_GENERATOR = {"re10k": "cameractrl", "motionctrl": "motionctrl", "recammas
                     "gen3c": "gen3c", "nerf": None, "colmap": None, "parascale": None}
 
 
+# Frame counts each generator's own code takes (checked in their loaders, see docs/gauge.md).
+def _4n1(n: int) -> bool:
+    return n >= 5 and (n - 1) % 4 == 0
+
+
+FRAME_COUNTS = {
+    "cameractrl": (lambda n: n in (16, 14, 25), "16 (AnimateDiff), 14 or 25 (SVD)"),
+    "motionctrl": (lambda n: n in (16, 14), "16 (VideoCrafter) or 14 (SVD)"),
+    "wan-fun-camera": (_4n1, "4n+1 (81 by default); VideoX-Fun keeps the first video_length poses"),
+    "cami2v": (lambda n: n == 16, "16"),
+    "ac3d": (lambda n: n == 49, "49"),
+    "recammaster": (lambda n: n == 81, "exactly 81 (every 4th pose used)"),
+    "gen3c": (lambda n: n >= 121 and (n - 1) % 120 == 0, "120k+1 (121, 241, ...)"),
+    "uni3c": (_4n1, "4n+1 (81 by default)"),
+}
+
+
+def frame_count_problem(generator: str, n: int) -> Optional[str]:
+    """None when `generator` takes n frames, else a message saying what it takes."""
+    ok, text = FRAME_COUNTS[gauge_of(generator).generator]
+    if ok(int(n)):
+        return None
+    return f"{generator} takes {text} frames, this move has {n}: resample it (--frames) or use the bridge"
+
+
 def gauge_of(generator: str) -> Gauge:
     try:
         return GAUGES[generator]

@@ -174,7 +174,10 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
     if generator is not None:
         written_track = replace(track, c2w=gauge.scale_translation(track.c2w, factor))
         check = gauge.move_in_range(generator, written_track.c2w, labels)
-        warnings = check["warnings"]
+        warnings = list(check["warnings"])
+        problem = gauge.frame_count_problem(generator, len(track))
+        if problem:
+            warnings.append(problem)
     meta = dict(written_track.meta)
     meta["gauge"] = record
     written_track = replace(written_track, meta=meta)
@@ -194,6 +197,27 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
                 "gauge": record, "range": check, "warnings": warnings}
     writers.atomic_write_text(manifest_path, json.dumps(manifest, indent=1, allow_nan=False) + "\n")
     return ExportResult([str(written), str(bridge), str(manifest_path)], record, warnings, check)
+
+
+def gauge_preview(scene, camera_obj, generator: str, *, speed: float = 1.0, frames: Optional[int] = None,
+                  frame_range: Optional[Sequence[int]] = None, depth_size=(96, 54)) -> dict:
+    """Where camera_obj's move sits in `generator`'s training range, for the panel:
+    core.gauge.move_in_range of the move as export would write it (one Z pass at the
+    start frame), plus the gauge record. Keys: pi_step, pi_step_range, path,
+    path_range, position (0 slowest .. 1 fastest training path, log scale), too_fast,
+    too_slow, warnings, gauge. Raises ValueError."""
+    gauge.gauge_of(generator)
+    track = camera_track(scene, camera_obj, frame_range)
+    if frames is not None:
+        track = writers.prepare(track, frames)
+    scene_depth = scene_depth_scale(scene, camera_obj, track, depth_size=depth_size)
+    factor = gauge.gauge_factor(generator, scene_depth, speed)
+    fps = track.meta.get("fps") or 1.0
+    out = gauge.move_in_range(generator, gauge.scale_translation(track.c2w, factor),
+                              [_frame_label(t * fps) for t in track.times])
+    out["gauge"] = gauge.record(generator, scene_depth, factor, speed,
+                                depth_frame=int(track.meta["source_frames"][0]))
+    return out
 
 
 def _frame_label(x: float):

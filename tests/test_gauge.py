@@ -156,7 +156,7 @@ def test_a_realestate10k_clip_keeps_its_scale_through_measure_and_export(data_di
 def demo_exports(tmp_path_factory):
     bpy = pytest.importorskip("bpy")
     from parascale.core.cameras import look_at, steps
-    from parascale.parascale_blender import demo, pipeline
+    from parascale.parascale_blender import demo, export, pipeline
     from parascale.parascale_blender.export import export_with_gauge
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -179,12 +179,14 @@ def demo_exports(tmp_path_factory):
             folder = root / f"x{ratio:g}"
             folder.mkdir()
             files = {}
-            for fmt, name in (("re10k", "cameractrl.txt"), ("motionctrl", "motionctrl.json"),
-                              ("recammaster", "recammaster.json"), ("parascale", "poses.json")):
-                files[fmt] = export_with_gauge(scene, result.camera, fmt, folder / name)
+            for fmt, name, n in (("re10k", "cameractrl.txt", 16), ("motionctrl", "motionctrl.json", 16),
+                                 ("recammaster", "recammaster.json", None), ("parascale", "poses.json", None)):
+                files[fmt] = export_with_gauge(scene, result.camera, fmt, folder / name, frames=n)
             files["scene_units"] = export_with_gauge(scene, result.camera, "re10k", folder / "scene.txt",
                                                      generator="scene")
-            files["fast"] = export_with_gauge(scene, result.camera, "re10k", folder / "fast.txt", speed=40.0)
+            files["fast"] = export_with_gauge(scene, result.camera, "re10k", folder / "fast.txt", frames=16,
+                                              speed=40.0)
+            files["preview"] = export.gauge_preview(scene, result.camera, "cameractrl", frames=16)
             out[ratio] = (folder, files)
     finally:
         bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -223,6 +225,14 @@ def test_calibrated_moves_export_the_same_files_from_scenes_1e6_apart(demo_expor
     fast = readers.read_track(fa / "fast.txt", "re10k", size=(320, 180)).c2w[:, :3, 3]
     rel_close(fast, ra.c2w[:, :3, 3] * 40.0)
     assert ea["fast"].warnings and "frames" in ea["fast"].warnings[0]
+    # the panel's view of the same move: inside the training range, same numbers at both scales
+    pv_a, pv_b = ea["preview"], eb["preview"]
+    assert pv_a["warnings"] == [] and 0.0 <= pv_a["position"] <= 1.0
+    assert pv_a["position"] == pytest.approx(pv_b["position"], rel=1e-6)
+    assert pv_a["gauge"]["factor"] == pytest.approx(ga["factor"], rel=1e-9)
+    # a move with a frame count the generator does not take is flagged
+    sa8 = readers.read_track(fa / "scene.txt", "re10k", size=(320, 180))
+    assert len(sa8) == 8 and gauge.frame_count_problem("cameractrl", 8)
 
 
 def test_bridge_files_from_both_scales_are_the_same_and_plucker_matches_cameractrl(demo_exports, tmp_path):
