@@ -49,6 +49,8 @@ def run(args) -> int:
     scene = bpy.data.scenes.get(args.scene) if args.scene else bpy.context.scene
     if scene is None:
         raise CommandError(f"{args.blend}: no scene {args.scene!r}")
+    if bpy.context.window is not None and bpy.context.window.scene != scene:
+        bpy.context.window.scene = scene  # the Z pass (gauge, GEN3C depth) renders the active scene only
     obj = bpy.data.objects.get(args.camera)
     if obj is None:
         cams = sorted(o.name for o in bpy.data.objects if o.type == "CAMERA")
