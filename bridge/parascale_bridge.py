@@ -31,7 +31,8 @@ Translation gauge (--speed K multiplies on top, named as such):
   cameractrl, wan-fun-camera, motionctrl: RealEstate10K units; their gauge (3.376) is
       the median effective depth of RealEstate10K clips in their own pose units,
       measured from the clips' video.
-  recammaster: metres (its training subjects stand 3-10 m away; gauge 5.48 m); the
+  recammaster: metres (its training cameras start 3, 5, 7 or 10 m from the subject;
+      gauge 5.69 m, their geometric mean); the
       file is in centimetres, ReCamMaster divides by 100.
   gen3c, uni3c: units of the start frame's depth scale (they scale their own offsets by
       the image's centre / median foreground depth).
@@ -350,8 +351,8 @@ GAUGES = {
     "cameractrl": RE10K_GAUGE,
     "wan-fun-camera": RE10K_GAUGE,
     "motionctrl": RE10K_GAUGE,
-    "recammaster": {"depth": math.sqrt(30.0), "units": "metres (file: centimetres)",
-                    "pi_step": (0.25 / 80 / 2, 1.0 / 80 * 2), "path": (0.25, 1.0), "frames": 81},
+    "recammaster": {"depth": (3.0 * 5.0 * 7.0 * 10.0) ** 0.25, "units": "metres (file: centimetres)",
+                    "pi_step": (0.25 / 80 / 4, 1.0 / 80 * 4), "path": (0.25, 1.0), "frames": 81},
     "gen3c": {"depth": 1.0, "units": "start-frame depth scales", "pi_step": (0.05 / 120 / 2, 1.0 / 120 * 2),
               "path": (0.05, 1.0), "frames": 121},
     "uni3c": {"depth": 1.0, "units": "start-frame depth scales", "pi_step": (0.05 / 80 / 2, 1.0 / 80 * 2),

@@ -82,6 +82,7 @@ RE10K_PI_STEP = (0.0135, 0.113)   # measured 0.01358 .. 0.11246, rounded outward
 RE10K_PATH = (0.29, 1.34)         # measured 0.292 .. 1.332, rounded outwards
 _RE10K_SOURCE = ("measured here from RealEstate10K clips (CameraCtrl's assets, Pi by optical flow, "
                  "python -m parascale.core.gauge); generator trained on RealEstate10K")
+RECAMMASTER_DEPTH = (3.0 * 5.0 * 7.0 * 10.0) ** 0.25  # 5.692 m
 _RE10K_UNITS = "RealEstate10K units (ORB-SLAM scale of the training clips)"
 
 
@@ -104,17 +105,19 @@ GAUGES = {
     "ac3d": _re10k("ac3d", 49, "49 frames (CogVideoX); RealEstate10K .txt",
                    "snap-research/ac3d (rescales RealEstate10K so near depth is about 1 during training)"),
     "recammaster": Gauge(
-        "recammaster", math.sqrt(3.0 * 10.0), "metres (the file holds centimetres; ReCamMaster divides by 100)",
+        "recammaster", RECAMMASTER_DEPTH, "metres (the file holds centimetres; ReCamMaster divides by 100)",
         "published",
-        "KwaiVGI/ReCamMaster: MultiCamVideo subjects 3-10 m from the camera (gauge: their geometric mean), "
-        "moves of 1/4 to 1x the subject distance over 81 frames",
-        (0.25 / 80 / 2, 1.0 / 80 * 2), (0.25, 1.0), 81,
+        "KwaiVGI/ReCamMaster README (MultiCamVideo dataset): cameras start 3, 5, 7 or 10 m from the subject "
+        "(gauge: their geometric mean, 5.69 m); translations of 1/4 to 1x that distance over 81 frames, half "
+        "of them at variable speed",
+        (0.25 / 80 / 4, 1.0 / 80 * 4), (0.25, 1.0), 81,
         "exactly 81 frames; training reads every 4th pose (range(81)[::4], 21 poses), relative to frame 0, "
         "c2w[:, [1, 2, 0, 3]], column 1 negated, / 100"),
     "gen3c": Gauge(
         "gen3c", 1.0, "units of the start frame's depth scale (depth.npz is written in the same units)",
         "published",
-        "nv-tlabs/GEN3C: its trajectories are offsets scaled by the centre depth of the first frame",
+        "nv-tlabs/GEN3C camera_utils.generate_camera_trajectory: offsets = movement_distance (default 0.3) "
+        "x the centre depth of the first frame over the clip",
         (0.05 / 120 / 2, 1.0 / 120 * 2), (0.05, 1.0), 121,
         "120k+1 frames (121 by default); absolute world-to-camera with pixel K"),
     "uni3c": Gauge(

@@ -178,6 +178,11 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
         problem = gauge.frame_count_problem(generator, len(track))
         if problem:
             warnings.append(problem)
+    if fmt == "re10k" and abs(track.width / track.height - 16 / 9) > 1e-3:
+        # CameraCtrl's and VideoX-Fun's loaders correct the focal length assuming a 1280x720 pose file
+        warnings.append(f"camera {camera_obj.name!r} renders {track.width}x{track.height}, not 16:9: CameraCtrl and "
+                        "VideoX-Fun read RealEstate10K files as made at 1280x720 and will stretch its field of "
+                        "view; the bridge (parascale_bridge.py) writes files pre-corrected for that")
     meta = dict(written_track.meta)
     meta["gauge"] = record
     written_track = replace(written_track, meta=meta)

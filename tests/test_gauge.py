@@ -261,7 +261,7 @@ def test_bridge_files_from_both_scales_are_the_same_and_plucker_matches_cameract
     a, b = outs[("recammaster", 1e-2)], outs[("recammaster", 1e4)]
     rel_close(np.load(a / "camera_embedding.npy"), np.load(b / "camera_embedding.npy"), rel=1e-5)
     man = json.loads((a / "manifest.json").read_text())
-    assert man["gauge"]["generator_depth_scale"] == pytest.approx(np.sqrt(30.0))
+    assert man["gauge"]["generator_depth_scale"] == pytest.approx(1050.0 ** 0.25)
 
 
 # ---------------------------------------------------------------------------
