@@ -101,8 +101,10 @@ GAUGES = {
                              "aigc-apps/VideoX-Fun process_pose_file: CameraCtrl's ray_condition"),
     "motionctrl": _re10k("motionctrl", 16, "16 frames (VideoCrafter), 14 (SVD); 3x4 world-to-camera "
                          "per frame", "TencentARC/MotionCtrl camera_poses json (RT, 12 numbers)"),
-    "cami2v": _re10k("cami2v", 16, "16 frames; RealEstate10K .txt", "ZGCTroy/CamI2V"),
-    "ac3d": _re10k("ac3d", 49, "49 frames (CogVideoX); RealEstate10K .txt",
+    "cami2v": _re10k("cami2v", 16, "16 frames (DynamiCrafter base; not checked in CamI2V's loader); "
+                     "RealEstate10K .txt", "ZGCTroy/CamI2V"),
+    "ac3d": _re10k("ac3d", 49, "49 frames (CogVideoX base; AC3D's code is not in the searched index); "
+                   "RealEstate10K .txt",
                    "snap-research/ac3d (rescales RealEstate10K so near depth is about 1 during training)"),
     "recammaster": Gauge(
         "recammaster", RECAMMASTER_DEPTH, "metres (the file holds centimetres; ReCamMaster divides by 100)",
