@@ -248,7 +248,7 @@ def move_in_range(generator: str, c2w: np.ndarray, frame_labels: Optional[Sequen
     training data covers. Per step Pi = |step| / D_generator; steps without translation
     are never out of range. Returns pi_step, pi_step_range, path, path_range,
     position (0 = the slowest training path, 1 = the fastest, log scale, may leave
-    0..1), the labels of too-fast and too-slow frames and warning messages."""
+    0..1; None for a move without translation), the labels of too-fast and too-slow frames and warning messages."""
     g = gauge_of(generator)
     c2w = np.asarray(c2w, float)
     n = len(c2w)
@@ -261,7 +261,7 @@ def move_in_range(generator: str, c2w: np.ndarray, frame_labels: Optional[Sequen
     fast = [labels[t + 1] for t in np.flatnonzero(pi > hi)]
     slow = [labels[t + 1] for t in np.flatnonzero(moving & (pi < lo))]
     path = float(pi.sum())
-    position = (math.log(path / plo) / math.log(phi / plo)) if path > 0 else float("-inf")
+    position = (math.log(path / plo) / math.log(phi / plo)) if path > 0 else None  # None: no translation
     warnings = []
     if fast:
         warnings.append(f"{generator}: frames {_frames_text(fast)} move faster than its training data "

@@ -160,8 +160,14 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
     track = writers.prepare(track, frames)
     start_frame = int(track.meta["source_frames"][0])
     scene_depth = None
-    if generator is not None or fmt == "parascale":
+    early = []
+    if generator is not None:
         scene_depth = scene_depth_scale(scene, camera_obj, track, depth_size=gauge_depth_size)
+    elif fmt == "parascale":  # recorded for the bridge; a camera seeing no geometry still exports
+        try:
+            scene_depth = scene_depth_scale(scene, camera_obj, track, depth_size=gauge_depth_size)
+        except ValueError as exc:
+            early.append(f"no scene depth scale recorded ({exc}); the bridge will write metres 1:1")
     factor = gauge.gauge_factor(generator, scene_depth, speed) if generator is not None else 1.0
     fps = track.meta.get("fps") or 1.0
     labels = [_frame_label(t * fps) for t in track.times]
@@ -170,11 +176,11 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
                           scene_units="scene units (metres = value x scene_unit_scale)")
     written_track = track
     check = None
-    warnings = []
+    warnings = list(early)
     if generator is not None:
         written_track = replace(track, c2w=gauge.scale_translation(track.c2w, factor))
         check = gauge.move_in_range(generator, written_track.c2w, labels)
-        warnings = list(check["warnings"])
+        warnings += check["warnings"]
         problem = gauge.frame_count_problem(generator, len(track))
         if problem:
             warnings.append(problem)

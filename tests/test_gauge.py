@@ -296,3 +296,37 @@ def test_cami2v_metrics_on_analytic_cases():
     assert e["cami2v_trans_err"] == pytest.approx(0.0, abs=1e-9)
     # CamMC of a pure rotation error: Frobenius norm of R(I - Rz)
     assert e["cami2v_cammc"] == pytest.approx(11 * np.linalg.norm(np.eye(3) - rot(2, 2.0)), rel=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# The depth-scale rule and the range check on analytic cases
+
+def test_depth_scale_of_a_fronto_parallel_wall_is_its_distance_and_scales_with_the_scene():
+    K = np.array([[50.0, 0, 32], [0, 50, 18], [0, 0, 1]])
+    Z = np.full((36, 64), 7.0)
+    # trucking sideways: every pixel moves |d| / Z, so the depth scale is the wall's distance
+    assert gauge.depth_scale(Z, K, np.array([1.0, 0, 0])) == pytest.approx(7.0, rel=1e-12)
+    # half the view empty (background moves by zero): twice the depth scale
+    Zh = Z.copy()
+    Zh[:, :32] = np.inf
+    assert gauge.depth_scale(Zh, K, np.array([0.0, 1, 0])) == pytest.approx(14.0, rel=1e-12)
+    # gauge invariant: scene x s -> depth scale x s, hence the same factor for the same move x s
+    for s in (1e-2, 1e4):
+        assert gauge.depth_scale(Z * s, K, np.array([0.3, 0.1, 1.0])) == pytest.approx(
+            s * gauge.depth_scale(Z, K, np.array([0.3, 0.1, 1.0])), rel=1e-12)
+    with pytest.raises(gauge.GaugeError, match="only background"):
+        gauge.depth_scale(np.full((4, 4), np.inf), K, np.array([1.0, 0, 0]))
+
+
+def test_range_check_of_a_move_without_translation_and_frame_counts():
+    R = matrix_from_quat(np.array([[1.0, 0, 0.01 * i, 0] for i in range(16)]))
+    still = make_c2w(R, np.zeros((16, 3)))
+    check = gauge.move_in_range("cameractrl", still)
+    assert check["warnings"] == [] and check["position"] is None and check["path"] == 0.0
+    json.dumps(check, allow_nan=False)  # goes into the manifest as is
+    assert gauge.move_direction(still) is None
+    assert gauge.frame_count_problem("wan-fun-camera", 81) is None
+    assert "4n+1" in gauge.frame_count_problem("wan-fun-camera", 80)
+    assert gauge.frame_count_problem("recammaster", 81) is None and gauge.frame_count_problem("recammaster", 21)
+    with pytest.raises(gauge.GaugeError, match="unknown generator"):
+        gauge.gauge_factor("sora", 1.0)
