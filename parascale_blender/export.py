@@ -19,6 +19,23 @@ from . import animation
 BRIDGE_SOURCE = Path(__file__).resolve().parents[1] / "bridge" / "parascale_bridge.py"
 BRIDGE_NAME = "parascale_bridge.py"
 CURVES = ("pi_ref", "pi_target", "scale")
+# The file extension each format is written with ("" for the folder formats).
+EXTENSIONS = {"re10k": ".txt", "motionctrl": ".json", "recammaster": ".json", "nerf": ".json",
+              "colmap": "", "gen3c": "", "parascale": ".json"}
+
+
+def output_path(fmt: str, path) -> Path:
+    """The path a format is written to: a file gets its format's extension (added, or
+    replacing a wrong one); a folder format keeps the name, without a file extension."""
+    path = Path(path)
+    ext = EXTENSIONS.get(fmt, "")
+    if not path.name or path.name in (".", ".."):
+        raise ValueError(f"{path}: give a file name for the {fmt} export")
+    if ext and path.suffix.lower() != ext:
+        return path.with_name(path.stem + ext if path.suffix.lower() in (".txt", ".json") else path.name + ext)
+    if not ext and path.suffix.lower() in (".txt", ".json"):
+        return path.with_suffix("")
+    return path
 
 
 def camera_track(scene, camera_obj, frame_range: Optional[Sequence[int]] = None) -> Track:
@@ -26,7 +43,7 @@ def camera_track(scene, camera_obj, frame_range: Optional[Sequence[int]] = None)
     (frame / fps), ParaScale curves and provenance as a Track."""
     if camera_obj is None or camera_obj.type != "CAMERA":
         raise ValueError(f"{getattr(camera_obj, 'name', camera_obj)!r} is not a camera object")
-    animated = animation.animated_frame_range(camera_obj)
+    animated = animation.animated_frame_range(camera_obj, scene)
     if animated is None:
         raise ValueError(f"camera {camera_obj.name!r} has no animation: key its motion (or run a "
                          "ParaScale transfer) before exporting")
@@ -137,7 +154,8 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
     translation. The ParaScale json keeps scene units and records the depth scale (the
     bridge converts). Copies parascale_bridge.py next to the output and writes a
     manifest (<output>.manifest.json; manifest.json inside folder formats).
-    Raises ValueError."""
+    The output gets the format's extension (output_path) and missing folders are
+    created. Raises ValueError."""
     if fmt not in writers.FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(writers.FORMATS)}")
     if not BRIDGE_SOURCE.is_file():
@@ -153,8 +171,9 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
     if generator is None and speed != 1.0:
         raise ValueError("speed multiplies the translation in a generator's gauge; this export writes scene "
                          "units (pick a generator, or use the bridge's --speed)")
-    output = Path(output)
+    output = output_path(fmt, output)
     track = camera_track(scene, camera_obj, frame_range)
+    output.parent.mkdir(parents=True, exist_ok=True)  # a new folder for the export is fine
     if frames is None:
         frames = writers.DEFAULT_FRAMES.get(fmt)
     track = writers.prepare(track, frames)
