@@ -330,3 +330,17 @@ def test_range_check_of_a_move_without_translation_and_frame_counts():
     assert gauge.frame_count_problem("recammaster", 81) is None and gauge.frame_count_problem("recammaster", 21)
     with pytest.raises(gauge.GaugeError, match="unknown generator"):
         gauge.gauge_factor("sora", 1.0)
+
+
+def test_evaluate_scores_carry_cami2v_metrics_beside_pce():
+    pytest.importorskip("bpy")
+    from parascale.parascale_blender.evaluate import score
+
+    a = _traj()
+    b = a.copy()
+    b[:, :3, 3] *= 3.0  # 3x too fast: PCE sees it, CamI2V's scale-free TransErr does not
+    out = score(np.full(11, 0.03), np.full(11, 0.01), b, a)
+    assert out["pce"] == pytest.approx(np.log(3.0))
+    assert out["cami2v_trans_err"] == pytest.approx(0.0, abs=1e-9)
+    assert out["cami2v_rot_err"] == pytest.approx(0.0, abs=1e-6)
+    assert {"trans_err", "rot_err", "cami2v_cammc"} <= set(out)
