@@ -32,8 +32,8 @@ Translation gauge (--speed K multiplies on top, named as such):
       the median effective depth of RealEstate10K clips in their own pose units,
       measured from the clips' video.
   recammaster: metres (its training cameras start 3, 5, 7 or 10 m from the subject;
-      gauge 5.69 m, their geometric mean); the
-      file is in centimetres, ReCamMaster divides by 100.
+      gauge 5.69 m, their geometric mean); the file is in centimetres, ReCamMaster
+      divides by 100.
   gen3c, uni3c: units of the start frame's depth scale (they scale their own offsets by
       the image's centre / median foreground depth).
   A RealEstate10K .txt is already in the RealEstate10K gauge. A ParaScale .json without
@@ -518,9 +518,10 @@ def build(gen, track, out_h, out_w, n, speed, out_dir_final):
                f"--height {out_h} --width {out_w}"]
         needs += ["cosmos_predict1/diffusion/inference/gen3c_single_image.py", "checkpoints"]
         notes.append("GEN3C's stock command-line scripts only offer preset trajectories (--trajectory); "
-                     "camera.npz (absolute w2c and K at the sample size, metres) is what its 3D cache "
-                     "renderer (Cache3D.render_cache) takes for a custom path, e.g. from its GUI. The depth of "
-                     "a ParaScale GEN3C export (depth.npz) is in the same units.")
+                     "camera.npz (absolute w2c and K at the sample size, translation in start-frame depth "
+                     "scales: GEN3C's gauge) is what its 3D cache renderer (Cache3D.render_cache) takes "
+                     "for a custom path, e.g. from its GUI. The depth of a ParaScale GEN3C export (depth.npz) "
+                     "is in the same units; multiply both by the image's centre depth in metres for metres.")
     elif gen == "uni3c":
         files["plucker.npy"] = plucker(rel, K, out_h, out_w, "uni3c")
         files["camera.npz"] = {"w2c": rigid_inverse(c2w), "intrinsics": K, "image_size": np.array([out_w, out_h])}
