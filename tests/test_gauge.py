@@ -255,6 +255,11 @@ def test_bridge_files_from_both_scales_are_the_same_and_plucker_matches_cameract
         np.testing.assert_allclose(np.load(a / "plucker.npy"), cameractrl_reference(a / "poses.txt", 12, 20),
                                    rtol=1e-5, atol=1e-5)
         assert json.loads((a / "manifest.json").read_text())["gauge"]["generator_depth_scale"] == gauge.RE10K_DEPTH
+    # the file `parascale export --format re10k` wrote (16 frames, in CameraCtrl's gauge), read by
+    # CameraCtrl's own logic, gives the bridge's tensor for the same camera
+    for ratio, (folder, _) in demo_exports.items():
+        np.testing.assert_allclose(cameractrl_reference(folder / "cameractrl.txt", 12, 20),
+                                   np.load(outs[("cameractrl", ratio)] / "plucker.npy"), rtol=1e-5, atol=1e-5)
     a, b = outs[("motionctrl", 1e-2)], outs[("motionctrl", 1e4)]
     rel_close(np.array(json.loads((a / "camera_poses" / "test_camera_parascale.json").read_text())),
               np.array(json.loads((b / "camera_poses" / "test_camera_parascale.json").read_text())))
