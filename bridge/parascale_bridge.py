@@ -30,7 +30,8 @@ Translation gauge (--speed K multiplies on top, named as such):
   units). So the same calibrated move from a 1 cm or a 10 km scene gives the same files.
   cameractrl, wan-fun-camera, motionctrl: RealEstate10K units; their gauge (3.376) is
       the median effective depth of RealEstate10K clips in their own pose units,
-      measured from the clips' video.
+      measured from the clips' video. None of them rescales translation (MotionCtrl's SVD
+      script multiplies x, y, z by 3, 1, 4 itself).
   recammaster: metres (its training cameras start 3, 5, 7 or 10 m from the subject;
       gauge 5.69 m, their geometric mean); the file is in centimetres, ReCamMaster
       divides by 100.
