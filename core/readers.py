@@ -300,9 +300,7 @@ def read_transforms(path, images=None, fps: Optional[float] = None, check_images
         if not isinstance(fr["file_path"], str):
             raise TrackFormatError(f"{path} {where}: file_path must be a string, got {V._short(fr['file_path'])}")
         where = f"frames[{i}] ({fr['file_path'][:200]})"
-        M = V.json_matrix(path, where, fr["transform_matrix"], (4, 4), "transform_matrix")
-        if M.shape == (3, 4):
-            M = np.vstack([M, [0, 0, 0, 1]])
+        M = V.json_matrix(path, where, fr["transform_matrix"], (4, 4), "transform_matrix", allow_3x4=True)
         recs.append((fr["file_path"], i, where, M, fr))
     recs.sort(key=lambda r: r[0])
     names = [r[0] for r in recs]

@@ -87,13 +87,15 @@ def _at(path, where) -> str:
 
 
 @contextlib.contextmanager
-def guard(path, what: str):
-    """Raw parsing exceptions inside the block become TrackFormatError naming `path`."""
+def guard(path, what: str, also: tuple = ()):
+    """Raw parsing exceptions inside the block become TrackFormatError naming `path`.
+    also: more exception types (OSError around zip members, where a corrupt offset
+    makes zipfile seek before the start of the file)."""
     try:
         yield
     except TrackFormatError:
         raise
-    except RAW_ERRORS as exc:
+    except RAW_ERRORS + also as exc:
         kind = type(exc).__name__
         text = str(exc).strip() or "no detail"
         if len(text) > 200:
@@ -214,6 +216,8 @@ def check_intrinsics(path, K, where=None, n: Optional[int] = None) -> np.ndarray
         i = int(np.argmax(bad_f))
         raise TrackFormatError(f"{_at(path, wl[i])}: focal lengths must be positive, got fx={K[i, 0, 0]:g}, "
                                f"fy={K[i, 1, 1]:g}")
+    K = K.copy()
+    K[:, 2] = [0.0, 0.0, 1.0]  # exactly: within 1e-9 above is rounding in the file
     return K
 
 
@@ -350,9 +354,9 @@ def json_number(path, where, value, what: str) -> float:
     return f
 
 
-def json_matrix(path, where, value, shape, what: str) -> np.ndarray:
-    """A nested JSON list of numbers of the given shape (a trailing (3, 4) is also
-    accepted for (4, 4))."""
+def json_matrix(path, where, value, shape, what: str, allow_3x4: bool = False) -> np.ndarray:
+    """A nested JSON list of numbers of the given shape (allow_3x4: a (3, 4) also
+    accepted for (4, 4), returned as (4, 4) with last row 0 0 0 1)."""
     if not isinstance(value, list):
         raise TrackFormatError(f"{_at(path, where)}: {what} must be a list of numbers, got {_short(value)}")
     rows = value if len(shape) == 2 else [value]
@@ -368,8 +372,10 @@ def json_matrix(path, where, value, shape, what: str) -> np.ndarray:
         M = np.array(value, dtype=float)
     except OverflowError:
         raise TrackFormatError(f"{_at(path, where)}: {what} holds an integer too large for a number") from None
-    four = tuple(shape) == (4, 4)
-    if not (M.shape == tuple(shape) or (four and M.shape == (3, 4))):
+    four = allow_3x4 and tuple(shape) == (4, 4)
+    if four and M.shape == (3, 4):
+        M = np.vstack([M, [0.0, 0.0, 0.0, 1.0]])
+    if M.shape != tuple(shape):
         raise TrackFormatError(f"{_at(path, where)}: {what} must be {'x'.join(map(str, shape))}"
                                f"{' (or 3x4)' if four else ''}, got shape {M.shape}")
     return M
@@ -502,7 +508,7 @@ class NpzReader:
         self.what = what
         self.file_size = self.path.stat().st_size
         self.budget = inflate_bound(self.file_size)
-        with guard(self.path, what):
+        with guard(self.path, what, (OSError,)):
             try:
                 self.zf = zipfile.ZipFile(self.path)
             except zipfile.BadZipFile as exc:
@@ -546,10 +552,21 @@ class NpzReader:
                                    f"{self.file_size}-byte file; truncated or corrupt")
         return info, where
 
+    @contextlib.contextmanager
+    def _member(self, info, where):
+        """The member's stream; damaged zip structure or data named as such."""
+        with guard(where, self.what):
+            try:
+                with self.zf.open(info) as fh:
+                    yield fh
+            except (zlib.error, zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+                raise TrackFormatError(f"{where}: damaged zip entry ({type(exc).__name__}: {str(exc)[:120]}); "
+                                       "the file is corrupt or truncated") from None
+
     def header(self, key):
         """(shape, dtype) of a member, reading only its npy header."""
         info, where = self._open(key)
-        with guard(where, self.what), self.zf.open(info) as fh:
+        with self._member(info, where) as fh:
             shape, dtype, _, start = _parse_npy_header(where, fh, self.what)
             self._check_sizes(where, info, shape, dtype, start)
             return shape, dtype
@@ -565,7 +582,7 @@ class NpzReader:
         """A member's array. as_float: integers become float64, floats keep their
         precision (float16 becomes float32); that converted size counts to the bound."""
         info, where = self._open(key)
-        with guard(where, self.what), self.zf.open(info) as fh:
+        with self._member(info, where) as fh:
             shape, dtype, fortran, start = _parse_npy_header(where, fh, self.what)
             need = self._check_sizes(where, info, shape, dtype, start)
             out_item = dtype.itemsize
