@@ -86,7 +86,9 @@ class ColmapModel:
 # ---------------------------------------------------------------------------
 # text
 
-def _text_lines(path: Path):
+def _text_lines(path: Path, allow_empty: bool = False):
+    if allow_empty and not Path(path).read_bytes().strip():
+        return
     text = read_text(path, "a COLMAP text model")
     for n, line in enumerate(text.splitlines(), start=1):
         s = line.strip()
@@ -187,7 +189,7 @@ def read_images_text(path) -> dict:
 def read_points3d_text(path):
     path = Path(path)
     ids, xyz, tracks = [], [], []
-    for n, s in _text_lines(path):
+    for n, s in _text_lines(path, allow_empty=True):  # a model without points has an empty file
         tok = s.split()
         if len(tok) < 8 or (len(tok) - 8) % 2:
             raise TrackFormatError(f"{path} line {n}: expected POINT3D_ID X Y Z R G B ERROR TRACK[] "

@@ -514,9 +514,11 @@ def read_llff(path, size=None, images=None, fps: Optional[float] = None) -> Trac
     _check_rotations(path, R, where)
     c2w = make_c2w(R, llff[:, :, 3])
     Hs, Ws, fs = P[:, 0, 4], P[:, 1, 4], P[:, 2, 4]
-    if (Hs <= 0).any() or (Ws <= 0).any() or (fs <= 0).any():
-        i = int(np.argmax((Hs <= 0) | (Ws <= 0) | (fs <= 0)))
-        raise TrackFormatError(f"{path} {where[i]}: H, W, f must be positive")
+    bad = ~((Hs >= 1) & (Hs <= V.MAX_IMAGE_SIDE) & (Ws >= 1) & (Ws <= V.MAX_IMAGE_SIDE) & (fs > 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise TrackFormatError(f"{path} {where[i]}: H, W, f must be positive, H and W at most "
+                               f"{V.MAX_IMAGE_SIDE} pixels (got H={Hs[i]:g}, W={Ws[i]:g}, f={fs[i]:g})")
     W0, H0 = V.check_image_size(path, round(Ws[0]), round(Hs[0]), where[0])
     W, H = V.check_image_size(path, size[0], size[1], "(size given)") if size is not None else (W0, H0)
     sx, sy = W / Ws, H / Hs

@@ -83,6 +83,8 @@ RAW_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, Memory
 
 
 def _at(path, where) -> str:
+    if where and str(where).startswith(str(path)):  # COLMAP's "<file> line n" already names it
+        return str(where)
     return f"{path} {where}" if where else f"{path}"
 
 
