@@ -25,6 +25,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	PARASCALE_DATA=$(PARASCALE_DATA) $(PY) -m pytest $(PYTEST_ARGS)
 
+# The reader fuzz suite at 10x the examples `make test` runs (FUZZ_EXAMPLES per reader).
+FUZZ_EXAMPLES ?= 20000
+.PHONY: fuzz
+fuzz: $(STAMP)
+	PARASCALE_DATA=$(PARASCALE_DATA) PARASCALE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -s tests/test_fuzz.py $(PYTEST_ARGS)
+
 bench: $(STAMP)
 	$(VENV)/bin/parascale bench --json $(OUT)/bench.json
 

@@ -558,7 +558,8 @@ def check(name, call, path, size, error=TrackFormatError, validate=accepted_is_v
     """Run one reader call; only `error` may escape, naming the file; peak traced
     memory under 20 x size + 2 MiB."""
     s = STATS.setdefault(name, {"inputs": 0, "read": 0, "refused": 0, "crashes": 0, "peak_bytes": 0,
-                                "peak_ratio_over_slack": 0.0, "max_input_bytes": 0})
+                                "peak_ratio_over_slack": 0.0, "max_input_bytes": 0,
+                                "worst_ratio_64k": 0.0})
     s["inputs"] += 1
     s["max_input_bytes"] = max(s["max_input_bytes"], size)
     tracemalloc.start()  # only around the call: hypothesis itself is not slowed or counted
@@ -583,6 +584,8 @@ def check(name, call, path, size, error=TrackFormatError, validate=accepted_is_v
         validate(out)
     s["peak_bytes"] = max(s["peak_bytes"], peak)
     s["peak_ratio_over_slack"] = max(s["peak_ratio_over_slack"], max(0, peak - MEMORY_SLACK) / max(size, 1))
+    if size >= 1 << 16:  # where the constant no longer hides the ratio
+        s["worst_ratio_64k"] = max(s["worst_ratio_64k"], peak / size)
     assert peak <= MEMORY_FACTOR * size + MEMORY_SLACK, f"{name}: peak {peak} bytes for a {size}-byte input"
 
 
@@ -590,10 +593,11 @@ def check(name, call, path, size, error=TrackFormatError, validate=accepted_is_v
 def figures():
     yield
     if STATS:
-        print("\nfuzz figures (inputs, read, refused, crashes, peak traced bytes, largest input):")
+        print("\nfuzz figures: inputs, read, refused, crashes, peak traced bytes, largest input (bytes), "
+              "worst peak/size over inputs >= 64 KiB")
         for k, s in sorted(STATS.items()):
             print(f"  {k:16s} {s['inputs']:7d} {s['read']:6d} {s['refused']:7d} {s['crashes']:3d} "
-                  f"{s['peak_bytes']:11d} {s['max_input_bytes']:9d}")
+                  f"{s['peak_bytes']:11d} {s['max_input_bytes']:9d} {s['worst_ratio_64k']:6.2f}")
             for kind, msg in s.get("net", {}).items():
                 print(f"      via the guard: {kind}: ...{msg}")
         out = os.environ.get("PARASCALE_FUZZ_REPORT")
