@@ -310,7 +310,10 @@ def _parse_poses(path: Path, text: str, size) -> dict:
             raise BridgeError(f"{path}: {len(rows)} frames, more than {MAX_FRAMES}")
         a = np.array(rows)
         line_of = lambda i: f"line {where[i]}"  # noqa: E731
-        _check_values(path, a, "a number", line_of)
+        _check_values(path, a[:, 1:], "a number", line_of)  # the timestamp (microseconds) may exceed 1e9
+        if not np.isfinite(a[:, 0]).all():
+            i = int(np.argmax(~np.isfinite(a[:, 0])))
+            raise BridgeError(f"{path} line {where[i]}: the timestamp is not finite")
         bad = ~((a[:, 1] > 0) & (a[:, 2] > 0))
         if bad.any():
             i = int(np.argmax(bad))
