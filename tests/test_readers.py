@@ -830,3 +830,15 @@ def test_real_files_read_in_bounded_memory(data_dir):
     p = fern / "sparse/0/points3D.bin"
     out, peak = peak_of(lambda: colmap.read_points3d_binary(p))
     assert len(out[0]) == 10091 and peak < 20 * p.stat().st_size, peak
+
+
+def test_long_video_timestamps_still_read(tmp_path):
+    """RealEstate10K timestamps are microseconds: past 1e9 after 17 minutes of video,
+    and not bounded like coordinates (reader and bridge)."""
+    x = tmp_path / "long.txt"
+    x.write_text("url\n3600000000 0.5 0.9 0.5 0.5 0 0 1 0 0 0 0 1 0 0 0 0 1 0\n"
+                 "3600033366 0.5 0.9 0.5 0.5 0 0 1 0 0 0.1 0 1 0 0 0 0 1 0\n")
+    t = read_track(x)
+    assert t.meta["timed"] and abs(t.times[1] - 0.033366) < 1e-9
+    b = bridge.load_poses(x)
+    assert abs(b["times"][1] - 0.033366) < 1e-9
