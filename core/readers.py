@@ -38,7 +38,6 @@ literals; object arrays refused).
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Optional, Sequence
@@ -59,7 +58,6 @@ DEFAULT_FPS = 24.0
 RE10K_DEFAULT_HEIGHT = 576
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".exr", ".webp")
 OPENGL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
-ROT_TOL = 1e-4
 
 
 # ---------------------------------------------------------------------------
@@ -69,10 +67,6 @@ def list_images(folder) -> list:
     """Image files in a folder, sorted by name."""
     folder = Path(folder)
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
-_check_rotations = V.check_rotations
-_check_finite = V.check_finite
 
 
 def _find_image(folder: Path, name: str) -> Optional[Path]:
@@ -215,7 +209,7 @@ def read_colmap(path, images=None, fps: Optional[float] = None) -> Track:
     q = np.array([im.qvec for im in imgs])
     t = np.array([im.tvec for im in imgs])
     R_w2c = matrix_from_quat(q)
-    _check_rotations(path, R_w2c, where)
+    V.check_rotations(path, R_w2c, where)
     w2c = make_c2w(R_w2c, t)
     c2w = invert_poses(w2c)
     cams = [model.cameras[im.camera_id] for im in imgs]
@@ -437,7 +431,7 @@ def read_re10k(path, size=None, fps: Optional[float] = None, fix_reflection: boo
         R[neg, 1, :] *= -1
         t[neg, 1] *= -1
         fixed = [where[i] for i in np.flatnonzero(neg)]
-    _check_rotations(path, R, where)
+    V.check_rotations(path, R, where)
     c2w = invert_poses(make_c2w(R, t))
     meta = {"url": url, "timestamps_us": stamps.tolist()}
     if size is None:
@@ -507,11 +501,11 @@ def read_llff(path, size=None, images=None, fps: Optional[float] = None) -> Trac
                                f"got {arr.shape}")
     arr = arr.astype(float)
     where = [f"row {i}" for i in range(len(arr))]
-    _check_finite(path, arr, where, "the row")
+    V.check_finite(path, arr, where, "the row")
     P = arr[:, :15].reshape(-1, 3, 5)
     llff = P[:, :, :4]
     R = np.stack([llff[:, :, 1], llff[:, :, 0], -llff[:, :, 2]], axis=-1)
-    _check_rotations(path, R, where)
+    V.check_rotations(path, R, where)
     c2w = make_c2w(R, llff[:, :, 3])
     Hs, Ws, fs = P[:, 0, 4], P[:, 1, 4], P[:, 2, 4]
     bad = ~((Hs >= 1) & (Hs <= V.MAX_IMAGE_SIDE) & (Ws >= 1) & (Ws <= V.MAX_IMAGE_SIDE) & (fs > 0))
@@ -568,7 +562,7 @@ def read_megasam(path, fps: Optional[float] = None) -> Track:
             depths = npz.array("depths", as_float=True)
         img_shape = npz.header("images")[0] if "images" in npz else None
     where = [f"cam_c2w[{i}]" for i in range(n)]
-    _check_finite(path, c2w, where, "cam_c2w")
+    V.check_finite(path, c2w, where, "cam_c2w")
     c2w = V.check_poses(path, c2w, where, "cam_c2w")
     K = V.check_intrinsics(path, K, (lambda i: f"intrinsic[{i}]") if K.ndim == 3 else (lambda i: "intrinsic"),
                            n=n)

@@ -28,9 +28,7 @@ where known, and what was expected.
 from __future__ import annotations
 
 import ast
-import bz2
 import contextlib
-import io
 import json
 import lzma
 import math
