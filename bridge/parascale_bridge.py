@@ -191,8 +191,9 @@ def _check_intrinsics(path, K, where=None):
 
 def _check_size(path, W, H):
     for label, v in (("width", W), ("height", H)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                or not 1 <= v <= MAX_IMAGE_SIDE or v != int(v):
+        # range first: math.isfinite of a 400-digit integer overflows
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 <= v <= MAX_IMAGE_SIDE \
+                or v != int(v):
             raise BridgeError(f"{path}: image {label} must be a whole number of pixels from 1 to "
                               f"{MAX_IMAGE_SIDE}, got {v!r}")
     return int(W), int(H)

@@ -230,7 +230,7 @@ def check_image_size(path, width, height, where=None) -> tuple[int, int]:
         try:
             f = float(v)
         except (TypeError, ValueError, OverflowError):
-            raise TrackFormatError(f"{_at(path, where)}: image {label} must be a number, got {v!r}") from None
+            raise TrackFormatError(f"{_at(path, where)}: image {label} must be a number, got {_short(v)}") from None
         if not (math.isfinite(f) and 1 <= f <= MAX_IMAGE_SIDE) or abs(f - round(f)) > 1e-6:
             raise TrackFormatError(f"{_at(path, where)}: image {label} must be a whole number of pixels from 1 "
                                    f"to {MAX_IMAGE_SIDE}, got {v!r}")

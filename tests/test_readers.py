@@ -774,6 +774,9 @@ def test_width_1e12_is_refused(tmp_path):
     j.write_text(json.dumps(doc))
     _refused(writers.read_parascale, j, r"image_size: image width must be a whole number")
     _refused(bridge.load_poses, j, r"image width must be a whole number", bridge.BridgeError)
+    j.write_text(json.dumps(doc).replace("1000000000000.0", "1" * 400))  # beyond float: OverflowError before
+    _refused(writers.read_parascale, j, r"image_size: image width must be a number")
+    _refused(bridge.load_poses, j, r"image width must be a whole number", bridge.BridgeError)
     d = colmap_text(tmp_path, [1, 2], cam="1 PINHOLE 1000000000000 48 50 50 32 24")
     _expect(d, r"cameras.txt line 1: image size must be 1 to 65536 pixels a side")
 
