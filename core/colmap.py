@@ -264,7 +264,8 @@ class _Reader:
         (n,) = self.take("<Q", f"the number of {what}")
         rest = len(self.buf) - self.pos
         if n * limit_each > rest:
-            raise TrackFormatError(f"{self.path}: truncated at byte {len(self.buf)} of {len(self.buf)}: the header says {n} {what} "
+            end = len(self.buf)
+            raise TrackFormatError(f"{self.path}: truncated at byte {end} of {end}: the header says {n} {what} "
                                    f"(at least {n * limit_each} bytes) but only {rest} bytes follow, so record "
                                    f"{rest // limit_each} ({what.rstrip('s')}) cannot be there")
         return n

@@ -675,7 +675,8 @@ def test_ragged_rows(tmp_path):
     _refused(writers.read_recammaster, r, r"frame0/cam01: expected 4 rows of 4 numbers")
     t = tmp_path / "transforms.json"
     t.write_text(json.dumps({"w": 64, "h": 48, "fl_x": 50,
-                             "frames": [{"file_path": "a", "transform_matrix": [[1, 0, 0, 0], [0, 1, 0], [0, 0, 1, 0]]}]}))
+                             "frames": [{"file_path": "a",
+                                         "transform_matrix": [[1, 0, 0, 0], [0, 1, 0], [0, 0, 1, 0]]}]}))
     _refused(lambda q: read_track(q, format="transforms"), t, r"frames\[0\] \(a\): transform_matrix has rows of "
                                                               r"different lengths")
     x = tmp_path / "poses.txt"
