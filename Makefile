@@ -61,6 +61,12 @@ test-all:
 	printf "test-all wall times (venv setup included):\n$$times"; \
 	if [ -n "$$failed" ]; then echo "test-all: FAILED on:$$failed" >&2; exit 1; fi; echo "test-all: passed on $(SUPPORTED_BLENDERS)"
 
+# The reader fuzz suite at 10x the examples `make test` runs (FUZZ_EXAMPLES per reader).
+FUZZ_EXAMPLES ?= 20000
+.PHONY: fuzz
+fuzz: $(STAMP)
+	PARASCALE_DATA=$(PARASCALE_DATA) PARASCALE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -s tests/test_fuzz.py $(PYTEST_ARGS)
+
 bench: $(STAMP)
 	$(VENV)/bin/parascale bench --json $(OUT)/bench.json
 

@@ -66,6 +66,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -148,42 +149,168 @@ def resample(c2w, K, times, n):
 
 
 # ---------------------------------------------------------------------------
+# Input validation. A deliberate, small duplicate of parascale.core.validate: this file
+# must run in a generator's environment with numpy only, so it cannot import parascale.
+# Same rules: poses finite, bounded, rotations orthonormal with det +1; K finite with
+# fx, fy > 0 and last row 0 0 1; image sides 1..65536; unit_scale finite and > 0.
+# Keep the two in step when a rule changes.
+
+ROT_TOL = 1e-4
+MAX_IMAGE_SIDE = 65536
+MAX_FRAMES = 1_000_000
+MAX_MAGNITUDE = 1e9
+MAX_JSON_DEPTH = 64
+
+
+def _rows_where(path, where, i):
+    return f"{path} {where(i)}" if where else f"{path} frame {i}"
+
+
+def _check_values(path, arr, what, where=None):
+    flat = np.asarray(arr, float).reshape(len(arr), -1)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(flat).all(axis=1) | (np.abs(flat) > MAX_MAGNITUDE).any(axis=1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise BridgeError(f"{_rows_where(path, where, i)}: {what} is not finite or beyond +-{MAX_MAGNITUDE:g}")
+
+
+def _check_poses(path, c2w, where=None):
+    _check_values(path, c2w, "the pose", where)
+    dev = np.abs(c2w[:, 3] - [0, 0, 0, 1]).max(axis=1)
+    R = c2w[:, :3, :3]
+    err = np.abs(np.swapaxes(R, 1, 2) @ R - np.eye(3)).max(axis=(1, 2))
+    det = np.linalg.det(R)
+    bad = (dev > 1e-6) | (err > ROT_TOL) | (np.abs(det - 1) > ROT_TOL)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise BridgeError(f"{_rows_where(path, where, i)}: a pose is not a rotation (orthonormal, determinant +1) "
+                          "with last row 0 0 0 1")
+
+
+def _check_intrinsics(path, K, where=None):
+    _check_values(path, K, "the intrinsics K", where)
+    bad = ~((K[:, 0, 0] > 0) & (K[:, 1, 1] > 0)) | (np.abs(K[:, 2] - [0, 0, 1]).max(axis=1) > 1e-9) \
+        | (K[:, 1, 0] != 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise BridgeError(f"{_rows_where(path, where, i)}: intrinsics need fx, fy > 0 and last row 0 0 1, got "
+                          f"fx={K[i, 0, 0]:g} fy={K[i, 1, 1]:g} last row {K[i, 2].tolist()}")
+
+
+def _check_size(path, W, H):
+    for label, v in (("width", W), ("height", H)):
+        # range first: math.isfinite of a 400-digit integer overflows
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 <= v <= MAX_IMAGE_SIDE \
+                or v != int(v):
+            raise BridgeError(f"{path}: image {label} must be a whole number of pixels from 1 to "
+                              f"{MAX_IMAGE_SIDE}, got {v!r}")
+    return int(W), int(H)
+
+
+def _load_json(path, text):
+    """json.loads with nesting bounded (no RecursionError) and big numbers refused."""
+    depth = 0
+    for tok in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+        c = tok.group()
+        depth += 1 if c in "[{" else -1 if c in "]}" else 0
+        if depth > MAX_JSON_DEPTH:
+            raise BridgeError(f"{path}: malformed JSON (nested deeper than {MAX_JSON_DEPTH} levels)")
+    if (text.count("[") + text.count("{")) * 4 > len(text) + 64:
+        raise BridgeError(f"{path}: malformed JSON (mostly brackets, not a pose file)")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, integers over 4300 digits
+        raise BridgeError(f"{path}: malformed JSON ({str(exc)[:200]})")
+
+
+def _matrix(path, i, value, shape, what):
+    try:
+        ok = isinstance(value, list) and len(value) == shape[0] and all(
+            isinstance(r, list) and len(r) == shape[1]
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r) for r in value)
+        if ok:
+            return np.array(value, float)
+    except OverflowError:
+        pass
+    raise BridgeError(f"{path} frame {i}: malformed ParaScale pose file ({what} must be a "
+                      f"{shape[0]}x{shape[1]} list of numbers)")
+
+
+def _number(path, where, v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise BridgeError(f"{path} {where}: malformed ParaScale pose file (expected a number, got {str(v)[:40]})")
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf
+    if not math.isfinite(f):
+        raise BridgeError(f"{path} {where}: {v} is not a finite number")
+    return f
+
+
+# ---------------------------------------------------------------------------
 # Input
 
 def load_poses(path: Path, size=None) -> dict:
     """{'c2w', 'K', 'width', 'height', 'times', 'unit_scale', 'kind'} from a ParaScale
-    .json or a RealEstate10K .txt. Raises BridgeError naming the file."""
+    .json or a RealEstate10K .txt. Raises BridgeError naming the file (and the frame
+    or line) for anything malformed; never a raw exception."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BridgeError(f"{path}: cannot read (not UTF-8 text at byte {exc.start})")
+    except OSError as exc:
         raise BridgeError(f"{path}: cannot read ({exc})")
+    try:
+        return _parse_poses(path, text, size)
+    except BridgeError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, MemoryError, RecursionError,
+            ZeroDivisionError, np.linalg.LinAlgError) as exc:  # the net under the named checks
+        raise BridgeError(f"{path}: cannot read as a pose file ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def _parse_poses(path: Path, text: str, size) -> dict:
     if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BridgeError(f"{path}: malformed JSON ({exc})")
+        doc = _load_json(path, text)
         if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
             raise BridgeError(f"{path}: not a ParaScale pose file (expected \"schema\": \"{SCHEMA}\")")
-        if not isinstance(doc.get("version"), int) or doc["version"] > SCHEMA_VERSION:
-            raise BridgeError(f"{path}: unsupported ParaScale schema version {doc.get('version')!r}")
-        try:
-            frames = doc["frames"]
-            c2w = np.array([f["c2w"] for f in frames], float)
-            K = np.array([f["K"] for f in frames], float)
-            times = np.array([f["time"] for f in frames], float)
-            W, H = int(doc["image_size"]["width"]), int(doc["image_size"]["height"])
-            unit = float(doc.get("unit_scale") or 1.0)
-            recorded = (doc.get("meta") or {}).get("gauge") or {}
-            depth_scale = recorded.get("scene_depth_scale")
-            depth_scale = None if depth_scale is None else float(depth_scale)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise BridgeError(f"{path}: malformed ParaScale pose file ({exc!r})")
-        if depth_scale is not None and not (math.isfinite(depth_scale) and depth_scale > 0):
-            raise BridgeError(f"{path}: meta.gauge.scene_depth_scale must be a positive number, got {depth_scale!r}")
+        version = doc.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= SCHEMA_VERSION:
+            raise BridgeError(f"{path}: unsupported ParaScale schema version {str(version)[:40]!r}")
+        frames = doc.get("frames")
+        if not isinstance(frames, list) or not all(isinstance(f, dict) for f in frames):
+            raise BridgeError(f"{path}: malformed ParaScale pose file (\"frames\" must be a list of objects)")
+        if len(frames) > MAX_FRAMES:
+            raise BridgeError(f"{path}: {len(frames)} frames, more than {MAX_FRAMES}")
+        for i, f in enumerate(frames):
+            missing = [k for k in ("c2w", "K", "time") if k not in f]
+            if missing:
+                raise BridgeError(f"{path} frame {i}: malformed ParaScale pose file (missing {', '.join(missing)})")
+        c2w = np.array([_matrix(path, i, f["c2w"], (4, 4), "c2w") for i, f in enumerate(frames)]).reshape(-1, 4, 4)
+        K = np.array([_matrix(path, i, f["K"], (3, 3), "K") for i, f in enumerate(frames)]).reshape(-1, 3, 3)
+        times = np.array([_number(path, f"frame {i} time", f["time"]) for i, f in enumerate(frames)], float)
+        size_doc = doc.get("image_size")
+        if not isinstance(size_doc, dict) or "width" not in size_doc or "height" not in size_doc:
+            raise BridgeError(f"{path}: malformed ParaScale pose file (\"image_size\" needs width and height)")
+        W, H = _check_size(path, size_doc["width"], size_doc["height"])
+        unit = doc.get("unit_scale")
+        unit = 1.0 if unit is None else _number(path, "unit_scale", unit)
+        if not unit > 0:
+            raise BridgeError(f"{path} unit_scale: must be a positive number of metres per scene unit, got {unit}")
+        meta = doc.get("meta")
+        recorded = meta.get("gauge") if isinstance(meta, dict) else None
+        recorded = recorded if isinstance(recorded, dict) else {}
+        depth_scale = recorded.get("scene_depth_scale")
+        if depth_scale is not None:
+            depth_scale = _number(path, "meta.gauge.scene_depth_scale", depth_scale)
+            if not (math.isfinite(depth_scale) and depth_scale > 0):
+                raise BridgeError(f"{path}: meta.gauge.scene_depth_scale must be a positive number, got {depth_scale!r}")
         kind = "parascale"
     else:
         lines = [l.split() for l in text.splitlines()]
-        rows = []
+        rows, where = [], []
         for n, tok in enumerate(lines, 1):
             if not tok or (n == 1 and len(tok) != 19):
                 continue
@@ -194,16 +321,34 @@ def load_poses(path: Path, size=None) -> dict:
             if len(vals) != 19:
                 raise BridgeError(f"{path} line {n}: expected 19 numbers, got {len(vals)}")
             rows.append(vals)
+            where.append(n)
         if not rows:
             raise BridgeError(f"{path}: no pose lines (neither a ParaScale .json nor a RealEstate10K .txt)")
+        if len(rows) > MAX_FRAMES:
+            raise BridgeError(f"{path}: {len(rows)} frames, more than {MAX_FRAMES}")
         a = np.array(rows)
+        line_of = lambda i: f"line {where[i]}"  # noqa: E731
+        _check_values(path, a[:, 1:], "a number", line_of)  # the timestamp (microseconds) may exceed 1e9
+        if not np.isfinite(a[:, 0]).all():
+            i = int(np.argmax(~np.isfinite(a[:, 0])))
+            raise BridgeError(f"{path} line {where[i]}: the timestamp is not finite")
+        bad = ~((a[:, 1] > 0) & (a[:, 2] > 0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise BridgeError(f"{path} line {where[i]}: normalised focal lengths fx/W, fy/H must be positive, "
+                              f"got {a[i, 1]:g} {a[i, 2]:g}")
         if size is not None:
             H, W = size
         else:
             H = 576
-            W = int(round(H * a[0, 2] / a[0, 1] / 2)) * 2
+            W = round(H * a[0, 2] / a[0, 1] / 2) * 2
+            if not 2 <= W <= MAX_IMAGE_SIDE:
+                raise BridgeError(f"{path} line {where[0]}: fx/W and fy/H give an aspect ratio of "
+                                  f"{a[0, 2] / a[0, 1]:g}; not an image")
+        W, H = _check_size(path, W, H)
         w2c = np.tile(np.eye(4), (len(a), 1, 1))
         w2c[:, :3, :4] = a[:, 7:].reshape(-1, 3, 4)
+        _check_poses(path, w2c, line_of)
         c2w = rigid_inverse(w2c)
         K = np.zeros((len(a), 3, 3))
         K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = a[:, 1] * W, a[:, 2] * H, a[:, 3] * W, a[:, 4] * H, 1
@@ -217,15 +362,11 @@ def load_poses(path: Path, size=None) -> dict:
         raise BridgeError(f"{path}: the track has {n} frame(s); a camera move needs at least 2")
     if c2w.shape != (n, 4, 4) or K.shape != (n, 3, 3) or times.shape != (n,):
         raise BridgeError(f"{path}: inconsistent shapes: poses {c2w.shape}, K {K.shape}, times {times.shape}")
-    if not (np.isfinite(c2w).all() and np.isfinite(K).all() and np.isfinite(times).all()):
-        raise BridgeError(f"{path}: non-finite numbers in poses, intrinsics or times")
-    R = c2w[:, :3, :3]
-    if np.abs(np.swapaxes(R, 1, 2) @ R - np.eye(3)).max() > 1e-4 or np.any(np.linalg.det(R) < 0):
-        raise BridgeError(f"{path}: a pose is not a rotation (orthonormal, determinant +1)")
+    _check_poses(path, c2w)
+    _check_intrinsics(path, K)
+    _check_values(path, times[:, None], "the frame time")
     if np.any(np.diff(times) <= 0):
         raise BridgeError(f"{path}: frame times must increase")
-    if not (W > 0 and H > 0):
-        raise BridgeError(f"{path}: image size must be positive")
     return {"c2w": c2w, "K": K, "width": W, "height": H, "times": times, "unit_scale": unit, "kind": kind,
             "depth_scale": depth_scale, "recorded_gauge": recorded}
 

@@ -16,10 +16,9 @@ from typing import Optional
 
 import numpy as np
 
+from .validate import MAX_IMAGE_SIDE, TrackFormatError, read_text
 
-class TrackFormatError(ValueError):
-    """A track file that cannot be read: names the file, the line or record, and
-    what was expected there."""
+U64 = 1 << 64
 
 
 # model id -> (name, number of params). Only the models ParaScale reads are listed;
@@ -87,19 +86,9 @@ class ColmapModel:
 # ---------------------------------------------------------------------------
 # text
 
-def read_text(path: Path, expected: str) -> str:
-    """A text file's contents, or a TrackFormatError naming the file and what was
-    expected when it is not UTF-8 or empty (shared by every text reader)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="strict")
-    except UnicodeDecodeError as exc:
-        raise TrackFormatError(f"{path}: not UTF-8 text at byte {exc.start} (expected {expected})") from None
-    if not text.strip():
-        raise TrackFormatError(f"{path}: empty file (expected {expected})")
-    return text
-
-
-def _text_lines(path: Path):
+def _text_lines(path: Path, allow_empty: bool = False):
+    if allow_empty and not Path(path).read_bytes().strip():
+        return
     text = read_text(path, "a COLMAP text model")
     for n, line in enumerate(text.splitlines(), start=1):
         s = line.strip()
@@ -116,6 +105,8 @@ def _numbers(path, n, tokens, what, kinds):
             raise TrackFormatError(f"{path} line {n}: {tok!r} is not a number (expected {what})") from None
         if kind is float and not np.isfinite(v):
             raise TrackFormatError(f"{path} line {n}: non-finite value {tok!r} (expected {what})")
+        if kind is int and not -U64 < v < U64:  # ids are at most 64-bit
+            raise TrackFormatError(f"{path} line {n}: {tok[:24]!r} is out of range (expected {what})")
         out.append(v)
     return out
 
@@ -142,8 +133,11 @@ def read_cameras_text(path) -> dict:
         _check_model(path, f"line {n}", tok[1], len(tok) - 4)
         cid, w, h = _numbers(path, n, [tok[0], tok[2], tok[3]], "integer id, width, height", [int, int, int])
         params = np.array(_numbers(path, n, tok[4:], "camera parameters", [float] * (len(tok) - 4)))
-        if w <= 0 or h <= 0:
-            raise TrackFormatError(f"{path} line {n}: image size must be positive, got {w}x{h}")
+        if not (0 < w <= MAX_IMAGE_SIDE and 0 < h <= MAX_IMAGE_SIDE):
+            raise TrackFormatError(f"{path} line {n}: image size must be 1 to {MAX_IMAGE_SIDE} pixels a side, "
+                                   f"got {w}x{h}")
+        if cid in cams:
+            raise TrackFormatError(f"{path} line {n}: camera id {cid} appears twice")
         cams[cid] = ColmapCamera(cid, tok[1], w, h, params)
     return cams
 
@@ -175,9 +169,13 @@ def read_images_text(path) -> dict:
                                        f"got {len(tok2)} numbers (not a multiple of 3)")
             try:
                 arr = np.array(tok2, dtype=float).reshape(-1, 3)
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise TrackFormatError(f"{path} line {n2}: POINTS2D must be numbers (X Y POINT3D_ID ...)") from None
-            pts = arr[:, 2].astype(np.int64)
+            ids = arr[:, 2]
+            if not (np.isfinite(arr).all() and (np.abs(ids) < 2.0 ** 63).all()):
+                raise TrackFormatError(f"{path} line {n2}: POINTS2D must be finite X Y and integer POINT3D_ID "
+                                       "(-1 for none)")
+            pts = ids.astype(np.int64)
         iid = vals[0]
         if iid in images:
             raise TrackFormatError(f"{path} line {n}: image id {iid} appears twice")
@@ -191,7 +189,7 @@ def read_images_text(path) -> dict:
 def read_points3d_text(path):
     path = Path(path)
     ids, xyz, tracks = [], [], []
-    for n, s in _text_lines(path):
+    for n, s in _text_lines(path, allow_empty=True):  # a model without points has an empty file
         tok = s.split()
         if len(tok) < 8 or (len(tok) - 8) % 2:
             raise TrackFormatError(f"{path} line {n}: expected POINT3D_ID X Y Z R G B ERROR TRACK[] "
@@ -199,12 +197,15 @@ def read_points3d_text(path):
         vals = _numbers(path, n, tok[:4], "POINT3D_ID X Y Z", [int, float, float, float])
         try:
             tr = np.array(tok[8:], dtype=np.int64).reshape(-1, 2)[:, 0]
-        except ValueError:
-            raise TrackFormatError(f"{path} line {n}: TRACK must be integer IMAGE_ID POINT2D_IDX pairs") from None
+        except (ValueError, OverflowError):
+            raise TrackFormatError(f"{path} line {n}: TRACK must be integer IMAGE_ID POINT2D_IDX pairs "
+                                   "(64-bit)") from None
+        if not 0 <= vals[0] < U64:
+            raise TrackFormatError(f"{path} line {n}: POINT3D_ID {vals[0]} is out of range (expected 0 to 2^64-1)")
         ids.append(vals[0])
         xyz.append(vals[1:4])
         tracks.append(tr)
-    return np.array(ids, np.int64), np.array(xyz, float).reshape(-1, 3), tracks
+    return np.array(ids, np.uint64), np.array(xyz, float).reshape(-1, 3), tracks
 
 
 # ---------------------------------------------------------------------------
@@ -258,9 +259,15 @@ class _Reader:
                                    f"record (at byte {self.pos}); the count in the header does not match")
 
     def count(self, what: str, limit_each: int) -> int:
-        # No preallocation from this count: a corrupt header then fails at the first
-        # record the file does not hold, which is named in the error.
+        """The record count of the header, checked against the bytes that follow
+        (each record is at least limit_each bytes). Nothing is sized from it."""
         (n,) = self.take("<Q", f"the number of {what}")
+        rest = len(self.buf) - self.pos
+        if n * limit_each > rest:
+            end = len(self.buf)
+            raise TrackFormatError(f"{self.path}: truncated at byte {end} of {end}: the header says {n} {what} "
+                                   f"(at least {n * limit_each} bytes) but only {rest} bytes follow, so record "
+                                   f"{rest // limit_each} ({what.rstrip('s')}) cannot be there")
         return n
 
 
@@ -283,8 +290,11 @@ def read_cameras_binary(path) -> dict:
         name, npar = MODELS[mid]
         params = r.array("<f8", npar, f"{what} parameters").astype(float)
         _finite(path, what, params)
-        if w <= 0 or h <= 0 or w > 1 << 20 or h > 1 << 20:
-            raise TrackFormatError(f"{path} {what}: implausible image size {w}x{h}")
+        if not (0 < w <= MAX_IMAGE_SIDE and 0 < h <= MAX_IMAGE_SIDE):
+            raise TrackFormatError(f"{path} {what}: implausible image size {w}x{h} (expected 1 to "
+                                   f"{MAX_IMAGE_SIDE} pixels a side)")
+        if cid in cams:
+            raise TrackFormatError(f"{path} {what}: camera id {cid} appears twice")
         cams[cid] = ColmapCamera(cid, name, int(w), int(h), params)
     r.done()
     return cams
@@ -302,6 +312,8 @@ def read_images_binary(path) -> dict:
         pts = r.array([("x", "<f8"), ("y", "<f8"), ("id", "<i8")], npts, f"{what} 2D points")
         arr = np.array(vals[1:8], float)
         _finite(path, f"{what} ({name})", arr)
+        if vals[0] in images:
+            raise TrackFormatError(f"{path} {what} ({name}): image id {vals[0]} appears twice")
         images[vals[0]] = ColmapImage(vals[0], arr[:4], arr[4:7], vals[8], name,
                                       pts["id"].astype(np.int64), where=f"{path} {what}")
     r.done()
@@ -328,7 +340,7 @@ def read_points3d_binary(path):
         xyz.append((x, y, z))
         tracks.append(tr[0::2].astype(np.int64))
     r.done()
-    ids = np.array(ids, np.int64)
+    ids = np.array(ids, np.uint64)  # COLMAP point ids are unsigned 64-bit
     xyz = np.array(xyz, float).reshape(-1, 3)
     _finite(path, "points", xyz)
     return ids, xyz, tracks

@@ -29,23 +29,26 @@ Formats without timestamps get ``times = index / fps`` (fps 24 unless given) and
 ``meta["timed"] = False``: one frame per image.
 
 Malformed input raises TrackFormatError (a ValueError) naming the file, the line or
-record and what was expected. Parsers never execute or unpickle data (``np.load`` with
-``allow_pickle=False``, ``json``, ``struct``).
+record and what was expected. Every value handed on is checked once, in core.validate
+(poses, intrinsics, image size, frame count); memory is bounded by the file's size,
+never by a number inside it (npy/npz headers are checked against the bytes present
+before anything is allocated; COLMAP ids are mapped, never used as array sizes).
+Parsers never execute or unpickle data (``json``, ``struct``, npy headers read as
+literals; object arrays refused).
 """
 from __future__ import annotations
 
-import json
 import math
-import zipfile
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
 from . import colmap as _colmap
+from . import validate as V
 from .cameras import Track, TrackError, invert_poses, make_c2w
-from .colmap import TrackFormatError, read_text
 from .rotations import matrix_from_quat
+from .validate import TrackFormatError, read_text
 
 __all__ = ["TrackFormatError", "FORMATS", "read_track", "detect_format", "read_colmap", "read_transforms",
            "read_re10k", "read_llff", "read_megasam", "IMAGE_EXTENSIONS", "list_images"]
@@ -55,7 +58,6 @@ DEFAULT_FPS = 24.0
 RE10K_DEFAULT_HEIGHT = 576
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".exr", ".webp")
 OPENGL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
-ROT_TOL = 1e-4
 
 
 # ---------------------------------------------------------------------------
@@ -67,40 +69,18 @@ def list_images(folder) -> list:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-def _check_rotations(path, R: np.ndarray, where: Sequence[str]) -> None:
-    R = np.asarray(R, float)
-    bad_finite = ~np.isfinite(R.reshape(len(R), -1)).all(axis=1)
-    if bad_finite.any():
-        i = int(np.argmax(bad_finite))
-        raise TrackFormatError(f"{path} {where[i]}: non-finite value (NaN or inf) in the rotation")
-    err = np.abs(np.swapaxes(R, -1, -2) @ R - np.eye(3)).max(axis=(-2, -1))
-    det = np.linalg.det(R)
-    bad = (err > ROT_TOL) | (np.abs(det - 1.0) > ROT_TOL)
-    if bad.any():
-        i = int(np.argmax(bad))
-        why = (f"determinant {det[i]:+.4f}: a reflection, not a rotation" if err[i] <= ROT_TOL
-               else f"R^T R differs from the identity by {err[i]:.3g}")
-        raise TrackFormatError(f"{path} {where[i]}: the 3x3 rotation block is not a rotation ({why}; "
-                               "expected an orthonormal matrix with determinant +1)")
-
-
-def _check_finite(path, arr, where: Sequence[str], what: str) -> None:
-    arr = np.asarray(arr, float)
-    bad = ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise TrackFormatError(f"{path} {where[i]}: non-finite value (NaN or inf) in {what}")
-
-
 def _find_image(folder: Path, name: str) -> Optional[Path]:
-    p = folder / name
-    if p.is_file():
-        return p
-    if not Path(name).suffix:  # NeRF synthetic: file_path without extension
-        for ext in (".png", ".jpg", ".jpeg", ".exr"):
-            q = folder / (name + ext)
-            if q.is_file():
-                return q
+    try:
+        p = folder / name
+        if p.is_file():
+            return p
+        if not Path(name).suffix:  # NeRF synthetic: file_path without extension
+            for ext in (".png", ".jpg", ".jpeg", ".exr"):
+                q = folder / (name + ext)
+                if q.is_file():
+                    return q
+    except (OSError, ValueError):  # a name too long, or with a NUL: no such image
+        return None
     return None
 
 
@@ -122,6 +102,14 @@ def _untimed(n: int, fps: Optional[float]) -> np.ndarray:
 
 
 def _build(path, *, where, **kwargs) -> Track:
+    """The Track, after the boundary checks every reader shares (core.validate)."""
+    n = V.check_frame_count(path, len(kwargs["c2w"]))
+    kwargs["c2w"] = V.check_poses(path, kwargs["c2w"], where)
+    kwargs["K"] = V.check_intrinsics(path, kwargs["K"], where, n=n)
+    kwargs["width"], kwargs["height"] = V.check_image_size(path, kwargs["width"], kwargs["height"])
+    kwargs["times"] = V.check_times(path, kwargs["times"], where)
+    if kwargs.get("points") is not None:
+        kwargs["points"] = V.check_points(path, kwargs["points"])
     try:
         return Track(**kwargs)
     except TrackError as exc:  # anything the reader did not catch itself, still naming the file
@@ -158,7 +146,11 @@ def detect_format(path) -> str:
         return "colmap"
     try:
         text = head.decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        text = None
+        if exc.reason == "unexpected end of data" and len(head) == 4096:  # a character cut by the 4 KiB read
+            text = head[:exc.start].decode("utf-8")
+    if text is None:
         if path.suffix == ".bin":
             return "colmap"
         raise TrackFormatError(f"{path}: binary file of unknown format (expected a COLMAP .bin, "
@@ -189,7 +181,8 @@ def read_track(path, format: Optional[str] = None, **options) -> Track:
     reader = readers[fmt]
     accepted = inspect.signature(reader).parameters
     kwargs = {k: v for k, v in options.items() if k in accepted and v is not None}
-    track = reader(path, **kwargs)
+    with V.guard(path, f"a {fmt} track"):  # the net under the readers' own named errors
+        track = reader(path, **kwargs)
     track.meta.setdefault("format", fmt)
     track.meta.setdefault("path", str(path))
     return track
@@ -216,7 +209,7 @@ def read_colmap(path, images=None, fps: Optional[float] = None) -> Track:
     q = np.array([im.qvec for im in imgs])
     t = np.array([im.tvec for im in imgs])
     R_w2c = matrix_from_quat(q)
-    _check_rotations(path, R_w2c, where)
+    V.check_rotations(path, R_w2c, where)
     w2c = make_c2w(R_w2c, t)
     c2w = invert_poses(w2c)
     cams = [model.cameras[im.camera_id] for im in imgs]
@@ -225,7 +218,7 @@ def read_colmap(path, images=None, fps: Optional[float] = None) -> Track:
         raise TrackFormatError(f"{path}: cameras of different image sizes {sorted(sizes)}; "
                                "a track needs one image size")
     W, H = sizes.pop()
-    K = np.stack([c.K() for c in cams])
+    K = V.check_intrinsics(path, np.stack([c.K() for c in cams]), where)
     models = {c.camera_id: c.distortion() for c in cams}
     distortion = next(iter(models.values())) if len(models) == 1 else {"per_camera": models}
     folder = Path(images) if images is not None else None
@@ -240,15 +233,17 @@ def read_colmap(path, images=None, fps: Optional[float] = None) -> Track:
     points = visibility = None
     if model.xyz is not None and len(model.xyz):
         points = model.xyz
-        frame_of = {im.image_id: i for i, im in enumerate(imgs)}
-        lengths = np.array([len(tr) for tr in model.tracks])
-        flat_img = np.concatenate(model.tracks) if len(model.tracks) else np.zeros(0, np.int64)
+        V.check_points(path, points, lambda i: f"point {model.point_ids[i]}")
+        # Image ids are mapped to frames through a sorted list, never used as an
+        # array size (an id of 4294967295 would otherwise ask for 32 GiB).
+        ids_sorted = np.array(sorted(im.image_id for im in imgs), dtype=np.int64)
+        frame_sorted = np.array([i for _, i in sorted((im.image_id, i) for i, im in enumerate(imgs))], np.int64)
+        lengths = np.array([len(tr) for tr in model.tracks], np.int64)
+        flat_img = (np.concatenate(model.tracks).astype(np.int64) if len(model.tracks)
+                    else np.zeros(0, np.int64))
         flat_pt = np.repeat(np.arange(len(points)), lengths)
-        lookup = np.full(max(frame_of) + 2 if frame_of else 1, -1)
-        for iid, fi in frame_of.items():
-            lookup[iid] = fi
-        ok = (flat_img >= 0) & (flat_img < len(lookup))
-        fr = np.where(ok, lookup[np.clip(flat_img, 0, len(lookup) - 1)], -1)
+        pos = np.clip(np.searchsorted(ids_sorted, flat_img), 0, len(ids_sorted) - 1)
+        fr = np.where(ids_sorted[pos] == flat_img, frame_sorted[pos], -1)
         keep = fr >= 0
         order = np.argsort(fr[keep], kind="stable")
         fr_k, pt_k = fr[keep][order], flat_pt[keep][order]
@@ -270,12 +265,7 @@ _INTR_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_angle_x", "camera_an
 
 
 def _num(path, where, obj, key):
-    v = obj[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise TrackFormatError(f"{path} {where}: {key!r} must be a number, got {v!r}")
-    if not math.isfinite(v):
-        raise TrackFormatError(f"{path} {where}: {key!r} is not finite ({v})")
-    return float(v)
+    return V.json_number(path, where, obj[key], repr(key))
 
 
 def read_transforms(path, images=None, fps: Optional[float] = None, check_images: Optional[bool] = None,
@@ -288,41 +278,29 @@ def read_transforms(path, images=None, fps: Optional[float] = None, check_images
     path = Path(path)
     if path.is_dir():
         path = path / "transforms.json"
-    raw = read_text(path, "a transforms.json object")
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise TrackFormatError(f"{path} line {exc.lineno}: invalid JSON ({exc.msg})") from None
+    data = V.load_json(path, "a transforms.json object")
     if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
         raise TrackFormatError(f"{path}: expected an object with a \"frames\" list")
     frames = data["frames"]
     if not frames:
         raise TrackFormatError(f"{path}: \"frames\" is empty (expected at least one frame)")
+    V.check_frame_count(path, len(frames))
     base = Path(images) if images is not None else path.parent
     recs = []
     for i, fr in enumerate(frames):
         where = f"frames[{i}]"
         if not isinstance(fr, dict) or "transform_matrix" not in fr or "file_path" not in fr:
             raise TrackFormatError(f"{path} {where}: expected an object with \"file_path\" and \"transform_matrix\"")
-        where = f"frames[{i}] ({fr['file_path']})"
-        try:
-            M = np.array(fr["transform_matrix"], dtype=float)
-        except (TypeError, ValueError):
-            raise TrackFormatError(f"{path} {where}: transform_matrix must be a 4x4 list of numbers") from None
-        if M.shape == (3, 4):
-            M = np.vstack([M, [0, 0, 0, 1]])
-        if M.shape != (4, 4):
-            raise TrackFormatError(f"{path} {where}: transform_matrix must be 4x4 (or 3x4), got shape {M.shape}")
-        recs.append((str(fr["file_path"]), i, where, M, fr))
+        if not isinstance(fr["file_path"], str):
+            raise TrackFormatError(f"{path} {where}: file_path must be a string, got {V._short(fr['file_path'])}")
+        where = f"frames[{i}] ({fr['file_path'][:200]})"
+        M = V.json_matrix(path, where, fr["transform_matrix"], (4, 4), "transform_matrix", allow_3x4=True)
+        recs.append((fr["file_path"], i, where, M, fr))
     recs.sort(key=lambda r: r[0])
     names = [r[0] for r in recs]
     where = [r[2] for r in recs]
     M = np.stack([r[3] for r in recs])
-    _check_finite(path, M, where, "transform_matrix")
-    if np.abs(M[:, 3] - [0, 0, 0, 1]).max() > 1e-6:
-        i = int(np.argmax(np.abs(M[:, 3] - [0, 0, 0, 1]).max(axis=1)))
-        raise TrackFormatError(f"{path} {where[i]}: last row of transform_matrix must be 0 0 0 1")
-    _check_rotations(path, M[:, :3, :3], where)
+    V.check_poses(path, M, where, "transform_matrix")
     c2w = M @ OPENGL_TO_CV
 
     # image size: global w/h, per-frame w/h, images on disk, or size=
@@ -332,6 +310,15 @@ def read_transforms(path, images=None, fps: Optional[float] = None, check_images
         if key in data:
             return _num(path, "(top level)", data, key)
         return None
+
+    def focal_from_angle(key, side, wh):
+        a = get(fr, key, wh)
+        if a is None:
+            return None
+        if not 0 < a < math.pi:
+            raise TrackFormatError(f"{path} {wh}: {key} must be a field of view in radians between 0 and pi, "
+                                   f"got {a:g}")
+        return 0.5 * side / math.tan(0.5 * a)
 
     found = [_find_image(base, n) for n in names]
     if check_images or (check_images is None and any(found)):
@@ -351,29 +338,29 @@ def read_transforms(path, images=None, fps: Optional[float] = None, check_images
             else:
                 raise TrackFormatError(f"{path} {wh}: no image size (expected \"w\" and \"h\", readable "
                                        "images, or size=(W, H))")
+        w, h = V.check_image_size(path, w, h, wh)
         fx, fy = get(fr, "fl_x", wh), get(fr, "fl_y", wh)
         if fx is None:
-            ax = get(fr, "camera_angle_x", wh)
-            if ax is None:
+            fx = focal_from_angle("camera_angle_x", w, wh)
+            if fx is None:
                 raise TrackFormatError(f"{path} {wh}: no focal length (expected \"fl_x\" or \"camera_angle_x\")")
-            fx = 0.5 * w / math.tan(0.5 * ax)
         if fy is None:
-            ay = get(fr, "camera_angle_y", wh)
-            fy = 0.5 * h / math.tan(0.5 * ay) if ay is not None and "fl_x" not in fr and "fl_x" not in data else fx
+            fy = (focal_from_angle("camera_angle_y", h, wh) if "fl_x" not in fr and "fl_x" not in data else None)
+            fy = fx if fy is None else fy
         cx = get(fr, "cx", wh)
         cy = get(fr, "cy", wh)
         cx = w / 2.0 if cx is None else cx
         cy = h / 2.0 if cy is None else cy
-        if not (fx > 0 and fy > 0 and w > 0 and h > 0):
+        if not (fx > 0 and fy > 0):
             raise TrackFormatError(f"{path} {wh}: focal length and image size must be positive "
                                    f"(fl_x={fx}, fl_y={fy}, w={w}, h={h})")
         Ks.append([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
-        sizes.append((int(round(w)), int(round(h))))
+        sizes.append((w, h))
     if len(set(sizes)) > 1:
         raise TrackFormatError(f"{path}: frames of different image sizes {sorted(set(sizes))}; "
                                "a track needs one image size")
     W, H = sizes[0]
-    dist = {k: float(data[k]) for k in ("k1", "k2", "k3", "k4", "p1", "p2") if k in data}
+    dist = {k: _num(path, "(top level)", data, k) for k in ("k1", "k2", "k3", "k4", "p1", "p2") if k in data}
     if dist:
         dist = {"model": "OPENCV" if "p1" in dist else "RADIAL", **dist}
     return _build(path, where=where, c2w=c2w, K=np.array(Ks, float), width=W, height=H,
@@ -434,6 +421,7 @@ def read_re10k(path, size=None, fps: Optional[float] = None, fix_reflection: boo
     if (intr[:, :2] <= 0).any():
         i = int(np.argmax((intr[:, :2] <= 0).any(axis=1)))
         raise TrackFormatError(f"{path} {where[i]}: normalised focal lengths fx/W, fy/H must be positive")
+    V.check_finite(path, w2c3, where, "the world-to-camera matrix")
     R = w2c3[:, :, :3].copy()
     t = w2c3[:, :, 3].copy()
     fixed = []
@@ -443,15 +431,19 @@ def read_re10k(path, size=None, fps: Optional[float] = None, fix_reflection: boo
         R[neg, 1, :] *= -1
         t[neg, 1] *= -1
         fixed = [where[i] for i in np.flatnonzero(neg)]
-    _check_rotations(path, R, where)
+    V.check_rotations(path, R, where)
     c2w = invert_poses(make_c2w(R, t))
     meta = {"url": url, "timestamps_us": stamps.tolist()}
     if size is None:
         H = RE10K_DEFAULT_HEIGHT
-        W = int(round(H * intr[0, 1] / intr[0, 0] / 2.0)) * 2
+        W = round(H * intr[0, 1] / intr[0, 0] / 2.0) * 2.0
+        if not 2 <= W <= V.MAX_IMAGE_SIDE:
+            raise TrackFormatError(f"{path} {where[0]}: fx/W {intr[0, 0]:g} and fy/H {intr[0, 1]:g} give an "
+                                   f"aspect ratio of {intr[0, 1] / intr[0, 0]:g}; pass size=(W, H)")
+        W = int(W)
         meta["size_assumed"] = True
     else:
-        W, H = int(size[0]), int(size[1])
+        W, H = V.check_image_size(path, size[0], size[1], "(size given)")
         meta["size_assumed"] = False
     K = np.zeros((len(a), 3, 3))
     K[:, 0, 0] = intr[:, 0] * W
@@ -491,11 +483,7 @@ def _is_float(s: str) -> bool:
 # numpy containers
 
 def _load_npy(path: Path, kind: str):
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise TrackFormatError(f"{path}: cannot read as {kind} ({exc}); truncated, or an object array "
-                               "(pickles are never loaded)") from None
+    return V.read_npy(path, kind)
 
 
 def read_llff(path, size=None, images=None, fps: Optional[float] = None) -> Track:
@@ -506,26 +494,27 @@ def read_llff(path, size=None, images=None, fps: Optional[float] = None) -> Trac
     if path.is_dir():
         path = path / "poses_bounds.npy"
     arr = _load_npy(path, "LLFF poses_bounds.npy")
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
-        raise TrackFormatError(f"{path}: expected a numeric (N, 17) array, got {type(arr).__name__}"
-                               f"{' of ' + str(arr.dtype) if hasattr(arr, 'dtype') else ''}")
+    if arr.dtype.kind != "f" or arr.dtype.itemsize < 4:
+        raise TrackFormatError(f"{path}: expected a float32 or float64 (N, 17) array, got {arr.dtype}")
     if arr.ndim != 2 or arr.shape[1] not in (15, 17) or len(arr) == 0:
         raise TrackFormatError(f"{path}: expected shape (N, 17) (3x5 pose-hwf block and near/far per row), "
                                f"got {arr.shape}")
     arr = arr.astype(float)
     where = [f"row {i}" for i in range(len(arr))]
-    _check_finite(path, arr, where, "the row")
+    V.check_finite(path, arr, where, "the row")
     P = arr[:, :15].reshape(-1, 3, 5)
     llff = P[:, :, :4]
     R = np.stack([llff[:, :, 1], llff[:, :, 0], -llff[:, :, 2]], axis=-1)
-    _check_rotations(path, R, where)
+    V.check_rotations(path, R, where)
     c2w = make_c2w(R, llff[:, :, 3])
     Hs, Ws, fs = P[:, 0, 4], P[:, 1, 4], P[:, 2, 4]
-    if (Hs <= 0).any() or (Ws <= 0).any() or (fs <= 0).any():
-        i = int(np.argmax((Hs <= 0) | (Ws <= 0) | (fs <= 0)))
-        raise TrackFormatError(f"{path} {where[i]}: H, W, f must be positive")
-    H0, W0 = int(round(Hs[0])), int(round(Ws[0]))
-    W, H = (int(size[0]), int(size[1])) if size is not None else (W0, H0)
+    bad = ~((Hs >= 1) & (Hs <= V.MAX_IMAGE_SIDE) & (Ws >= 1) & (Ws <= V.MAX_IMAGE_SIDE) & (fs > 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise TrackFormatError(f"{path} {where[i]}: H, W, f must be positive, H and W at most "
+                               f"{V.MAX_IMAGE_SIDE} pixels (got H={Hs[i]:g}, W={Ws[i]:g}, f={fs[i]:g})")
+    W0, H0 = V.check_image_size(path, round(Ws[0]), round(Hs[0]), where[0])
+    W, H = V.check_image_size(path, size[0], size[1], "(size given)") if size is not None else (W0, H0)
     sx, sy = W / Ws, H / Hs
     K = np.zeros((len(arr), 3, 3))
     K[:, 0, 0] = fs * sx
@@ -549,49 +538,44 @@ def read_llff(path, size=None, images=None, fps: Optional[float] = None) -> Trac
 
 def read_megasam(path, fps: Optional[float] = None) -> Track:
     """MegaSaM-style npz: cam_c2w (N,4,4) OpenCV, intrinsic (3,3)|(N,3,3), depths (N,h,w)
-    in the poses' units (<= 0 or non-finite read as background), images optional."""
+    in the poses' units (<= 0, non-finite or beyond 1e9 read as background), images
+    optional (only its shape is read). Every member is checked before it is inflated."""
     path = Path(path)
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise TrackFormatError(f"{path}: cannot read as a MegaSaM .npz ({exc})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise TrackFormatError(f"{path}: expected an .npz archive with cam_c2w, intrinsic, depths")
-    with npz:
-        missing = [k for k in ("cam_c2w", "intrinsic") if k not in npz.files]
+    what = "a MegaSaM .npz"
+    with V.NpzReader(path, what) as npz:
+        missing = [k for k in ("cam_c2w", "intrinsic") if k not in npz]
         if missing:
             raise TrackFormatError(f"{path}: missing array(s) {', '.join(missing)} (expected cam_c2w (N,4,4), "
                                    f"intrinsic (3,3), depths (N,h,w); found {', '.join(npz.files) or 'none'})")
-        try:
-            c2w = np.asarray(npz["cam_c2w"], float)
-            K = np.asarray(npz["intrinsic"], float)
-            depths = np.asarray(npz["depths"], float) if "depths" in npz.files else None
-            img_shape = npz["images"].shape if "images" in npz.files else None
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-            raise TrackFormatError(f"{path}: an array cannot be read ({exc}); truncated, or an object "
-                                   "array (pickles are never loaded)") from None
-    if c2w.ndim != 3 or c2w.shape[1:] not in ((4, 4), (3, 4)) or len(c2w) == 0:
-        raise TrackFormatError(f"{path}: cam_c2w must be (N, 4, 4), got {c2w.shape}")
-    n = len(c2w)
+        shape, _ = npz.header("cam_c2w")
+        if len(shape) != 3 or shape[1:] not in ((4, 4), (3, 4)) or shape[0] == 0:
+            raise TrackFormatError(f"{path}: cam_c2w must be (N, 4, 4), got {shape}")
+        n = V.check_frame_count(path, shape[0], "cam_c2w")
+        c2w = npz.array("cam_c2w", as_float=True).astype(float)
+        K = npz.array("intrinsic", as_float=True).astype(float)
+        depths = None
+        if "depths" in npz:
+            dshape, _ = npz.header("depths")
+            if len(dshape) != 3 or dshape[0] != n:
+                raise TrackFormatError(f"{path}: depths must be ({n}, h, w), got {dshape}")
+            V.check_image_size(path, dshape[2], dshape[1], "depths")
+            depths = npz.array("depths", as_float=True)
+        img_shape = npz.header("images")[0] if "images" in npz else None
     where = [f"cam_c2w[{i}]" for i in range(n)]
-    _check_finite(path, c2w, where, "cam_c2w")
-    _check_rotations(path, c2w[:, :3, :3], where)
-    c2w = make_c2w(c2w[:, :3, :3], c2w[:, :3, 3])
-    if K.shape == (3, 3):
-        K = np.repeat(K[None], n, axis=0)
-    if K.shape != (n, 3, 3):
-        raise TrackFormatError(f"{path}: intrinsic must be (3, 3) or ({n}, 3, 3), got {K.shape}")
-    _check_finite(path, K, [f"intrinsic[{i}]" for i in range(n)], "intrinsic")
+    V.check_finite(path, c2w, where, "cam_c2w")
+    c2w = V.check_poses(path, c2w, where, "cam_c2w")
+    K = V.check_intrinsics(path, K, (lambda i: f"intrinsic[{i}]") if K.ndim == 3 else (lambda i: "intrinsic"),
+                           n=n)
     if depths is not None:
-        if depths.ndim != 3 or len(depths) != n:
-            raise TrackFormatError(f"{path}: depths must be ({n}, h, w), got {depths.shape}")
-        depths = np.where(np.isfinite(depths) & (depths > 0), depths, np.inf)
+        for z in depths:  # in place, frame by frame: no full-size temporaries
+            z[~(np.isfinite(z) & (z > 0) & (z <= V.MAX_MAGNITUDE))] = np.inf
     if img_shape is not None and len(img_shape) >= 3:
-        H, W = int(img_shape[1]), int(img_shape[2])
+        W, H = V.check_image_size(path, img_shape[2], img_shape[1], "images")
     elif depths is not None:
         H, W = depths.shape[1:]
     else:
-        W, H = int(round(2 * K[0, 0, 2])), int(round(2 * K[0, 1, 2]))
+        W, H = V.check_image_size(path, round(2 * K[0, 0, 2]), round(2 * K[0, 1, 2]),
+                                  "intrinsic (image size from 2 cx, 2 cy)")
     return _build(path, where=where, c2w=c2w, K=K, width=W, height=H, times=_untimed(n, fps),
                   names=[f"{i:05d}" for i in range(n)], depths=depths, source=f"MegaSaM npz: {path}",
                   meta={"timed": False, "fps": float(fps or DEFAULT_FPS)})

@@ -50,6 +50,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import replace
@@ -58,6 +59,7 @@ from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from . import validate as V
 from .cameras import Track, invert_poses, relative_poses, resample_track
 from .rotations import quat_from_matrix
 
@@ -241,23 +243,31 @@ def write_motionctrl(track: Track, path, *, frames: Optional[int] = None, relati
 def read_motionctrl(path, *, K=None, width: int = 256, height: int = 256, fps: float = 8.0) -> Track:
     """A MotionCtrl pose .json as a Track. The file holds no intrinsics or times: K
     defaults to a 60 degree horizontal field of view at width x height, times to
-    index / fps."""
+    index / fps. Bad input raises TrackFormatError naming the file and frame."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ExportError(f"{path}: not readable as JSON ({exc})") from exc
-    arr = np.asarray(data, float)
-    if arr.ndim != 2 or arr.shape[1] != 12:
-        raise ExportError(f"{path}: expected a list of 12 numbers per frame, got shape {arr.shape}")
-    w2c = np.tile(np.eye(4), (len(arr), 1, 1))
-    w2c[:, :3, :4] = arr.reshape(-1, 3, 4)
-    if K is None:
-        f = width / 2 / math.tan(math.radians(30))
-        K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
-    c2w = np.linalg.inv(w2c)  # general inverse: the files carry float32 rounding
-    return Track(c2w=c2w, K=K, width=width, height=height, times=np.arange(len(arr)) / fps,
-                 source=str(path), meta={"format": "motionctrl"})
+    expected = "a MotionCtrl pose list: one list of 12 numbers (world-to-camera 3x4) per frame"
+    with V.guard(path, "a MotionCtrl pose .json"):
+        data = V.load_json(path, expected)
+        if not isinstance(data, list) or not data:
+            raise V.TrackFormatError(f"{path}: expected {expected}, got {V._short(data)}")
+        n = V.check_frame_count(path, len(data))
+        where = [f"frame {i}" for i in range(n)]
+        arr = np.stack([V.json_matrix(path, where[i], row, (12,), "the pose").reshape(12)
+                        for i, row in enumerate(data)])
+        w2c = V.check_poses(path, arr.reshape(-1, 3, 4), where, "the world-to-camera pose")
+        width, height = V.check_image_size(path, width, height, "(image size given)")
+        if not (math.isfinite(fps) and fps > 0):
+            raise V.TrackFormatError(f"{path}: fps must be positive, got {fps}")
+        if K is None:
+            f = width / 2 / math.tan(math.radians(30))
+            K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
+        K = V.check_intrinsics(path, K, "(K given)", n=n)
+        c2w = np.linalg.inv(w2c)  # general inverse: the files carry float32 rounding
+        try:
+            return Track(c2w=c2w, K=K, width=width, height=height, times=np.arange(n) / fps,
+                         source=str(path), meta={"format": "motionctrl"})
+        except ValueError as exc:
+            raise V.TrackFormatError(f"{path}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -302,11 +312,15 @@ def write_recammaster(track: Union[Track, Mapping[str, Track]], path, *, frames:
 
 def parse_ue_matrix(text: str) -> np.ndarray:
     """'[a b c d] [..] [..] [..] ' -> (4, 4) as printed (row vectors)."""
+    if not isinstance(text, str):
+        raise ValueError(f"expected a string '[a b c d] [...] [...] [...]', got {type(text).__name__}")
     rows = [r.replace("[", " ").split() for r in text.strip().split("]") if r.strip()]
-    M = np.asarray(rows, float)
-    if M.shape != (4, 4):
-        raise ValueError(f"expected 4 rows of 4 numbers, got {M.shape}")
-    return M
+    if len(rows) != 4 or any(len(r) != 4 for r in rows):
+        raise ValueError(f"expected 4 rows of 4 numbers, got rows of {[len(r) for r in rows]}")
+    try:
+        return np.array([[float(v) for v in r] for r in rows])
+    except ValueError:
+        raise ValueError("expected 4 rows of 4 numbers, found a word that is not a number") from None
 
 
 def read_recammaster(path, cam: str = "cam01", *, unit_scale: float = 1.0, fps: float = 15.0,
@@ -317,35 +331,57 @@ def read_recammaster(path, cam: str = "cam01", *, unit_scale: float = 1.0, fps: 
     intrinsics: K comes from lens_mm on the MultiCamVideo 23.76 mm square sensor at
     width x height; times are index / fps (the dataset renders at 15 fps)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ExportError(f"{path}: not readable as JSON ({exc})") from exc
-    keys = sorted((k for k in data if k.startswith("frame")), key=lambda k: int(k[5:]))
-    if not keys:
-        raise ExportError(f"{path}: no 'frameN' keys")
-    Ms = []
-    for k in keys:
-        if cam not in data[k]:
-            raise ExportError(f"{path}: {k} has no camera {cam!r} (has {sorted(data[k])})")
+    expected = 'a ReCamMaster camera_extrinsics.json: {"frame0": {"cam01": "[..] [..] [..] [..]"}, ...}'
+    with V.guard(path, "a ReCamMaster camera_extrinsics.json"):
+        data = V.load_json(path, expected)
+        if not isinstance(data, dict):
+            raise V.TrackFormatError(f"{path}: expected {expected}, got {V._short(data)}")
+        numbered = {}
+        for k in data:
+            m = re.fullmatch(r"frame(\d{1,9})", k)
+            if m:
+                if int(m.group(1)) in numbered:
+                    raise V.TrackFormatError(f"{path}: {k} and {numbered[int(m.group(1))]} are the same frame")
+                numbered[int(m.group(1))] = k
+        keys = [numbered[i] for i in sorted(numbered)]
+        if not keys:
+            raise V.TrackFormatError(f"{path}: no 'frameN' keys (expected {expected})")
+        n = V.check_frame_count(path, len(keys))
+        Ms = []
+        for k in keys:
+            entry = data[k]
+            if not isinstance(entry, dict) or cam not in entry:
+                has = sorted(map(str, entry))[:10] if isinstance(entry, dict) else V._short(entry)
+                raise V.TrackFormatError(f"{path} {k}: no camera {cam!r} (has {has})")
+            try:
+                Ms.append(parse_ue_matrix(entry[cam]))
+            except ValueError as exc:
+                raise V.TrackFormatError(f"{path} {k}/{cam}: {exc}") from None
+        M = np.stack(Ms)
+        V.check_finite(path, M, [f"{k}/{cam}" for k in keys], "the matrix")
+        for label, v in (("unit_scale", unit_scale), ("lens_mm", lens_mm), ("sensor_mm", sensor_mm),
+                         ("fps", fps)):
+            if not (math.isfinite(v) and v > 0):
+                raise V.TrackFormatError(f"{path}: {label} must be a positive number, got {v}")
+        width, height = V.check_image_size(path, width, height, "(image size given)")
+        fwd, right, up, pos = M[:, 0, :3], M[:, 1, :3], M[:, 2, :3], M[:, 3, :3]
+        back = WORLD_TO_UE.T  # inverse of the swap
+        R = np.stack([right @ back.T, -up @ back.T, fwd @ back.T], axis=-1)
+        V.check_rotations(path, R, [f"{k}/{cam}" for k in keys])
+        c = (pos @ back.T) / (100.0 * unit_scale)
+        # Orthonormalise the 6-digit rotations (polar decomposition) so the Track holds.
+        U, _, Vt = np.linalg.svd(R)
+        R = U @ Vt
+        c2w = np.tile(np.eye(4), (n, 1, 1))
+        c2w[:, :3, :3], c2w[:, :3, 3] = R, c
+        c2w = V.check_poses(path, c2w, [f"{k}/{cam}" for k in keys], "the camera pose")
+        f = lens_mm / sensor_mm * width
+        K = V.check_intrinsics(path, [[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]], "(lens)", n=n)
         try:
-            Ms.append(parse_ue_matrix(data[k][cam]))
+            return Track(c2w=c2w, K=K, width=width, height=height, times=np.arange(n) / fps,
+                         names=keys, source=f"{path}:{cam}", meta={"format": "recammaster", "cam": cam})
         except ValueError as exc:
-            raise ExportError(f"{path}: {k}/{cam}: {exc}") from exc
-    M = np.stack(Ms)
-    fwd, right, up, pos = M[:, 0, :3], M[:, 1, :3], M[:, 2, :3], M[:, 3, :3]
-    back = WORLD_TO_UE.T  # inverse of the swap
-    R = np.stack([right @ back.T, -up @ back.T, fwd @ back.T], axis=-1)
-    c = (pos @ back.T) / (100.0 * unit_scale)
-    # Orthonormalise the 6-digit rotations (polar decomposition) so the Track holds.
-    U, _, Vt = np.linalg.svd(R)
-    R = U @ Vt
-    c2w = np.tile(np.eye(4), (len(M), 1, 1))
-    c2w[:, :3, :3], c2w[:, :3, 3] = R, c
-    f = lens_mm / sensor_mm * width
-    K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
-    return Track(c2w=c2w, K=K, width=width, height=height, times=np.arange(len(M)) / fps,
-                 names=keys, source=f"{path}:{cam}", meta={"format": "recammaster", "cam": cam})
+            raise V.TrackFormatError(f"{path}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -538,27 +574,53 @@ def read_parascale(path) -> Track:
     """A ParaScale .json back into a Track. meta holds fps, unit_scale, estimator,
     reference, curves (name -> np.ndarray with NaN for null, or None) and the rest."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ExportError(f"{path}: not readable as JSON ({exc})") from exc
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise ExportError(f"{path}: not a ParaScale pose file (schema {SCHEMA!r} missing)")
-    version = doc.get("version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise ExportError(f"{path}: unsupported ParaScale schema version {version!r} "
-                          f"(this reader knows up to {SCHEMA_VERSION})")
-    try:
-        frames = doc["frames"]
-        c2w = np.array([f["c2w"] for f in frames], float)
-        K = np.array([f["K"] for f in frames], float)
-        times = np.array([f["time"] for f in frames], float)
-        names = [str(f.get("name", i)) for i, f in enumerate(frames)]
-        W, H = int(doc["image_size"]["width"]), int(doc["image_size"]["height"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ExportError(f"{path}: malformed ParaScale pose file ({exc!r})") from exc
-    curves = {k: (None if v is None else np.array([np.nan if x is None else x for x in v], float))
-              for k, v in (doc.get("curves") or {}).items()}
+    TFE = V.TrackFormatError
+    with V.guard(path, "a ParaScale .json"):
+        doc = V.load_json(path, f"a ParaScale pose file (schema {SCHEMA!r})")
+        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+            raise TFE(f"{path}: not a ParaScale pose file (schema {SCHEMA!r} missing)")
+        version = doc.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= SCHEMA_VERSION:
+            raise TFE(f"{path}: unsupported ParaScale schema version {V._short(version)} "
+                      f"(this reader knows 1 to {SCHEMA_VERSION})")
+        frames = doc.get("frames")
+        if not isinstance(frames, list) or not frames:
+            raise TFE(f"{path}: malformed ParaScale pose file (\"frames\" must be a non-empty list)")
+        n = V.check_frame_count(path, len(frames))
+        where = [f"frames[{i}]" for i in range(n)]
+        for i, f in enumerate(frames):
+            if not isinstance(f, dict) or not {"c2w", "K", "time"} <= set(f):
+                raise TFE(f"{path} {where[i]}: malformed ParaScale pose file (expected an object with "
+                          "\"c2w\", \"K\", \"time\")")
+        c2w = V.check_poses(path, np.stack([V.json_matrix(path, where[i], f["c2w"], (4, 4), "c2w")
+                                            for i, f in enumerate(frames)]), where, "c2w")
+        K = V.check_intrinsics(path, np.stack([V.json_matrix(path, where[i], f["K"], (3, 3), "K")
+                                               for i, f in enumerate(frames)]), where)
+        times = V.check_times(path, [V.json_number(path, where[i], f["time"], "time")
+                                     for i, f in enumerate(frames)], where)
+        names = [str(f.get("name", i))[:1000] for i, f in enumerate(frames)]
+        size = doc.get("image_size")
+        if not isinstance(size, dict) or not {"width", "height"} <= set(size):
+            raise TFE(f"{path}: malformed ParaScale pose file (\"image_size\" must be "
+                      "{\"width\": W, \"height\": H})")
+        W, H = V.check_image_size(path, size["width"], size["height"], "image_size")
+        unit = doc.get("unit_scale", 1.0)
+        if unit is not None and not (V.json_number(path, "unit_scale", unit, "unit_scale") > 0):
+            raise TFE(f"{path} unit_scale: must be positive (metres per scene unit), got {unit}")
+        fps = doc.get("fps")
+        if fps is not None and not V.json_number(path, "fps", fps, "fps") > 0:
+            raise TFE(f"{path} fps: must be positive, got {fps}")
+        raw_curves = doc.get("curves") or {}
+        if not isinstance(raw_curves, dict):
+            raise TFE(f"{path} curves: expected an object name -> list or null, got {V._short(raw_curves)}")
+        curves = {}
+        for k, v in raw_curves.items():
+            if v is not None and (not isinstance(v, list) or len(v) != n or not all(
+                    x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in v)):
+                raise TFE(f"{path} curves.{k}: expected null or {n} numbers (null where not finite)")
+            curves[k] = None if v is None else np.array([np.nan if x is None else float(x) for x in v], float)
+        if not isinstance(doc.get("meta") or {}, dict):
+            raise TFE(f"{path} meta: expected an object, got {V._short(doc.get('meta'))}")
     meta = dict(doc.get("meta") or {})
     meta.update(fps=doc.get("fps"), unit_scale=doc.get("unit_scale", 1.0),
                 estimator=doc.get("estimator"), reference=doc.get("reference"), curves=curves,
@@ -567,7 +629,7 @@ def read_parascale(path) -> Track:
         return Track(c2w=c2w, K=K, width=W, height=H, times=times, names=names,
                      source=str(path), meta=meta)
     except ValueError as exc:
-        raise ExportError(f"{path}: {exc}") from exc
+        raise V.TrackFormatError(f"{path}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------

@@ -71,6 +71,8 @@ def measure(track_path, video=None, format=None, estimator=None, offset=None, si
         ref = pi_from_video(track, video, offset=offset, preset=preset, frames=frames)
     else:
         ref = measure_reference(track, estimator=estimator)
+    from ..core.validate import check_reference_pi
+    check_reference_pi(ref, f"{track_path}")  # a still camera or NaN/inf Pi: refused with the reason
     return ref, track
 
 
