@@ -50,7 +50,10 @@ def temporary_scene(scene, view_layer=None, frame=None):
         tmp.display_settings.display_device = scene.display_settings.display_device
         tmp.unit_settings.scale_length = scene.unit_settings.scale_length
         tmp.render.fps, tmp.render.fps_base = scene.render.fps, scene.render.fps_base
-        _copy_layer_flags(view_layer.layer_collection, tmp.view_layers[0].layer_collection)
+        tmp_layer = tmp.view_layers[0]
+        tmp_layer.update()  # 5.2 builds a new view layer's collection tree lazily
+        if view_layer.layer_collection is not None:
+            _copy_layer_flags(view_layer.layer_collection, tmp_layer.layer_collection)
         if frame is None:
             frame = scene.frame_current + scene.frame_subframe
         tmp.frame_set(int(frame), subframe=float(frame - int(frame)))
