@@ -242,3 +242,36 @@ def exact_step(Z: np.ndarray, xy: np.ndarray, direction: np.ndarray, pi: float, 
             new = 0.5 * (lo + hi) if np.isfinite(hi) else 2 * max(s, lo)
         s = new
     return ExactStep(s, M(s)[0], "solved", s0, limit)
+
+
+def realised_parallax(Z: np.ndarray, K: np.ndarray, c2w_prev: np.ndarray, c2w_cur: np.ndarray,
+                      rule: str = "covered") -> float:
+    """Pi a move from c2w_prev to c2w_cur really shows, by reprojection: every pixel of
+    the depth map Z (seen from c2w_prev, pixel grid K) is rebuilt as a 3D point and
+    projected into c2w_cur, and into c2w_cur's rotation alone; the difference, in
+    focal-length units per axis, is the translation-induced motion. A point that ends
+    behind the camera moves by +inf.
+
+    rule: 'covered' averages over the pixels that see geometry (the coverage rule),
+    'frame' over the whole frame with background moving by 0. 0.0 if nothing is covered.
+    Independent of the calibration's path: it uses the two keyed poses as they are
+    (full rotation between them), not a step direction and a length."""
+    Z = np.asarray(Z, float)
+    h, w = Z.shape
+    covered = np.isfinite(Z) & (Z > 0)
+    if not covered.any():
+        return 0.0
+    xy = normalized_grid(K, w, h)[covered]
+    rays = np.c_[xy, np.ones(len(xy))]
+    P = rays * Z[covered][:, None]
+    Rp, cp = np.asarray(c2w_prev, float)[:3, :3], np.asarray(c2w_prev, float)[:3, 3]
+    Rc, cc = np.asarray(c2w_cur, float)[:3, :3], np.asarray(c2w_cur, float)[:3, 3]
+    world = P @ Rp.T + cp
+    full = (world - cc) @ Rc             # the points in the new camera
+    rot = rays @ (Rc.T @ Rp).T           # the same rays under the rotation alone
+    with np.errstate(divide="ignore", invalid="ignore"):
+        motion = np.hypot(full[:, 0] / full[:, 2] - rot[:, 0] / rot[:, 2],
+                          full[:, 1] / full[:, 2] - rot[:, 1] / rot[:, 2])
+    motion = np.where((full[:, 2] > 0) & (rot[:, 2] > 0), motion, np.inf)
+    total = float(motion.sum())
+    return total / (covered.sum() if rule == "covered" else Z.size)
