@@ -17,7 +17,7 @@ import numpy as np
 from ..core.calibrate import ESTIMATORS, METHODS, CalibrationWarning, Calibrator, DepthView
 from ..core.cameras import resample_poses, steps
 from ..core.metrics import pce, trajectory_errors
-from ..core.parallax import parallax_of_depth_map
+from ..core.parallax import default_estimator_for, estimator_mismatch, parallax_of_depth_map
 from . import animation
 from .depth import depth_source
 
@@ -160,13 +160,17 @@ def scene_pi(scene, c2w, K, W, H, estimator, *, depth="zpass", depth_size=(96, 5
 
 @dataclass
 class TransferOptions:
-    method: str = "harmonic"          # raw | global | mean | harmonic | flow
+    method: Optional[str] = None      # raw | global | mean | harmonic | flow | exact; None: matches the reference
     depth: str = "zpass"              # zpass | raycast
     frame_start: Optional[int] = None  # default: scene.frame_start
     frame_end: Optional[int] = None    # default: as long as the reference lasts, within the scene range
     depth_size: tuple = (96, 54)
     follow_zoom: bool = False
     result_name: Optional[str] = None  # default "<target>.ParaScale"
+    estimator: Optional[str] = None    # sets `global`'s scale; None: the one matching the reference
+    stop_short: bool = False           # shorten steps that would pass through geometry
+    safety: bool = True                # ray-cast checks of the result (near clip, collisions, inside)
+    realised_grid: Optional[tuple] = None  # ray-cast grid for the independent realised Pi (None: skip)
 
 
 @dataclass
@@ -181,16 +185,23 @@ class TransferResult:
     warnings: list = field(default_factory=list)
     method: str = ""
     estimator: str = ""
+    realised: Optional[dict] = None
 
     def report(self) -> dict:
-        return {
+        out = {
             "camera": self.camera.name, "frames": [int(f) for f in self.frames],
             "pi_ref": self.pi_ref.tolist(), "pi_target": self.pi_target.tolist(), "scale": self.scale.tolist(),
             "pce": self.pce["mean"], "pce_p90": self.pce["p90"],
             "trans_err": self.errors["trans_err"], "rot_err": self.errors["rot_err"],
             "method": self.method, "estimator": self.estimator,
             "warnings": [w.as_dict() for w in self.warnings],
+            # "pce" above is the calibration's residual (target Pi read on its own depth);
+            # "realised" is measured independently (ray cast and reprojection of the keys).
+            "calibration_residual": {"pce": self.pce["mean"], "pce_p90": self.pce["p90"]},
         }
+        if self.realised is not None:
+            out["realised"] = self.realised
+        return out
 
 
 def _check_camera(obj, role: str):
@@ -212,6 +223,8 @@ class Transfer:
 
     def __init__(self, scene, target, reference: ReferenceMotion, options: TransferOptions = TransferOptions()):
         _check_camera(target, "target")
+        if options.method is None:  # the estimator that reads Pi the way the reference was read
+            options = replace(options, method=default_estimator_for(reference.source))
         if options.method not in METHODS:
             raise TransferError(f"unknown method {options.method!r}; expected one of {', '.join(METHODS)}")
         self.scene, self.target, self.options = scene, target, options
@@ -234,12 +247,11 @@ class Transfer:
         self.frames = list(range(start, end + 1))
         self.reference = reference.on_times((np.array(self.frames) - start) / fps)
 
-        estimator = options.method if options.method in ESTIMATORS else "harmonic"
-        if options.method in ESTIMATORS and reference.estimator != estimator:
-            self.warnings.append(CalibrationWarning(
-                "estimator_mismatch", [],
-                f"the reference Pi was read with {reference.estimator!r} ({reference.source}) but the target "
-                f"uses {estimator!r}; the two must match for Pi to mean the same"))
+        estimator = options.method if options.method in ESTIMATORS else (
+            options.estimator or default_estimator_for(reference.source))
+        mismatch = estimator_mismatch(reference.estimator, reference.source, estimator)
+        if options.method != "raw" and mismatch:
+            self.warnings.append(CalibrationWarning("estimator_mismatch", [], mismatch))
         start_pose = animation.evaluated_poses(target, scene, [start])[0]
         self.K, self.W, self.H = animation.camera_intrinsics(target, scene)
         self.clip = (target.data.clip_start, target.data.clip_end)
@@ -253,8 +265,13 @@ class Transfer:
         self._depth = depth_source(options.depth, scene, *options.depth_size, clip_start=self.clip[0])
         self._depth.__enter__()
         try:
+            max_step = None
+            if options.stop_short:
+                from .safety import collision_limit
+                max_step = collision_limit(scene, self.clip[0])
             self.calibrator = Calibrator(d, dR, self.reference.pi, start_pose, self._depth_at, options.method,
-                                         frames=self.frames, global_estimator=estimator, z_min=self.clip[0])
+                                         frames=self.frames, global_estimator=estimator, z_min=self.clip[0],
+                                         max_step=max_step)
         except BaseException:
             self.cancel()
             raise
@@ -307,13 +324,22 @@ class Transfer:
                 f"frames {', '.join(map(str, f[:10]))}{' ...' if len(f) > 10 else ''}: the camera's clip range "
                 f"{self.clip[0]:g}..{self.clip[1]:g} cuts geometry it looks at; the depth pass saw all of it, "
                 "but renders will not"))
+        realised = None
+        if self.options.safety or self.options.realised_grid:
+            from . import safety
+            if self.options.safety:
+                warnings += safety.check_path(self.scene, result.c2w, self.frames, self.K, self.W, self.H,
+                                              self.clip[0])
+            if self.options.realised_grid:
+                realised = safety.realised_summary(result.pi_ref, safety.realised_by_geometry(
+                    self.scene, result.c2w, self.K, self.W, self.H, grid=tuple(self.options.realised_grid)))
         camera = write_result_camera(self.scene, self.target, result, self.frames,
                                      self.options.result_name, self.lens)
         return TransferResult(
             camera=camera, frames=self.frames, pi_ref=result.pi_ref, pi_target=result.pi_target,
             scale=result.scale, pce=pce(result.pi_target, result.pi_ref),
             errors=trajectory_errors(result.c2w, self.reference.c2w), warnings=warnings,
-            method=result.method, estimator=result.estimator)
+            method=result.method, estimator=result.estimator, realised=realised)
 
 
 def write_result_camera(scene, target, result, frames, name=None, lens=None):
