@@ -99,3 +99,37 @@ def test_town_pull_back_holds_parallax(fresh_blender, data_dir_module, pull_back
     # in scene units the move is the same at every scale (gauge invariance); 16 steps of a
     # walk through a 2 km town stay within a few tens of metres
     assert 1.0 < result.scale.sum() / scale < 100.0
+
+
+def test_cli_video_reference_defaults_to_exact_and_prints_both_figures(fresh_blender, data_dir_module, tmp_path,
+                                                                      capsys):
+    """`parascale transfer --video`: the estimator matching a video (exact) without being
+    asked, `global` sets its scale with it, a depth estimator with a video is refused
+    before any work, and the printout labels the residual and the independent figure."""
+    from parascale.parascale_blender.cli import main
+
+    bpy = fresh_blender
+    load_scene(bpy, data_dir_module, "ship", 1.0)
+    blend = tmp_path / "ship.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    root = data_dir_module / "cameractrl_realestate10k" / "assets"
+    common = ["--track", str(root / "pose_files" / f"{PULL_BACK}.txt"),
+              "--video", str(root / "reference_videos" / f"{PULL_BACK}.mp4"), "--target", str(blend),
+              "--depth", "raycast", "--depth-size", "32x18", "--realised-grid", "40x24", "--end-frame", "9"]
+    import json
+
+    assert main(["transfer", *common, "--output", str(tmp_path / "a.blend"), "--report", str(tmp_path / "a.json")]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "a.json").read_text())
+    assert report["estimator"] == "exact" and report["method"] == "exact"
+    assert "calibration residual" in out and "realised PCE" in out and "measured independently" in out
+    assert report["realised"]["pce"] <= 0.10
+    assert main(["transfer", *common, "--method", "global", "--output", str(tmp_path / "g.blend"),
+                 "--report", str(tmp_path / "g.json")]) == 0
+    assert json.loads((tmp_path / "g.json").read_text())["estimator"] == "exact"
+    capsys.readouterr()
+    assert main(["transfer", *common, "--estimator", "harmonic", "--output", str(tmp_path / "h.blend"),
+                 "--report", str(tmp_path / "h.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--estimator harmonic" in err and "--video" in err
+    assert not (tmp_path / "h.json").exists() and not (tmp_path / "h.blend").exists()
