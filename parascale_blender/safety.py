@@ -76,16 +76,18 @@ def realised_by_geometry(scene, c2w: np.ndarray, K: np.ndarray, width: int, heig
     """Pi each step of a keyed move shows, by ray-cast points reprojected into the next
     pose, and the fraction of the view that sees geometry at each frame."""
     caster = RayCaster(scene)
-    pi = np.zeros(len(c2w) - 1)
+    pi = {r: np.zeros(len(c2w) - 1) for r in ("covered", "frame")}
     cover = np.zeros(len(c2w))
     Z_prev = Kg = None
     for t in range(len(c2w)):
         Z, Kg, _ = caster.depth(c2w[t], K, width, height, grid)
         cover[t] = float(np.isfinite(Z).mean())
         if t > 0:
-            pi[t - 1] = realised_parallax(Z_prev, Kg, c2w[t - 1], c2w[t], rule)
+            for r in pi:
+                pi[r][t - 1] = realised_parallax(Z_prev, Kg, c2w[t - 1], c2w[t], r)
         Z_prev = Z
-    return {"pi": pi, "coverage": cover, "grid": list(grid), "rule": rule}
+    return {"pi": pi[rule], "pi_covered": pi["covered"], "pi_frame": pi["frame"], "coverage": cover,
+            "grid": list(grid), "rule": rule}
 
 
 def inside_closed_mesh(caster: RayCaster, point: np.ndarray) -> bool:

@@ -57,10 +57,9 @@ def main():
                         res = Calibrator(d, dR, ref.pi, start, lambda i, c2w: src.depth(c2w, K, W, H), method,
                                          gain_bound=bound, z_min=cam.data.clip_start).run()
                     cov = realised_by_geometry(scene, res.c2w, K, W, H, grid=(80, 45))
-                    frame = realised_by_geometry(scene, res.c2w, K, W, H, grid=(80, 45), rule="frame")
                     row = {"scene": name, "scale": scale, "clip": clip, "config": label,
-                           "pce_covered": pce(cov["pi"], ref.pi)["mean"],
-                           "pce_frame": pce(frame["pi"], ref.pi)["mean"],
+                           "pce_covered": pce(cov["pi_covered"], ref.pi)["mean"],
+                           "pce_frame": pce(cov["pi_frame"], ref.pi)["mean"],
                            "min_coverage": float(cov["coverage"].min()),
                            "max_step_ratio": float(np.max(res.scale[1:] / np.maximum(res.scale[:-1], 1e-300))),
                            "warnings": [w.code for w in res.warnings]}
