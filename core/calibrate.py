@@ -303,8 +303,10 @@ class Calibrator:
                 "low_coverage", f,
                 f"frame {f[0]}: geometry covers {100 * self.coverage[self.frames.index(f[0])]:.1f}% of the "
                 f"target's view (below {100 * COVERAGE_WARN:g}%; frames {_frame_list(f)}); Pi there rests on "
-                "few pixels. Pi counts only pixels that see geometry; steps stayed within the "
-                f"step-to-step bound (x{self.gain_bound})"))
+                "few pixels. " + (f"Pi counts only pixels that see geometry (estimator {self.estimator}); steps "
+                                  f"stayed within the step-to-step bound (x{self.gain_bound})"
+                                  if self.method in ESTIMATORS and self.gain_bound else
+                                  f"Method {self.method} does not adapt its steps to the view")))
         if self._bounded_frames:
             f = self._bounded_frames
             warnings.append(CalibrationWarning(
