@@ -231,6 +231,10 @@ class Calibrator:
         s_prev, pi_prev = self._last_step
         return self.gain_bound * s_prev * max(1.0, self.pi_ref[t] / pi_prev)
 
+    def _pace(self, t: int) -> float:
+        s_prev, pi_prev = self._last_step
+        return s_prev * max(1.0, self.pi_ref[t] / pi_prev)
+
     def _stop_short(self, t, R_prev, c_prev, direction, s) -> float:
         if self.max_step is None or s <= 0:
             return s
@@ -253,9 +257,11 @@ class Calibrator:
             self._last_gain = g
             step = exact_step(Z, xy, direction, self.pi_ref[t], max_length=bound)
             if step.status == "unreachable":
+                # No length shows this Pi: keep the pace (the previous step, scaled by the
+                # reference's own Pi change) rather than grow; the object recedes linearly
+                # instead of vanishing geometrically.
                 self._unreachable_frames.append(self.frames[t + 1])
-                if not np.isfinite(step.length):  # nothing to bound it by yet: first order, twice
-                    return (self.gain_bound or 1.0) * step.first_order
+                return min(self._pace(t), step.length) if self._last_step is not None else step.first_order
             elif step.status == "capped":
                 self._bounded_frames.append(self.frames[t + 1])
             return step.length
@@ -320,7 +326,8 @@ class Calibrator:
                 "unreachable", f,
                 f"frames {_frame_list(f)}: no backward step of any length shows the reference's Pi here "
                 "(the visible geometry is too small in frame: every point can only slide to the focus of "
-                "expansion); the step was held at the step-to-step bound"))
+                "expansion); the step kept the previous step's length (scaled by the reference's Pi), so the "
+                "object recedes steadily instead of vanishing"))
         if self._stopped_frames:
             f = self._stopped_frames
             warnings.append(CalibrationWarning(

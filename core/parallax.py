@@ -186,8 +186,15 @@ class ExactStep:
         return f"ExactStep(length={self.length:.6g}, pi={self.pi:.6g}, status={self.status!r})"
 
 
+# A backward step asked for more than this share of its saturation (the mean distance of
+# the covered pixels to the focus of expansion) would shrink what is seen by more than half
+# in one frame, a step longer than the distance to it: taken as unreachable.
+SATURATION_SHARE = 0.5
+
+
 def exact_step(Z: np.ndarray, xy: np.ndarray, direction: np.ndarray, pi: float, *,
-               max_length: float = np.inf, iterations: int = 30, rtol: float = 1e-12) -> ExactStep:
+               max_length: float = np.inf, iterations: int = 30, rtol: float = 1e-12,
+               saturation: float = SATURATION_SHARE) -> ExactStep:
     """The step length s along unit `direction` whose exact image motion, averaged over
     the covered pixels of Z, equals `pi` (safeguarded Newton on the depth already
     rendered; no new depth is needed).
@@ -197,6 +204,8 @@ def exact_step(Z: np.ndarray, xy: np.ndarray, direction: np.ndarray, pi: float, 
     concave and saturates at mean a/|u_z|; sideways it is linear (= first order).
     Newton from the first-order length converges monotonically in each case.
     max_length caps the answer (the caller's bound); the result says when it acted.
+    saturation: backward, a Pi at or above this share of the saturation is 'unreachable'
+    (1.0: only what no length can show).
     """
     u = np.asarray(direction, float).reshape(3)
     u = u / np.linalg.norm(u)
@@ -210,9 +219,8 @@ def exact_step(Z: np.ndarray, xy: np.ndarray, direction: np.ndarray, pi: float, 
     if g <= 0:
         return ExactStep(0.0, 0.0, "empty", 0.0, 0.0)
     uz = float(u[2])
-    hi = float(max_length)
-    if uz > 0:
-        hi = min(hi, float(z.min()) / uz)  # the nearest point reaches the camera
+    reach = float(z.min()) / uz if uz > 0 else np.inf  # forward: the nearest point reaches the camera
+    hi = min(float(max_length), reach)
 
     def M(s):
         den = z - s * uz
@@ -221,11 +229,11 @@ def exact_step(Z: np.ndarray, xy: np.ndarray, direction: np.ndarray, pi: float, 
     s0 = pi / g
     if uz < 0:
         limit = float(np.sum(a) / n) / -uz  # image motion at an infinite pull-back
-        if pi >= limit * (1 - 1e-12):
+        if pi >= limit * min(saturation, 1 - 1e-12):
             return ExactStep(hi, M(hi)[0] if np.isfinite(hi) else limit, "unreachable", s0, limit)
     else:
         limit = np.inf
-    if np.isfinite(max_length) and max_length < hi and M(max_length)[0] < pi:
+    if max_length < reach and M(max_length)[0] < pi:
         return ExactStep(max_length, M(max_length)[0], "capped", s0, limit)
     lo = 0.0
     s = min(s0, 0.5 * hi) if s0 >= hi else s0
