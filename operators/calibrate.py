@@ -1,62 +1,57 @@
-"""Calibrate and Evaluate: thin operators over parascale_blender.pipeline."""
+"""Calibrate, Evaluate and View Through Result: thin operators over parascale_blender.
+
+Calibrate and Evaluate drive a stepwise job (n_steps, steps_done, step(), finish(),
+cancel()) from a modal timer in the UI, with a progress bar and Esc to cancel, and run
+it to the end in execute() when there is no window (headless, scripts)."""
 import bpy
 
 from ..parascale_blender import evaluate, pipeline
+
+ERRORS = (ValueError, OSError, RuntimeError)
 
 
 def _problem_or_none(context):
     return pipeline.settings_problem(context.scene)
 
 
-class PARASCALE_OT_calibrate(bpy.types.Operator):
-    """Transfer the reference move to the target camera, matching its Parallax Number per frame.
-    Writes a new '<target>.ParaScale' camera; the target itself is left untouched"""
+class _StepwiseJob:
+    """Mixin: run self._make_job(context) step by step, modal when there is a window."""
 
-    bl_idname = "parascale.calibrate"
-    bl_label = "Calibrate"
-    bl_options = {"REGISTER", "UNDO"}
-
-    _transfer = None
+    _job = None
     _timer = None
+    _label = "working"
 
-    @classmethod
-    def poll(cls, context):
-        problem = _problem_or_none(context)
-        if problem:
-            cls.poll_message_set(problem)
-            return False
-        return True
+    def _make_job(self, context):
+        raise NotImplementedError
 
-    def _start(self, context):
+    def _done(self, context, out):
+        raise NotImplementedError
+
+    def _start(self, context) -> bool:
         try:
-            self._transfer = pipeline.transfer_from_settings(context.scene)
-        except (ValueError, OSError) as exc:
+            self._job = self._make_job(context)
+        except ERRORS as exc:
             self.report({"ERROR"}, str(exc))
             return False
         return True
 
     def _finish(self, context):
         try:
-            result = self._transfer.finish()
-        except (ValueError, OSError) as exc:
+            out = self._job.finish()
+        except ERRORS as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        pipeline.store_result(context.scene, result)
-        for warning in result.warnings:
-            self.report({"WARNING"}, warning.message)
-        self.report({"INFO"}, f"{result.camera.name}: {len(result.frames)} frames keyed "
-                              f"({result.method}, PCE {result.pce['mean']:.4f})")
-        return {"FINISHED"}
+        return self._done(context, out)
 
     def execute(self, context):
         if not self._start(context):
             return {"CANCELLED"}
         wm = context.window_manager
-        wm.progress_begin(0, self._transfer.n_steps)
+        wm.progress_begin(0, self._job.n_steps)
         try:
-            while not self._transfer.step():
-                wm.progress_update(self._transfer.steps_done)
-        except (ValueError, OSError) as exc:
+            while not self._job.step():
+                wm.progress_update(self._job.steps_done)
+        except ERRORS as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         finally:
@@ -69,7 +64,7 @@ class PARASCALE_OT_calibrate(bpy.types.Operator):
         if not self._start(context):
             return {"CANCELLED"}
         wm = context.window_manager
-        wm.progress_begin(0, self._transfer.n_steps)
+        wm.progress_begin(0, self._job.n_steps)
         self._timer = wm.event_timer_add(0.001, window=context.window)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
@@ -82,33 +77,65 @@ class PARASCALE_OT_calibrate(bpy.types.Operator):
 
     def modal(self, context, event):
         if event.type == "ESC":
-            self._transfer.cancel()  # nothing was written yet; the scene is restored
+            self._job.cancel()  # nothing was written yet; temporary data is removed
             self._stop_modal(context)
-            self.report({"WARNING"}, "Calibration cancelled; nothing was changed")
+            self.report({"WARNING"}, f"{self.bl_label} cancelled; nothing was changed")
             return {"CANCELLED"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         try:
-            done = self._transfer.step()
-        except (ValueError, OSError) as exc:
+            done = self._job.step()
+        except ERRORS as exc:
             self._stop_modal(context)
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        t, n = self._transfer.steps_done, self._transfer.n_steps
+        t, n = self._job.steps_done, self._job.n_steps
         context.window_manager.progress_update(t)
-        context.workspace.status_text_set(f"ParaScale: calibrating frame {t} of {n} (Esc to cancel)")
+        context.workspace.status_text_set(f"ParaScale: {self._label} {t} of {n} (Esc to cancel)")
         if done:
             self._stop_modal(context)
             return self._finish(context)
         return {"RUNNING_MODAL"}
 
 
-class PARASCALE_OT_evaluate(bpy.types.Operator):
-    """Measure the Parallax Number the result camera realises and its PCE, TransErr and RotErr"""
+class PARASCALE_OT_calibrate(_StepwiseJob, bpy.types.Operator):
+    """Transfer the reference move to the target camera, matching its Parallax Number per frame.
+    Writes the camera '<target>.ParaScale' (updated in place on later runs); the target is left untouched"""
+
+    bl_idname = "parascale.calibrate"
+    bl_label = "Calibrate"
+    bl_options = {"REGISTER", "UNDO"}
+    _label = "calibrating step"
+
+    @classmethod
+    def poll(cls, context):
+        problem = _problem_or_none(context)
+        if problem:
+            cls.poll_message_set(problem)
+            return False
+        return True
+
+    def _make_job(self, context):
+        return pipeline.transfer_from_settings(context.scene)
+
+    def _done(self, context, result):
+        pipeline.store_result(context.scene, result)
+        for warning in result.warnings:
+            self.report({"WARNING"}, warning.message)
+        self.report({"INFO"}, f"{result.camera.name}: {len(result.frames)} frames keyed ({result.method}); "
+                              f"calibration residual {result.pce['mean']:.4f} on its own depth "
+                              "(Evaluate for an independent figure)")
+        return {"FINISHED"}
+
+
+class PARASCALE_OT_evaluate(_StepwiseJob, bpy.types.Operator):
+    """Measure the Parallax Number the result camera realises, independently of the calibration,
+    and its PCE, TransErr and RotErr (from depth, or by rendering and optical flow)"""
 
     bl_idname = "parascale.evaluate"
     bl_label = "Evaluate"
     bl_options = {"REGISTER"}
+    _label = "evaluating frame"
 
     @classmethod
     def poll(cls, context):
@@ -118,20 +145,17 @@ class PARASCALE_OT_evaluate(bpy.types.Operator):
             return False
         return True
 
-    def execute(self, context):
+    def _make_job(self, context):
         scene = context.scene
         settings = scene.parascale
-        try:
-            reference = pipeline.reference_from_settings(scene) if not _problem_or_none(context) else None
-            if settings.eval_render:
-                out = evaluate.evaluate_camera(scene, settings.result_camera, reference)
-            else:
-                out = pipeline.evaluate_depth(scene, settings.result_camera, reference,
-                                              depth=settings.depth_source,
-                                              depth_size=(settings.depth_width, settings.depth_height))
-        except (ValueError, OSError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        reference = pipeline.reference_from_settings(scene) if not _problem_or_none(context) else None
+        if settings.eval_render:
+            return evaluate.closed_loop_for(scene, settings.result_camera, reference)
+        return pipeline.DepthEvaluation(scene, settings.result_camera, reference, depth=settings.depth_source,
+                                        depth_size=(settings.depth_width, settings.depth_height))
+
+    def _done(self, context, out):
+        settings = context.scene.parascale
         settings.has_evaluation = True
         settings.eval_measured_by = out["measured_by"]
         settings.eval_pce = out["pce"]
@@ -144,4 +168,35 @@ class PARASCALE_OT_evaluate(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (PARASCALE_OT_calibrate, PARASCALE_OT_evaluate)
+class PARASCALE_OT_view_result(bpy.types.Operator):
+    """Make the result camera the scene camera, select it (its Pi curves show in the Graph Editor)
+    and look through it"""
+
+    bl_idname = "parascale.view_result"
+    bl_label = "View Through Result"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        settings = getattr(context.scene, "parascale", None)
+        if settings is None or settings.result_camera is None:
+            cls.poll_message_set("Calibrate first: there is no result camera")
+            return False
+        return True
+
+    def execute(self, context):
+        obj = context.scene.parascale.result_camera
+        if context.scene.objects.get(obj.name) != obj:
+            self.report({"ERROR"}, f"{obj.name!r} is not in scene {context.scene.name!r}")
+            return {"CANCELLED"}
+        context.scene.camera = obj
+        for other in context.selected_objects:
+            other.select_set(False)
+        obj.select_set(True)
+        context.view_layer.objects.active = obj
+        if context.area is not None and context.area.type == "VIEW_3D":
+            context.space_data.region_3d.view_perspective = "CAMERA"
+        return {"FINISHED"}
+
+
+CLASSES = (PARASCALE_OT_calibrate, PARASCALE_OT_evaluate, PARASCALE_OT_view_result)

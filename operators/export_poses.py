@@ -4,7 +4,7 @@ import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
-from ..parascale_blender import animation, export
+from ..parascale_blender import animation, export, pipeline
 
 FORMAT_ITEMS = (
     ("re10k", "RealEstate10K (.txt)", "CameraCtrl, VideoX-Fun Wan camera, AC3D, CamI2V"),
@@ -17,17 +17,28 @@ FORMAT_ITEMS = (
 )
 
 
+def default_camera(context):
+    """The camera Export writes unless told otherwise: the ParaScale result, else the
+    active object if it is an animated camera, else the scene camera."""
+    scene = context.scene
+    settings = getattr(scene, "parascale", None)
+    candidates = [settings.result_camera if settings else None, context.active_object, scene.camera]
+    for obj in candidates:
+        if obj is not None and _camera_problem(obj, scene) is None:
+            return obj
+    return next((o for o in scene.objects if _camera_problem(o, scene) is None), None)
+
+
 def _camera(context, name):
-    obj = context.scene.objects.get(name) if name else context.scene.camera
-    return obj
+    return context.scene.objects.get(name) if name else default_camera(context)
 
 
-def _camera_problem(obj):
+def _camera_problem(obj, scene):
     if obj is None:
-        return "no camera: set the scene camera or pick one"
+        return "no animated camera in this scene: calibrate, or key a camera's motion"
     if obj.type != "CAMERA":
         return f"{obj.name!r} is not a camera"
-    if animation.animated_frame_range(obj) is None:
+    if animation.animated_frame_range(obj, scene) is None:
         return f"camera {obj.name!r} has no animation to export"
     return None
 
@@ -44,21 +55,40 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
     check_extension = None
     filter_glob: StringProperty(default="*.txt;*.json", options={"HIDDEN"})
 
-    format: EnumProperty(name="Format", items=FORMAT_ITEMS, default="parascale")
+    format: EnumProperty(name="Format", items=FORMAT_ITEMS, default="parascale",
+                         description="Pose file format of the video generator to drive")
     frame_count: IntProperty(name="Frames", default=0, min=0,
                              description="Resample to this many evenly spaced frames (0 = all frames; "
                                          "ReCamMaster always uses 81)")
     frame_start: IntProperty(name="Start", default=0, description="First frame (start = end: the keyed range)")
     frame_end: IntProperty(name="End", default=0, description="Last frame (start = end: the keyed range)")
-    camera: StringProperty(name="Camera", default="", description="Camera object (empty: the scene camera)")
+    camera: StringProperty(name="Camera", default="",
+                           description="Camera object (empty: the ParaScale result, else the active or scene camera)")
 
     @classmethod
     def poll(cls, context):
-        problem = _camera_problem(context.scene.camera if context.scene else None)
-        if problem:
-            cls.poll_message_set(problem)
+        if context.scene is None or default_camera(context) is None:
+            cls.poll_message_set("no animated camera in this scene: calibrate, or key a camera's motion")
             return False
         return True
+
+    def invoke(self, context, event):
+        if not self.camera:
+            self.camera = default_camera(context).name
+        return ExportHelper.invoke(self, context, event)
+
+    def check(self, context):
+        """Keep the file name's extension in step with the format."""
+        if not self.filepath:
+            return False
+        try:
+            wanted = str(export.output_path(self.format, self.filepath))
+        except ValueError:
+            return False
+        if wanted != self.filepath:
+            self.filepath = wanted
+            return True
+        return False
 
     def draw(self, context):
         layout = self.layout
@@ -71,13 +101,14 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
 
     def execute(self, context):
         obj = _camera(context, self.camera)
-        problem = _camera_problem(obj)
+        problem = _camera_problem(obj, context.scene)
         if problem:
             self.report({"ERROR"}, problem)
             return {"CANCELLED"}
         frame_range = (self.frame_start, self.frame_end) if self.frame_end > self.frame_start else None
         try:
-            paths = export.export_camera(context.scene, obj, self.format, self.filepath,
+            paths = export.export_camera(context.scene, obj, self.format,
+                                         pipeline.absolute_path(self.filepath, "export"),
                                          frames=self.frame_count or None, frame_range=frame_range)
         except (ValueError, OSError) as exc:
             self.report({"ERROR"}, str(exc))

@@ -4,6 +4,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
+from ..parascale_blender import pipeline
 from ..parascale_blender.reference import import_reference
 
 _FORMATS = (
@@ -29,7 +30,8 @@ class PARASCALE_OT_import_track(bpy.types.Operator, ImportHelper):
     bl_options = {"REGISTER", "UNDO"}
 
     filter_glob: StringProperty(default="*.txt;*.json;*.bin;*.npy;*.npz", options={"HIDDEN"})
-    format: EnumProperty(name="Format", items=_FORMATS, default="auto")
+    format: EnumProperty(name="Format", items=_FORMATS, default="auto",
+                         description="Format of the track file (Auto reads it from the content)")
     estimator: EnumProperty(name="Estimator", items=_ESTIMATORS, default="harmonic",
                             description="How Pi is read from points or depth (a video always uses flow)")
     video: StringProperty(name="Video", subtype="FILE_PATH", default="",
@@ -39,7 +41,10 @@ class PARASCALE_OT_import_track(bpy.types.Operator, ImportHelper):
     apply_render_size: BoolProperty(name="Set Render Size", default=False,
                                     description="Set the scene's resolution and pixel aspect to the track's")
     background: BoolProperty(name="Video as Background", default=True,
-                             description="Show the video as the camera's background image")
+                             description="Show the video as the camera's background image, in step with the keys")
+    set_scene: BoolProperty(name="Set Scene to Track", default=False,
+                            description="Set the scene's frame rate, frame range and resolution to the track's, "
+                                        "so every track frame lands on a whole frame (like Setup Tracking Scene)")
 
     def invoke(self, context, event):
         if self.filepath:  # dropped onto the viewport: options in a popup
@@ -47,13 +52,14 @@ class PARASCALE_OT_import_track(bpy.types.Operator, ImportHelper):
         return ImportHelper.invoke(self, context, event)
 
     def execute(self, context):
-        video = bpy.path.abspath(self.video) if self.video else None
         try:
+            video = pipeline.absolute_path(self.video, "video") if self.video else None
             result = import_reference(
                 context, self.filepath, format=self.format, video=video,
                 estimator=None if video else self.estimator, apply_render_size=self.apply_render_size,
-                offset=None if self.offset < 0 else self.offset, background=self.background)
-        except (ValueError, OSError, ImportError) as exc:
+                offset=None if self.offset < 0 else self.offset, background=self.background,
+                set_scene=self.set_scene)
+        except (ValueError, OSError, ImportError, RuntimeError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         for msg in result.warnings:
@@ -62,6 +68,8 @@ class PARASCALE_OT_import_track(bpy.types.Operator, ImportHelper):
             ob.select_set(False)
         result.obj.select_set(True)
         context.view_layer.objects.active = result.obj
+        pipeline.use_as_reference(context.scene, result.obj,
+                                  result.reference.estimator if result.reference else None)
         src = result.reference.source if result.reference else "none"
         self.report({"INFO"}, f"Imported {len(result.track)} frames as {result.obj.name!r} (Pi from {src})")
         return {"FINISHED"}

@@ -12,8 +12,11 @@ DEPTH_ITEMS = [
     ("raycast", "Ray Cast", "Scene ray casts on the same pixel grid"),
 ]
 REFERENCE_ITEMS = [
-    ("OBJECT", "Camera", "An imported reference camera or any animated camera in this file"),
-    ("FILE", "Track File", "A camera track file (COLMAP, transforms.json, RealEstate10K, LLFF, MegaSaM)"),
+    ("OBJECT", "Camera", "An imported reference camera or any animated camera in this file "
+                         "(keyed, parented, constrained or NLA)"),
+    ("FILE", "Track", "A camera track file (COLMAP, transforms.json, RealEstate10K, LLFF, MegaSaM)"),
+    ("BLEND", ".blend", "A camera animated in another .blend file"),
+    ("CLIP", "Clip", "Blender's own camera solve of a movie clip"),
 ]
 
 
@@ -22,34 +25,75 @@ def _is_camera(_self, obj):
 
 
 class ParaScaleSettings(bpy.types.PropertyGroup):
-    reference_kind: EnumProperty(name="Reference", items=REFERENCE_ITEMS, default="OBJECT")
+    reference_kind: EnumProperty(name="Reference", items=REFERENCE_ITEMS, default="OBJECT",
+                                 description="Where the reference camera move comes from")
     reference_object: PointerProperty(name="Reference Camera", type=bpy.types.Object, poll=_is_camera,
                                       description="Camera whose move is transferred")
     track_path: StringProperty(name="Track", subtype="FILE_PATH", description="Reference camera track file")
     video_path: StringProperty(name="Video", subtype="FILE_PATH",
                                description="Reference video (file or image folder) to measure Pi from, optional")
+    blend_path: StringProperty(name="File", subtype="FILE_PATH",
+                               description=".blend file holding the reference camera")
+    blend_camera: StringProperty(name="Camera", description="Name of the camera object in that .blend file")
+    clip: PointerProperty(name="Movie Clip", type=bpy.types.MovieClip,
+                          description="Movie clip with a camera solve (Movie Clip editor > Solve Camera)")
     target_camera: PointerProperty(name="Target Camera", type=bpy.types.Object, poll=_is_camera,
                                    description="Camera placed at the start of the shot in this scene; never modified")
-    estimator: EnumProperty(name="Estimator", items=ESTIMATOR_ITEMS, default="harmonic")
-    depth_source: EnumProperty(name="Depth", items=DEPTH_ITEMS, default="zpass")
+    estimator: EnumProperty(name="Estimator", items=ESTIMATOR_ITEMS, default="harmonic",
+                            description="How the Parallax Number is read from depth; must match the reference's "
+                                        "(set by Import)")
+    depth_source: EnumProperty(name="Depth", items=DEPTH_ITEMS, default="zpass",
+                               description="How the target scene's depth is read")
     use_scene_range: BoolProperty(name="Scene Range", default=True,
                                   description="Start at the scene's start frame and run as long as the reference lasts")
-    frame_start: IntProperty(name="Start", default=1)
-    frame_end: IntProperty(name="End", default=250)
-    depth_width: IntProperty(name="Depth Width", default=96, min=8, max=4096)
-    depth_height: IntProperty(name="Depth Height", default=54, min=8, max=4096)
+    frame_start: IntProperty(name="Start", default=1, description="First frame of the calibrated move")
+    frame_end: IntProperty(name="End", default=250, description="Last frame of the calibrated move")
+    depth_width: IntProperty(name="Width", default=96, min=8, max=4096,
+                             description="Width of the depth image the calibration reads (pixels)")
+    depth_height: IntProperty(name="Height", default=54, min=8, max=4096,
+                              description="Height of the depth image the calibration reads (pixels)")
     follow_zoom: BoolProperty(name="Follow Zoom", default=False,
                               description="The lens follows the reference's focal length changes")
-    result_camera: PointerProperty(name="Result", type=bpy.types.Object, poll=_is_camera)
+    result_camera: PointerProperty(name="Result", type=bpy.types.Object, poll=_is_camera,
+                                   description="The calibrated camera (updated in place when you calibrate again)")
+    has_calibration: BoolProperty(default=False, options={"HIDDEN"})
+    calib_residual: FloatProperty(
+        name="Residual", precision=4,
+        description="Calibration residual: PCE of the target Pi against the reference Pi on the very depth that "
+                    "drove the calibration; near zero by construction, it shows the solver converged")
     eval_render: BoolProperty(name="Render and Measure", default=False,
                               description="Evaluate by rendering the result and measuring its image motion "
                                           "by optical flow (closed loop); otherwise from the scene's depth")
-    has_evaluation: BoolProperty(default=False)
-    eval_pce: FloatProperty(name="PCE", precision=4)
-    eval_pce_p90: FloatProperty(name="PCE p90", precision=4)
-    eval_trans_err: FloatProperty(name="TransErr", precision=4)
-    eval_rot_err: FloatProperty(name="RotErr (deg)", precision=3)
-    eval_measured_by: StringProperty(name="Measured By")
+    has_evaluation: BoolProperty(default=False, options={"HIDDEN"})
+    eval_pce: FloatProperty(name="PCE", precision=4,
+                            description="Mean |ln(realised Pi / reference Pi)| per step, measured independently")
+    eval_pce_p90: FloatProperty(name="PCE p90", precision=4, description="90th percentile of the per-step PCE")
+    eval_trans_err: FloatProperty(name="TransErr", precision=4,
+                                  description="Translation error against the reference move after a similarity")
+    eval_rot_err: FloatProperty(name="RotErr (deg)", precision=3,
+                                description="Rotation error against the reference move, degrees")
+    eval_measured_by: StringProperty(name="Measured By", description="How the realised Pi was measured")
+
+
+def _draw_reference(layout, context, settings):
+    from ..parascale_blender import pipeline
+
+    layout.prop(settings, "reference_kind", expand=True)
+    kind = settings.reference_kind
+    if kind == "OBJECT":
+        layout.prop(settings, "reference_object")
+        summary = pipeline.reference_summary(settings.reference_object, context.scene)
+        if summary:
+            layout.label(text=summary, icon="INFO")
+        layout.operator("parascale.import_track", text="Import Track", icon="IMPORT")
+    elif kind == "FILE":
+        layout.prop(settings, "track_path")
+        layout.prop(settings, "video_path")
+    elif kind == "BLEND":
+        layout.prop(settings, "blend_path")
+        layout.prop(settings, "blend_camera")
+    else:
+        layout.prop(settings, "clip")
 
 
 class PARASCALE_PT_main(bpy.types.Panel):
@@ -61,35 +105,31 @@ class PARASCALE_PT_main(bpy.types.Panel):
 
     def draw(self, context):
         layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
         settings = context.scene.parascale
 
         box = layout.box()
-        box.label(text="1. Reference", icon="CAMERA_DATA")
-        box.prop(settings, "reference_kind", expand=True)
-        if settings.reference_kind == "OBJECT":
-            box.prop(settings, "reference_object")
-            box.operator("parascale.import_track", icon="IMPORT")
-        else:
-            box.prop(settings, "track_path")
-            box.prop(settings, "video_path")
+        box.label(text="Reference", icon="CAMERA_DATA")
+        _draw_reference(box, context, settings)
 
         box = layout.box()
-        box.label(text="2. Target", icon="OUTLINER_OB_CAMERA")
+        box.label(text="Target", icon="OUTLINER_OB_CAMERA")
         box.prop(settings, "target_camera")
         box.prop(settings, "estimator")
         box.prop(settings, "depth_source")
-        row = box.row(align=True)
-        row.prop(settings, "depth_width")
-        row.prop(settings, "depth_height")
+        col = box.column(align=True)
+        col.prop(settings, "depth_width", text="Depth Size")
+        col.prop(settings, "depth_height", text=" ")
         box.prop(settings, "follow_zoom")
 
         box = layout.box()
-        box.label(text="3. Frames", icon="TIME")
+        box.label(text="Frames", icon="TIME")
         box.prop(settings, "use_scene_range")
-        row = box.row(align=True)
-        row.enabled = not settings.use_scene_range
-        row.prop(settings, "frame_start")
-        row.prop(settings, "frame_end")
+        col = box.column(align=True)
+        col.enabled = not settings.use_scene_range
+        col.prop(settings, "frame_start")
+        col.prop(settings, "frame_end")
 
         col = layout.column(align=True)
         col.scale_y = 1.3
@@ -97,7 +137,7 @@ class PARASCALE_PT_main(bpy.types.Panel):
         row = col.row(align=True)
         row.operator("parascale.evaluate", icon="GRAPH")
         row.prop(settings, "eval_render", text="", icon="RENDER_STILL")
-        col.operator("parascale.export_poses", icon="EXPORT")
+        col.operator("parascale.export_poses", text="Export", icon="EXPORT")
 
 
 class PARASCALE_PT_results(bpy.types.Panel):
@@ -113,18 +153,31 @@ class PARASCALE_PT_results(bpy.types.Panel):
         return context.scene.parascale.result_camera is not None
 
     def draw(self, context):
+        from ..parascale_blender import pipeline
+
         layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
         settings = context.scene.parascale
         layout.prop(settings, "result_camera")
+        layout.operator("parascale.view_result", text="View Through Result", icon="VIEW_CAMERA")
+        if settings.has_calibration:
+            row = layout.row()
+            row.enabled = False
+            row.prop(settings, "calib_residual", text="Residual (depth)")
         if settings.has_evaluation:
             col = layout.column(align=True)
-            col.prop(settings, "eval_measured_by", emboss=False)
-            col.prop(settings, "eval_pce", emboss=False)
-            col.prop(settings, "eval_pce_p90", emboss=False)
-            col.prop(settings, "eval_trans_err", emboss=False)
-            col.prop(settings, "eval_rot_err", emboss=False)
+            col.enabled = False
+            col.prop(settings, "eval_measured_by")
+            col.prop(settings, "eval_pce")
+            col.prop(settings, "eval_pce_p90")
+            col.prop(settings, "eval_trans_err")
+            col.prop(settings, "eval_rot_err")
+            for line in pipeline.figures_disagree(settings):
+                layout.label(text=line, icon="ERROR")
         else:
-            layout.label(text="Evaluate to see PCE, TransErr and RotErr")
+            layout.label(text="Evaluate for an independent PCE", icon="INFO")
+        layout.label(text="Pi curves: Graph Editor, pi_ref / pi_target", icon="GRAPH")
 
 
 PANELS = (PARASCALE_PT_main, PARASCALE_PT_results)

@@ -13,7 +13,7 @@ import numpy as np
 from ..core.cameras import BlenderCamera, blender_from_intrinsics, blender_to_cv, cv_to_blender, intrinsics_from_blender
 from ..core.rotations import continuous_quats, quat_from_matrix
 
-LINEAR = 1  # enum index of 'LINEAR' in Keyframe.interpolation (CONSTANT, LINEAR, BEZIER, ...)
+CONSTANT, LINEAR = 0, 1  # enum indices of 'LINEAR' in Keyframe.interpolation (CONSTANT, LINEAR, BEZIER, ...)
 
 
 def camera_params(obj, scene) -> BlenderCamera:
@@ -54,9 +54,9 @@ def matrix_to_numpy(matrix) -> np.ndarray:
     return np.array([list(row) for row in matrix], dtype=float)
 
 
-def check_unit_scale(obj, frame=None) -> None:
+def check_unit_scale(obj, frame=None, matrix=None) -> None:
     """Cameras must have scale 1: the pose math assumes rigid transforms."""
-    m = matrix_to_numpy(obj.matrix_world)[:3, :3]
+    m = matrix_to_numpy(obj.matrix_world if matrix is None else matrix)[:3, :3]
     scale = np.linalg.norm(m, axis=0)
     if np.abs(scale - 1.0).max() > 1e-4:
         at = f" at frame {frame}" if frame is not None else ""
@@ -65,8 +65,10 @@ def check_unit_scale(obj, frame=None) -> None:
 
 
 def evaluated_poses(obj, scene, frames: Iterable[int]) -> np.ndarray:
-    """c2w (N, 4, 4), OpenCV axes, of an object at the given frames, evaluated with
-    parents, constraints and drivers. The scene's current frame is restored."""
+    """c2w (N, 4, 4), OpenCV axes, of an object at the given frames, read from the
+    evaluated depsgraph (parents, constraints, drivers, NLA; also for a scene linked
+    from another file when called under a context override for it). The scene's
+    current frame is restored."""
     frames = list(frames)
     current = (scene.frame_current, scene.frame_subframe)
     out = np.empty((len(frames), 4, 4))
@@ -74,34 +76,99 @@ def evaluated_poses(obj, scene, frames: Iterable[int]) -> np.ndarray:
         for i, f in enumerate(frames):
             whole = int(np.floor(f))
             scene.frame_set(whole, subframe=float(f - whole))
-            check_unit_scale(obj, f)
-            out[i] = matrix_to_numpy(obj.matrix_world)
+            matrix = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).matrix_world
+            check_unit_scale(obj, f, matrix)
+            out[i] = matrix_to_numpy(matrix)
     finally:
         scene.frame_set(current[0], subframe=current[1])
     return blender_to_cv(out)
 
 
-def animated_frame_range(obj) -> Optional[tuple[int, int]]:
-    """First and last keyed frame of an object's action, or None without animation."""
-    ad = obj.animation_data
-    if ad is None or ad.action is None:
+def _own_frame_range(holder) -> Optional[tuple[float, float]]:
+    """Frames spanned by an ID's own animation: active action and unmuted NLA strips."""
+    ad = getattr(holder, "animation_data", None)
+    if ad is None:
         return None
-    lo, hi = ad.action.frame_range
-    return int(round(lo)), int(round(hi))
+    spans = []
+    if ad.action is not None:
+        spans.append(tuple(ad.action.frame_range))
+    for track in ad.nla_tracks:
+        if not track.mute:
+            spans += [(s.frame_start, s.frame_end) for s in track.strips if not s.mute]
+    if not spans:
+        return None
+    return min(a for a, _ in spans), max(b for _, b in spans)
 
 
-def property_curve(obj, name: str, frames) -> Optional[np.ndarray]:
-    """Values at `frames` of the animated custom property obj["name"], or None."""
+def _solver_clip_range(constraint, scene) -> Optional[tuple[float, float]]:
+    clip = constraint.clip if not getattr(constraint, "use_active_clip", False) else None
+    clip = clip or (scene.active_clip if scene is not None else None)
+    if clip is None:
+        return None
+    return float(clip.frame_start), float(clip.frame_start + clip.frame_duration - 1)
+
+
+def animated_frame_range(obj, scene=None) -> Optional[tuple[int, int]]:
+    """First and last frame over which an object's world pose is animated, or None.
+
+    Looks where animators put motion: the object's action and NLA strips, its parents',
+    the objects its constraints follow, a Camera Solver constraint's movie clip, and
+    drivers (which can depend on anything: the scene's frame range then)."""
+    spans, seen, todo = [], set(), [obj]
+    while todo:
+        o = todo.pop()
+        if o is None or o.name_full in seen:
+            continue
+        seen.add(o.name_full)
+        span = _own_frame_range(o)
+        if span is not None:
+            spans.append(span)
+        ad = o.animation_data
+        if ad is not None and len(ad.drivers) and scene is not None:
+            spans.append((scene.frame_start, scene.frame_end))
+        todo.append(o.parent)
+        for c in getattr(o, "constraints", ()):
+            if c.mute or c.influence == 0:
+                continue
+            if c.type in {"CAMERA_SOLVER", "OBJECT_SOLVER", "FOLLOW_TRACK"}:
+                span = _solver_clip_range(c, scene)
+                if span is not None:
+                    spans.append(span)
+            todo.append(getattr(c, "target", None))
+            for t in getattr(c, "targets", ()):  # Armature / Child Of style multi-targets
+                todo.append(getattr(t, "target", None))
+    if not spans:
+        return None
+    lo, hi = min(a for a, _ in spans), max(b for _, b in spans)
+    return int(np.floor(lo + 1e-6)), int(np.ceil(hi - 1e-6))
+
+
+def _fcurve(obj, data_path: str, index: int = 0):
     ad = obj.animation_data
     if ad is None or ad.action is None:
         return None
     from bpy_extras.anim_utils import action_get_channelbag_for_slot
 
     bag = action_get_channelbag_for_slot(ad.action, ad.action_slot)
-    fc = bag.fcurves.find(f'["{name}"]') if bag is not None else None
+    return bag.fcurves.find(data_path, index=index) if bag is not None else None
+
+
+def property_curve(obj, name: str, frames) -> Optional[np.ndarray]:
+    """Values at `frames` of the animated custom property obj["name"], or None."""
+    fc = _fcurve(obj, f'["{name}"]')
     if fc is None:
         return None
     return np.array([fc.evaluate(f) for f in frames], float)
+
+
+def property_keys(obj, name: str) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """(frames, values) of the keys of the animated custom property obj["name"], or None."""
+    fc = _fcurve(obj, f'["{name}"]')
+    if fc is None or len(fc.keyframe_points) == 0:
+        return None
+    co = np.empty(2 * len(fc.keyframe_points))
+    fc.keyframe_points.foreach_get("co", co)
+    return co[0::2].astype(float), co[1::2].astype(float)
 
 
 def _channelbag(obj):
@@ -121,7 +188,8 @@ def new_action(obj, name: str):
     return action
 
 
-def write_fcurve(channelbag, data_path: str, index: int, frames: np.ndarray, values: np.ndarray):
+def write_fcurve(channelbag, data_path: str, index: int, frames: np.ndarray, values: np.ndarray,
+                 interpolation: int = LINEAR):
     """One F-curve keyed at every frame in bulk (foreach_set), linear interpolation."""
     fc = channelbag.fcurves.ensure(data_path, index=index)
     n = len(frames)
@@ -131,7 +199,7 @@ def write_fcurve(channelbag, data_path: str, index: int, frames: np.ndarray, val
     co[0::2] = frames
     co[1::2] = values
     fc.keyframe_points.foreach_set("co", co)
-    fc.keyframe_points.foreach_set("interpolation", np.full(n, LINEAR, dtype=np.int32))
+    fc.keyframe_points.foreach_set("interpolation", np.full(n, interpolation, dtype=np.int32))
     fc.update()
     return fc
 
@@ -173,6 +241,20 @@ def write_camera_animation(obj, c2w_cv: np.ndarray, frames: Sequence[float], act
         from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
         write_fcurve(action_ensure_channelbag_for_slot(lens_action, slot), "lens", 0, frames,
                      np.asarray(lens, float))
+    return action
+
+
+def write_stepped_curve(id_data, id_type: str, data_path: str, frames, values, action_name: str):
+    """Key one property of any ID (a movie clip, camera data) with constant
+    interpolation: it holds each value until the next key, in a new action."""
+    from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
+
+    action = bpy.data.actions.new(action_name)
+    slot = action.slots.new(id_type=id_type, name=id_data.name)
+    ad = id_data.animation_data or id_data.animation_data_create()
+    ad.action, ad.action_slot = action, slot
+    write_fcurve(action_ensure_channelbag_for_slot(action, slot), data_path, 0, np.asarray(frames, float),
+                 np.asarray(values, float), interpolation=CONSTANT)
     return action
 
 

@@ -2,9 +2,10 @@
 
 Both return core.calibrate.DepthView (planar Z on a small pixel grid, +inf where
 nothing is hit) so the calibration does not care where depth comes from. The Z
-pass reuses one compositor setup, one temporary camera and Cycles' persistent
-data across calls, and restores every scene setting it touched on exit, also
-after an error or a cancel.
+pass renders in a temporary scene that links the user's collections (render.py), so
+the user's render settings, active camera and compositor are never touched, and
+reuses one compositor setup, one temporary camera and Cycles' persistent data
+across calls. Everything it creates is removed on exit, error or cancel.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from ..core.cameras import cv_to_blender
 from ..core.parallax import normalized_grid, scale_intrinsics
 from .animation import apply_intrinsics
 from .quiet import quiet_stdout
-from .render import saved_render_state, set_fast_cycles
+from .render import new_camera, remove_camera, set_fast_cycles, temporary_scene
 
 BACKGROUND_Z = 1e9  # Cycles writes 1e10 where a ray hits nothing
 
@@ -67,47 +68,38 @@ class ZPassDepth:
         self.clip_start = float(clip_start)
         self.samples = int(samples)
         self.reuse = reuse
-        self._state = None
+        self._temp = self._tmp_scene = None
         self._image = None
         self._camera = None
         self._group = None
         self._tmp = None
         self._bounds = None
 
-    # -- state -----------------------------------------------------------
-    def _save(self):
-        self._state = saved_render_state(self.scene)
-        self._view_layer = self._state.__enter__()
-
-    def _restore(self):
-        if self._state is not None:
-            state, self._state = self._state, None
-            state.__exit__(None, None, None)
-
+    # -- setup in a temporary scene (the user's scene is never touched) ---
     def _build(self):
-        s, r = self.scene, self.scene.render
+        self._temp = temporary_scene(self.scene)
+        s = self._tmp_scene = self._temp.__enter__()
+        r = s.render
         set_fast_cycles(s, self.samples)
         s.cycles.filter_width = 0.01  # sample pixel centres: depth is not blended across edges
         r.resolution_x, r.resolution_y, r.resolution_percentage = self.width, self.height, 100
-        r.use_border = False
         r.use_persistent_data = self.reuse
         r.use_compositing = True
+        self._view_layer = s.view_layers[0]
         self._view_layer.use_pass_z = True
         self._tmp = tempfile.mkdtemp(prefix="parascale_depth_")
         r.filepath = os.path.join(self._tmp, "render_")
-        data = bpy.data.cameras.new("ParaScale.depth")
-        self._camera = bpy.data.objects.new("ParaScale.depth", data)
-        s.collection.objects.link(self._camera)
+        self._camera = new_camera(s, "ParaScale.depth")
         s.camera = self._camera
         self._make_compositor()
-        self._bounds = scene_bounds(s)
+        self._bounds = scene_bounds(self.scene)
 
     def _make_compositor(self):
         if self._group is not None:
             bpy.data.node_groups.remove(self._group)
         group = bpy.data.node_groups.new("ParaScale.depth", "CompositorNodeTree")
         layers = group.nodes.new("CompositorNodeRLayers")
-        layers.scene = self.scene
+        layers.scene = self._tmp_scene
         layers.layer = self._view_layer.name
         out = group.nodes.new("CompositorNodeOutputFile")
         out.directory = self._tmp
@@ -118,7 +110,7 @@ class ZPassDepth:
         out.file_output_items.new("FLOAT", "Depth")
         group.links.new(layers.outputs["Depth"], out.inputs[0])
         self._group = group
-        self.scene.compositing_node_group = group
+        self._tmp_scene.compositing_node_group = group
 
     def _read_image(self, path: str):
         """One image datablock for the whole pass, reloaded per frame: removing an
@@ -140,19 +132,19 @@ class ZPassDepth:
     def _teardown(self):
         self._drop_image()
         if self._camera is not None:
-            data = self._camera.data
-            bpy.data.objects.remove(self._camera, do_unlink=True)
-            bpy.data.cameras.remove(data)
+            remove_camera(self._camera)
             self._camera = None
         if self._group is not None:
             bpy.data.node_groups.remove(self._group)
             self._group = None
+        if self._temp is not None:
+            temp, self._temp = self._temp, None
+            temp.__exit__(None, None, None)
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
     def __enter__(self):
-        self._save()
         try:
             self._build()
         except BaseException:
@@ -161,10 +153,7 @@ class ZPassDepth:
         return self
 
     def close(self):
-        try:
-            self._teardown()
-        finally:
-            self._restore()
+        self._teardown()
 
     def __exit__(self, *exc):
         self.close()
@@ -177,7 +166,7 @@ class ZPassDepth:
     def _place_camera(self, c2w_cv: np.ndarray, K_grid: np.ndarray):
         cam = self._camera
         cam.matrix_world = Matrix(cv_to_blender(c2w_cv).tolist())
-        apply_intrinsics(cam.data, K_grid, self.width, self.height, scene=self.scene)
+        apply_intrinsics(cam.data, K_grid, self.width, self.height, scene=self._tmp_scene)
         cam.data.clip_start = self.clip_start
         # The depth pass must see the whole scene, wherever the move takes the camera.
         cam.data.clip_end = max(1e3 * self.clip_start, 1.01 * far_distance(self._bounds, c2w_cv[:3, 3]))
@@ -192,7 +181,7 @@ class ZPassDepth:
         for name in os.listdir(self._tmp):
             os.remove(os.path.join(self._tmp, name))
         with quiet_stdout():
-            bpy.ops.render.render(write_still=False, scene=self.scene.name)
+            bpy.ops.render.render(write_still=False, scene=self._tmp_scene.name)
         files = [f for f in os.listdir(self._tmp) if f.startswith("depth_") and f.endswith(".exr")]
         if not files:
             raise RuntimeError("the Z pass render wrote no depth file (is the compositor disabled?)")

@@ -13,24 +13,68 @@ from ..core.cameras import steps
 from ..core.metrics import pce, trajectory_errors
 from ..core.reference import pi_from_video
 from .export import camera_track
-from .render import render_frames, render_size_for
+from .render import FrameRenderer, render_size_for
 
 MISS_THRESHOLD = 0.2  # |ln(realised / reference)| above this is reported as a miss
 DOLLY_SHARE = 0.5     # a step whose translation is mostly along the view axis
+
+
+class FlowMeasurement:
+    """Render `camera` at `frames` one frame per step() and measure its Pi per step from
+    the images (finish() -> (ReferencePi with source 'video', the camera's Track)).
+    Rendering happens in a temporary scene; cancel() or an error leaves nothing."""
+
+    def __init__(self, scene, camera, frames, folder=None, *, long_side: int = 256, samples: int = 4):
+        self.scene, self.camera = scene, camera
+        self.frames = [int(f) for f in frames]
+        self._tmpdir = None
+        if folder is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="parascale_eval_")
+            folder = self._tmpdir.name
+        self.folder = Path(folder)
+        width, height = render_size_for(scene, long_side)
+        self._renderer = FrameRenderer(scene, camera, self.folder, width, height, samples=samples).__enter__()
+        self.done = 0
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.frames)
+
+    def step(self) -> bool:
+        try:
+            self._renderer.render(self.frames[self.done])
+        except BaseException:
+            self.cancel()
+            raise
+        self.done += 1
+        return self.done == len(self.frames)
+
+    def finish(self):
+        while self.done < len(self.frames):
+            self.step()
+        self._renderer.close()
+        try:
+            track = camera_track(self.scene, self.camera, (self.frames[0], self.frames[-1]))
+            return pi_from_video(track, self.folder), track
+        finally:
+            self.cancel()
+
+    def cancel(self):
+        self._renderer.close()
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
 
 
 def realised_pi_by_flow(scene, camera, frames, folder=None, *, long_side: int = 256, samples: int = 4,
                         progress=None):
     """Render `camera` at `frames` and measure its Pi per step from the images.
     Returns (ReferencePi with source 'video', the camera's Track)."""
-    frames = [int(f) for f in frames]
-    width, height = render_size_for(scene, long_side)
-    with tempfile.TemporaryDirectory(prefix="parascale_eval_") as tmp:
-        out = Path(folder) if folder is not None else Path(tmp)
-        render_frames(scene, camera, frames, out, width, height, samples=samples, progress=progress)
-        track = camera_track(scene, camera, (frames[0], frames[-1]))
-        realised = pi_from_video(track, out)
-    return realised, track
+    run = FlowMeasurement(scene, camera, frames, folder, long_side=long_side, samples=samples)
+    while not run.step():
+        if progress:
+            progress(run.done, run.n_steps)
+    return run.finish()
 
 
 def explain_misses(method: str, per_step: np.ndarray, realised: np.ndarray, reference: np.ndarray,
@@ -71,45 +115,80 @@ def score(realised_pi, reference_pi, c2w, ref_c2w) -> dict:
     return out
 
 
-def closed_loop(scene, camera, reference_pi, ref_c2w=None, *, method: str = "", long_side: int = 256,
-                samples: int = 4, folder=None, progress=None) -> dict:
-    """Render, measure by flow, and score one calibrated camera against a reference
-    Pi per step (and the reference poses, when given, for TransErr / RotErr)."""
+def _keyed_frames(camera, scene=None) -> list:
     from .animation import animated_frame_range
 
-    frame_range = animated_frame_range(camera)
+    frame_range = animated_frame_range(camera, scene)
     if frame_range is None:
         raise ValueError(f"camera {camera.name!r} has no animation to evaluate")
-    frames = list(range(frame_range[0], frame_range[1] + 1))
-    reference_pi = np.asarray(reference_pi, float)
-    if len(reference_pi) != len(frames) - 1:
-        raise ValueError(f"camera {camera.name!r} has {len(frames) - 1} steps (frames {frames[0]}..{frames[-1]}) "
-                         f"but the reference has {len(reference_pi)}")
-    realised, track = realised_pi_by_flow(scene, camera, frames, folder, long_side=long_side,
-                                          samples=samples, progress=progress)
-    ref_c2w = track.c2w if ref_c2w is None else ref_c2w
-    out = {"camera": camera.name, "frames": frames, "measured_by": "optical_flow",
-           "pi_ref": reference_pi.tolist(), "pi_realised": realised.pi.tolist()}
-    out.update(score(realised.pi, reference_pi, track.c2w, ref_c2w))
-    ref_d, _ = steps(ref_c2w)
-    per_step = np.array([np.nan if v is None else v for v in out["pce_per_step"]])
-    out["misses"] = explain_misses(method or str(camera.get("parascale_method", "")), per_step,
-                                   realised.pi, reference_pi, ref_d)
-    return out
+    return list(range(frame_range[0], frame_range[1] + 1))
 
 
-def evaluate_camera(scene, camera, reference=None, *, long_side: int = 256, samples: int = 4,
-                    folder=None, progress=None) -> dict:
-    """Closed-loop evaluation of a camera against a reference move (a
-    pipeline.ReferenceMotion mapped onto the camera's frames), or, without one,
-    against the pi_ref curve a ParaScale result carries. Used by the Evaluate
-    operator and `parascale evaluate`."""
-    from .animation import animated_frame_range, property_curve
+class ClosedLoop:
+    """Render one calibrated camera, measure its Pi by flow, and score it against a
+    reference Pi per step (and the reference poses, when given, for TransErr / RotErr).
+    Stepwise (one render per step()) so the Evaluate operator can show progress and
+    cancel; finish() returns the scores."""
 
-    frame_range = animated_frame_range(camera)
-    if frame_range is None:
-        raise ValueError(f"camera {camera.name!r} has no animation to evaluate")
-    frames = np.arange(frame_range[0], frame_range[1] + 1)
+    def __init__(self, scene, camera, reference_pi, ref_c2w=None, *, method: str = "", long_side: int = 256,
+                 samples: int = 4, folder=None, warnings=()):
+        self.camera, self.method, self.warnings = camera, method, list(warnings)
+        self.frames = _keyed_frames(camera, scene)
+        self.reference_pi = np.asarray(reference_pi, float)
+        if len(self.reference_pi) != len(self.frames) - 1:
+            raise ValueError(f"camera {camera.name!r} has {len(self.frames) - 1} steps (frames {self.frames[0]}.."
+                             f"{self.frames[-1]}) but the reference has {len(self.reference_pi)}")
+        self.ref_c2w = ref_c2w
+        self.measurement = FlowMeasurement(scene, camera, self.frames, folder, long_side=long_side,
+                                           samples=samples)
+
+    @property
+    def n_steps(self) -> int:
+        return self.measurement.n_steps
+
+    @property
+    def steps_done(self) -> int:
+        return self.measurement.done
+
+    def step(self) -> bool:
+        return self.measurement.step()
+
+    def cancel(self):
+        self.measurement.cancel()
+
+    def finish(self) -> dict:
+        realised, track = self.measurement.finish()
+        ref_c2w = track.c2w if self.ref_c2w is None else self.ref_c2w
+        out = {"camera": self.camera.name, "frames": self.frames, "measured_by": "optical_flow",
+               "pi_ref": self.reference_pi.tolist(), "pi_realised": realised.pi.tolist()}
+        out.update(score(realised.pi, self.reference_pi, track.c2w, ref_c2w))
+        ref_d, _ = steps(ref_c2w)
+        per_step = np.array([np.nan if v is None else v for v in out["pce_per_step"]])
+        out["misses"] = explain_misses(self.method or str(self.camera.get("parascale_method", "")), per_step,
+                                       realised.pi, self.reference_pi, ref_d)
+        out["warnings"] = self.warnings
+        return out
+
+
+def closed_loop(scene, camera, reference_pi, ref_c2w=None, *, method: str = "", long_side: int = 256,
+                samples: int = 4, folder=None, progress=None) -> dict:
+    """ClosedLoop run to the end."""
+    run = ClosedLoop(scene, camera, reference_pi, ref_c2w, method=method, long_side=long_side,
+                     samples=samples, folder=folder)
+    while not run.step():
+        if progress:
+            progress(run.steps_done, run.n_steps)
+    return run.finish()
+
+
+def closed_loop_for(scene, camera, reference=None, *, long_side: int = 256, samples: int = 4,
+                    folder=None) -> ClosedLoop:
+    """A ClosedLoop of a camera against a reference move (a pipeline.ReferenceMotion
+    mapped onto the camera's frames), or, without one, against the pi_ref curve a
+    ParaScale result carries."""
+    from .animation import property_curve
+
+    frames = np.array(_keyed_frames(camera, scene))
     warnings = []
     ref_c2w = None
     if reference is not None:
@@ -130,7 +209,15 @@ def evaluate_camera(scene, camera, reference=None, *, long_side: int = 256, samp
     if estimator != "flow":
         warnings.append(f"the reference Pi was read with {estimator!r}; the renders are measured by optical "
                         "flow, which `flow` matches best (a video reference always is)")
-    out = closed_loop(scene, camera, reference_pi, ref_c2w, long_side=long_side, samples=samples,
-                      folder=folder, progress=progress)
-    out["warnings"] = warnings
-    return out
+    return ClosedLoop(scene, camera, reference_pi, ref_c2w, long_side=long_side, samples=samples,
+                      folder=folder, warnings=warnings)
+
+
+def evaluate_camera(scene, camera, reference=None, *, long_side: int = 256, samples: int = 4,
+                    folder=None, progress=None) -> dict:
+    """Closed-loop evaluation (closed_loop_for) run to the end. Used by `parascale evaluate`."""
+    run = closed_loop_for(scene, camera, reference, long_side=long_side, samples=samples, folder=folder)
+    while not run.step():
+        if progress:
+            progress(run.steps_done, run.n_steps)
+    return run.finish()

@@ -17,6 +17,23 @@ from . import animation
 BRIDGE_SOURCE = Path(__file__).resolve().parents[1] / "bridge" / "parascale_bridge.py"
 BRIDGE_NAME = "parascale_bridge.py"
 CURVES = ("pi_ref", "pi_target", "scale")
+# The file extension each format is written with ("" for the folder formats).
+EXTENSIONS = {"re10k": ".txt", "motionctrl": ".json", "recammaster": ".json", "nerf": ".json",
+              "colmap": "", "gen3c": "", "parascale": ".json"}
+
+
+def output_path(fmt: str, path) -> Path:
+    """The path a format is written to: a file gets its format's extension (added, or
+    replacing a wrong one); a folder format keeps the name, without a file extension."""
+    path = Path(path)
+    ext = EXTENSIONS.get(fmt, "")
+    if not path.name or path.name in (".", ".."):
+        raise ValueError(f"{path}: give a file name for the {fmt} export")
+    if ext and path.suffix.lower() != ext:
+        return path.with_name(path.stem + ext if path.suffix.lower() in (".txt", ".json") else path.name + ext)
+    if not ext and path.suffix.lower() in (".txt", ".json"):
+        return path.with_suffix("")
+    return path
 
 
 def camera_track(scene, camera_obj, frame_range: Optional[Sequence[int]] = None) -> Track:
@@ -24,7 +41,7 @@ def camera_track(scene, camera_obj, frame_range: Optional[Sequence[int]] = None)
     (frame / fps), ParaScale curves and provenance as a Track."""
     if camera_obj is None or camera_obj.type != "CAMERA":
         raise ValueError(f"{getattr(camera_obj, 'name', camera_obj)!r} is not a camera object")
-    animated = animation.animated_frame_range(camera_obj)
+    animated = animation.animated_frame_range(camera_obj, scene)
     if animated is None:
         raise ValueError(f"camera {camera_obj.name!r} has no animation: key its motion (or run a "
                          "ParaScale transfer) before exporting")
@@ -95,13 +112,15 @@ def export_camera(scene, camera_obj, fmt: str, output, frames: Optional[int] = N
     frames when given (None: every frame; recammaster: 81). GEN3C also renders the
     scene's Z-pass depth (depth_size W x H) at every exported frame, in the same units
     as the translation. Copies parascale_bridge.py next to the output.
-    Returns the written paths (output first, then the bridge). Raises ValueError."""
+    The output gets the format's extension (output_path) and missing folders are
+    created. Returns the written paths (output first, then the bridge). Raises ValueError."""
     if fmt not in writers.FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(writers.FORMATS)}")
     if not BRIDGE_SOURCE.is_file():
         raise ValueError(f"the bridge script is missing from the extension ({BRIDGE_SOURCE})")
-    output = Path(output)
+    output = output_path(fmt, output)
     track = camera_track(scene, camera_obj, frame_range)
+    output.parent.mkdir(parents=True, exist_ok=True)  # a new folder for the export is fine
     if frames is None:
         frames = writers.DEFAULT_FRAMES.get(fmt)
     track = writers.prepare(track, frames)

@@ -23,6 +23,7 @@ from .depth import depth_source
 
 RESULT_SUFFIX = ".ParaScale"
 RESULT_TAG = "parascale_result"
+PI_PROPERTY = "pi_ref"  # the imported reference's Pi curve (reference.PI_PROPERTY)
 
 
 class TransferError(ValueError):
@@ -72,20 +73,14 @@ class ReferenceMotion:
 
     def on_times(self, new_times: np.ndarray) -> "ReferenceMotion":
         """The move at other frame times (seconds from its start): poses resampled
-        (slerp), Pi by interpolating its cumulative sum (DESIGN section 4)."""
+        (slerp), Pi by interpolating its cumulative sum. Pi crosses time bases only
+        this way, whatever route carried the reference, so every route agrees."""
         t = self.times - self.times[0]
         new_times = np.asarray(new_times, float)
         if len(new_times) <= len(t) and np.allclose(new_times, t[:len(new_times)], atol=1e-9):
             n = len(new_times)
             return ReferenceMotion(self.c2w[:n], new_times, self.pi[:n - 1], self.estimator, self.source,
                                    self.label, None if self.K is None else self.K[:n])
-        if self.track is not None and self.measured.source in ("points", "depth", "video"):
-            from ..core.reference import resample_reference
-
-            measured, track = resample_reference(self.measured, self.track,
-                                                 self.times[0] + new_times, video=self.video)
-            return ReferenceMotion(track.c2w, new_times, np.maximum(measured.pi, 0.0), self.estimator,
-                                   self.source, self.label, track.K)
         cumulative = np.concatenate([[0.0], np.cumsum(self.pi)])
         pi = np.diff(np.interp(new_times, t, cumulative))
         c2w = resample_poses(self.c2w, t, new_times)
@@ -117,27 +112,64 @@ def reference_from_track_file(path, *, video=None, format=None, estimator="harmo
 
 def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None, depth="zpass",
                           depth_size=(96, 54)) -> ReferenceMotion:
-    """A camera object in this file: an imported reference (its animated "pi_ref"
-    curve is used) or any animated camera (Pi from its own scene's depth)."""
+    """A camera object in this file as a timed reference.
+
+    An imported reference carries its Pi as the animated property "pi_ref", keyed once
+    per track frame (possibly at sub-frames): those keys are its time base, exactly as
+    the track file's own timestamps are, so both routes give the same move. Any other
+    camera (keyed, parented, constrained, NLA- or driver-animated) is read from the
+    evaluated depsgraph per frame and its Pi measured in its own scene's depth."""
     if obj is None or obj.type != "CAMERA":
         raise TransferError("the reference must be a camera object")
-    if frame_range is None:
-        frame_range = animation.animated_frame_range(obj)
-        if frame_range is None:
-            raise TransferError(f"reference camera {obj.name!r} has no animation")
-    frames = np.arange(frame_range[0], frame_range[1] + 1)
     fps = scene.render.fps / scene.render.fps_base
+    keyed = animation.property_keys(obj, PI_PROPERTY)
+    if keyed is not None and frame_range is None:
+        frames, pi_at_keys = keyed
+        if len(frames) < 2:
+            raise TransferError(f"reference camera {obj.name!r} has one {PI_PROPERTY} key; a move needs two")
+        c2w = animation.evaluated_poses(obj, scene, frames)
+        K = _intrinsics_at(obj, scene, frames)
+        est = str(obj.get("parascale_estimator") or estimator)
+        source = str(obj.get("parascale_pi_source", "points"))
+        return ReferenceMotion(c2w, (frames - frames[0]) / fps, pi_at_keys[1:], est, source, obj.name, K)
+    if obj.get("parascale_reference") and keyed is None:
+        raise TransferError(
+            f"reference camera {obj.name!r} was imported without a video, points or depth, so it has no "
+            "Parallax Number; re-import its track with the video (or a track with points)")
+    if frame_range is None:
+        frame_range = animation.animated_frame_range(obj, scene)
+        if frame_range is None:
+            raise TransferError(f"reference camera {obj.name!r} does not move: key it, parent it to an animated "
+                                "object, or drive it with a constraint or the NLA")
+    frames = np.arange(frame_range[0], frame_range[1] + 1)
     c2w = animation.evaluated_poses(obj, scene, frames)
     K, W, H = animation.camera_intrinsics(obj, scene)
-    pi_curve = animation.property_curve(obj, "pi_ref", frames)
-    if pi_curve is not None:
-        est = str(obj.get("parascale_estimator", estimator))
-        source = str(obj.get("parascale_pi_source", "points"))
-        return ReferenceMotion(c2w, (frames - frames[0]) / fps, pi_curve[1:], est, source, obj.name)
+    if keyed is not None:  # an explicit range on an imported reference: Pi by its cumulative curve
+        cumulative = np.concatenate([[0.0], np.cumsum(keyed[1][1:])])
+        pi = np.diff(np.interp(frames, keyed[0], cumulative))
+        return ReferenceMotion(c2w, (frames - frames[0]) / fps, np.maximum(pi, 0.0),
+                               str(obj.get("parascale_estimator") or estimator),
+                               str(obj.get("parascale_pi_source", "points")), obj.name)
     home = obj.users_scene[0] if obj.users_scene else scene
     pi = scene_pi(home, c2w, K, W, H, estimator, depth=depth, depth_size=depth_size,
                   clip_start=obj.data.clip_start)
     return ReferenceMotion(c2w, (frames - frames[0]) / fps, pi, estimator, "scene", obj.name)
+
+
+def _intrinsics_at(obj, scene, frames) -> Optional[np.ndarray]:
+    """Per-frame K when the camera's lens is animated (zoom), else None."""
+    if obj.data.animation_data is None:
+        return None
+    current = (scene.frame_current, scene.frame_subframe)
+    Ks = []
+    try:
+        for f in frames:
+            whole = int(np.floor(f))
+            scene.frame_set(whole, subframe=float(f - whole))
+            Ks.append(animation.camera_intrinsics(obj, scene)[0])
+    finally:
+        scene.frame_set(current[0], subframe=current[1])
+    return np.array(Ks)
 
 
 def scene_pi(scene, c2w, K, W, H, estimator, *, depth="zpass", depth_size=(96, 54), clip_start=1e-3,
@@ -204,11 +236,14 @@ class TransferResult:
         return out
 
 
-def _check_camera(obj, role: str):
+def _check_camera(obj, role: str, scene=None):
     if obj is None:
         raise TransferError(f"no {role} camera: pick a camera object")
     if obj.type != "CAMERA":
         raise TransferError(f"{role} {obj.name!r} is a {obj.type.lower()}, not a camera")
+    if scene is not None and scene.objects.get(obj.name) != obj:
+        raise TransferError(f"{role} camera {obj.name!r} is not in scene {scene.name!r}; the depth it "
+                            "calibrates against is this scene's: link the camera into it, or switch scenes")
     if obj.data.type != "PERSP":
         raise TransferError(f"{role} camera {obj.name!r} is {obj.data.type.lower()}; only perspective "
                             "cameras have parallax")
@@ -222,11 +257,12 @@ class Transfer:
     """
 
     def __init__(self, scene, target, reference: ReferenceMotion, options: TransferOptions = TransferOptions()):
-        _check_camera(target, "target")
+        _check_camera(target, "target", scene)
         if options.method is None:  # the estimator that reads Pi the way the reference was read
             options = replace(options, method=default_estimator_for(reference.source))
         if options.method not in METHODS:
             raise TransferError(f"unknown method {options.method!r}; expected one of {', '.join(METHODS)}")
+        check_result_name(target, options.result_name)
         self.scene, self.target, self.options = scene, target, options
         self.warnings: list = []
         fps = scene.render.fps / scene.render.fps_base
@@ -342,30 +378,89 @@ class Transfer:
             method=result.method, estimator=result.estimator, realised=realised)
 
 
-def write_result_camera(scene, target, result, frames, name=None, lens=None):
-    """A new camera "<target>.ParaScale" keyed with the result; replaces only a
-    previous ParaScale result of the same name."""
-    name = name or target.name + RESULT_SUFFIX
+def result_name(target, name=None) -> str:
+    return name or target.name + RESULT_SUFFIX
+
+
+def check_result_name(target, name=None) -> None:
+    """Refuse, before any work, a result name held by something that is not a ParaScale result."""
+    name = result_name(target, name)
     old = bpy.data.objects.get(name)
-    if old is not None:
-        if not old.get(RESULT_TAG):
-            raise TransferError(f"an object named {name!r} exists and is not a ParaScale result; rename it")
-        animation.remove_object(old)
+    if old is not None and not (old.get(RESULT_TAG) and old.type == "CAMERA"):
+        raise TransferError(f"an object named {name!r} exists and is not a ParaScale result; rename it "
+                            "or choose another result name")
+
+
+def _own_camera_data(target, name, lens):
+    """A copy of the target's camera data that shares nothing with it: its lens
+    animation, if any, is copied into an action of its own (or replaced by follow-zoom)."""
     data = target.data.copy()
     data.name = name
-    if data.animation_data is not None and lens is not None:
-        data.animation_data_clear()
-    obj = bpy.data.objects.new(name, data)
-    collection = target.users_collection[0] if target.users_collection else scene.collection
-    if collection.library is not None or collection.override_library is not None:
-        collection = scene.collection
-    collection.objects.link(obj)
-    step_curve = lambda v: np.concatenate([[0.0], np.asarray(v, float)])  # noqa: E731
-    animation.write_camera_animation(
-        obj, result.c2w, frames, name + ".action",
-        curves={"pi_ref": step_curve(result.pi_ref), "pi_target": step_curve(result.pi_target),
-                "scale": step_curve(result.scale)},
-        lens=lens)
+    ad = data.animation_data
+    if ad is not None:
+        if lens is not None or ad.action is None:
+            data.animation_data_clear()
+        else:
+            identifier = ad.action_slot.identifier if ad.action_slot else None
+            ad.action = ad.action.copy()
+            slots = [s for s in ad.action.slots if s.identifier == identifier]
+            if slots and ad.action_slot != slots[0]:
+                ad.action_slot = slots[0]
+    return data
+
+
+def write_result_camera(scene, target, result, frames, name=None, lens=None):
+    """The result camera "<target>.ParaScale", keyed with the result.
+
+    A previous result of that name is updated in place: the same object keeps its
+    identity, so scene.camera, markers bound to it and links from other objects stay;
+    its animation and camera data are replaced. A new result goes in the target's
+    collection. The result never shares data or actions with the target. If keying
+    fails, nothing is left behind and a previous result is as it was."""
+    from .reference import all_ids, remove_new_ids
+
+    name = result_name(target, name)
+    check_result_name(target, name)
+    before = all_ids()
+    obj = bpy.data.objects.get(name)
+    previous = None
+    if obj is not None:
+        ad = obj.animation_data
+        previous = (obj.data, ad.action if ad else None, ad.action_slot if ad else None)
+    try:
+        data = _own_camera_data(target, name, lens)
+        if obj is None:
+            obj = bpy.data.objects.new(name, data)
+            collection = target.users_collection[0] if target.users_collection else scene.collection
+            if collection.library is not None or collection.override_library is not None:
+                collection = scene.collection
+            collection.objects.link(obj)
+        else:
+            obj.data = data
+        obj.parent = None
+        obj.constraints.clear()
+        step_curve = lambda v: np.concatenate([[0.0], np.asarray(v, float)])  # noqa: E731
+        animation.write_camera_animation(
+            obj, result.c2w, frames, name + ".action",
+            curves={"pi_ref": step_curve(result.pi_ref), "pi_target": step_curve(result.pi_target),
+                    "scale": step_curve(result.scale)},
+            lens=lens)
+    except BaseException:
+        if previous is not None:
+            obj.data = previous[0]
+            if previous[1] is not None:
+                obj.animation_data.action, obj.animation_data.action_slot = previous[1], previous[2]
+        remove_new_ids(before)
+        raise
+    if previous is not None:  # the old data and action, unless someone else uses them
+        old_data, old_action = previous[0], previous[1]
+        if old_data.users == 0:
+            old_action_lens = old_data.animation_data.action if old_data.animation_data else None
+            bpy.data.cameras.remove(old_data)
+            if old_action_lens is not None and old_action_lens.users == 0:
+                bpy.data.actions.remove(old_action_lens)
+        if old_action is not None and old_action.users == 0:
+            bpy.data.actions.remove(old_action)
     obj[RESULT_TAG] = 1
     obj["parascale_method"] = result.method
     obj["parascale_estimator"] = result.estimator
@@ -389,25 +484,130 @@ def settings_problem(scene) -> Optional[str]:
         return "ParaScale settings are missing (is the add-on enabled?)"
     if settings.target_camera is None:
         return "Pick a target camera"
-    if settings.reference_kind == "OBJECT":
+    kind = settings.reference_kind
+    if kind == "OBJECT":
         if settings.reference_object is None:
             return "Pick a reference camera, or import a reference track"
         if settings.reference_object == settings.target_camera:
             return "The reference and the target must be different cameras"
-    elif not settings.track_path:
+    elif kind == "FILE" and not settings.track_path:
         return "Choose a reference track file"
+    elif kind == "BLEND" and not (settings.blend_path and settings.blend_camera):
+        return "Choose a .blend file and the name of its camera"
+    elif kind == "CLIP" and settings.clip is None:
+        return "Pick a solved movie clip"
     return None
+
+
+def reference_from_blend(filepath, camera: str, scene_name: Optional[str] = None, *, estimator="harmonic",
+                         depth="zpass", depth_size=(96, 54)) -> ReferenceMotion:
+    """A camera animated in another .blend file: its scenes are linked in, the camera is
+    read like any camera in this file (Pi from its own scene's depth), and everything
+    linked is removed again. The open file is unchanged."""
+    from pathlib import Path
+
+    from .reference import all_ids, remove_new_ids
+
+    path = Path(filepath)
+    if not path.is_file():
+        raise TransferError(f"{filepath}: no such .blend file")
+    before = all_ids()
+    try:
+        with bpy.data.libraries.load(str(path.resolve()), link=True) as (src, dst):
+            names = list(src.scenes)
+            if scene_name:
+                if scene_name not in names:
+                    raise TransferError(f"{filepath}: no scene {scene_name!r} (scenes: {', '.join(names)})")
+                names = [scene_name]
+            dst.scenes = names
+        hits = [sc for sc in dst.scenes if sc is not None and camera in sc.objects]
+        if not hits:
+            raise TransferError(f"{filepath}: no object {camera!r} in its scene(s)")
+        home = hits[0]
+        obj = home.objects[camera]
+        with bpy.context.temp_override(scene=home, view_layer=home.view_layers[0]):
+            ref = reference_from_object(obj, home, estimator=estimator, depth=depth, depth_size=depth_size)
+        # Its own frame rate timed the move; the scene it lands in may run at another.
+        ref.label = f"{camera} in {path.name}"
+        return ref
+    finally:
+        remove_new_ids(before)
+
+
+def reference_from_movieclip(clip, scene, *, estimator="harmonic", tracking_object=None) -> ReferenceMotion:
+    """Blender's own camera solve of a movie clip: its reconstructed cameras on the
+    scene frames the clip plays at, Pi from the solve's bundles (points)."""
+    from ..core.reference import measure_reference
+    from .reference import track_from_movieclip
+
+    try:
+        track = track_from_movieclip(clip, tracking_object)
+    except ValueError as exc:
+        raise TransferError(str(exc)) from None
+    frames = np.asarray(track.meta["frames"], float)
+    fps = scene.render.fps / scene.render.fps_base
+    times = (frames - frames[0]) / fps  # a clip plays one frame per scene frame
+    if track.points is None:
+        raise TransferError(f"movie clip {clip.name!r}: the solve has no bundles to read Pi from")
+    measured = measure_reference(track, estimator=estimator)
+    return ReferenceMotion(track.c2w, times, measured.pi, measured.estimator, measured.source,
+                           f"solve of {clip.name}", track.K)
 
 
 def reference_from_settings(scene) -> ReferenceMotion:
     settings = scene.parascale
     depth_size = (settings.depth_width, settings.depth_height)
-    if settings.reference_kind == "OBJECT":
+    kind = settings.reference_kind
+    if kind == "OBJECT":
         return reference_from_object(settings.reference_object, scene, estimator=settings.estimator,
                                      depth=settings.depth_source, depth_size=depth_size)
-    video = bpy.path.abspath(settings.video_path) if settings.video_path else None
-    return reference_from_track_file(bpy.path.abspath(settings.track_path), video=video,
+    if kind == "BLEND":
+        return reference_from_blend(absolute_path(settings.blend_path, "reference .blend"), settings.blend_camera,
+                                    estimator=settings.estimator, depth=settings.depth_source,
+                                    depth_size=depth_size)
+    if kind == "CLIP":
+        return reference_from_movieclip(settings.clip, scene, estimator=settings.estimator)
+    video = absolute_path(settings.video_path, "video") if settings.video_path else None
+    return reference_from_track_file(absolute_path(settings.track_path, "track"), video=video,
                                      estimator=settings.estimator)
+
+
+def absolute_path(path: str, what: str = "file") -> str:
+    """A path from a file field: Blender's //relative paths resolved against the saved
+    .blend, refused with the reason in a file that was never saved."""
+    if path.startswith("//") and not bpy.data.filepath:
+        raise TransferError(f"the {what} path {path!r} is relative to the .blend file, which has not been "
+                            "saved yet: save the file first, or give an absolute path")
+    return bpy.path.abspath(path)
+
+
+def use_as_reference(scene, obj, estimator: Optional[str] = None) -> None:
+    """Point the panel at a reference camera (after an import), with the estimator its
+    Pi was read with, so the target is measured the same way."""
+    settings = getattr(scene, "parascale", None)
+    if settings is None:
+        return
+    settings.reference_kind = "OBJECT"
+    settings.reference_object = obj
+    if estimator:
+        settings.estimator = estimator
+
+
+def reference_summary(obj, scene) -> Optional[str]:
+    """One line about an imported or keyed reference camera: frames, duration, median Pi, source."""
+    if obj is None:
+        return None
+    keyed = animation.property_keys(obj, PI_PROPERTY)
+    fps = scene.render.fps / scene.render.fps_base
+    if keyed is None:
+        span = animation.animated_frame_range(obj, scene)
+        if span is None:
+            return "does not move"
+        n = span[1] - span[0] + 1
+        return f"{n} frames, {(n - 1) / fps:.2f} s, Pi from the scene's depth"
+    frames, pi = keyed
+    return (f"{len(frames)} frames, {(frames[-1] - frames[0]) / fps:.2f} s, median Pi "
+            f"{np.median(pi[1:]):.3g}, from {obj.get('parascale_pi_source', '?')}")
 
 
 def options_from_settings(scene) -> TransferOptions:
@@ -430,7 +630,26 @@ def transfer_from_settings(scene) -> Transfer:
 def store_result(scene, result: TransferResult) -> None:
     settings = scene.parascale
     settings.result_camera = result.camera
+    settings.has_calibration = True
+    settings.calib_residual = result.pce["mean"]
     settings.has_evaluation = False
+
+
+DISAGREE = 0.1  # PCE gap between the residual and an independent figure worth explaining
+
+
+def figures_disagree(settings) -> list:
+    """Why the calibration residual and an independent evaluation differ, when they do."""
+    if not (settings.has_calibration and settings.has_evaluation):
+        return []
+    if not settings.eval_pce - settings.calib_residual > DISAGREE:
+        return []
+    if settings.eval_measured_by.startswith("optical"):
+        return ["Residual is on the calibration's own depth;",
+                "rendered flow adds flow error (sky, low texture,",
+                "occlusions) and the estimator's own bias"]
+    return ["Independent depth disagrees with the calibration:",
+            "different depth source, size or clip range?"]
 
 
 # ---------------------------------------------------------------------------
@@ -446,30 +665,68 @@ def result_curves(obj, frames) -> dict:
     return out
 
 
+class DepthEvaluation:
+    """Re-measure the Pi a result camera realises from its keyed poses and the scene's
+    depth (independently of the calibration's own bookkeeping), one step per step(),
+    and its PCE against the reference Pi curve; TransErr / RotErr against the reference move."""
+
+    def __init__(self, scene, result_obj, reference: Optional[ReferenceMotion] = None, *,
+                 depth="zpass", depth_size=(96, 54)):
+        frame_range = animation.animated_frame_range(result_obj, scene)
+        if frame_range is None:
+            raise TransferError(f"camera {result_obj.name!r} has no animation to evaluate")
+        self.frames = np.arange(frame_range[0], frame_range[1] + 1)
+        curves = result_curves(result_obj, self.frames)
+        if "pi_ref" not in curves:
+            raise TransferError(f"camera {result_obj.name!r} has no pi_ref curve; is it a ParaScale result?")
+        self.scene, self.obj, self.reference, self.depth_kind = scene, result_obj, reference, depth
+        self.pi_ref = curves["pi_ref"]
+        self.estimator = str(result_obj.get("parascale_estimator", "harmonic"))
+        self.c2w = animation.evaluated_poses(result_obj, scene, self.frames)
+        self.K, self.W, self.H = animation.camera_intrinsics(result_obj, scene)
+        self.d, _ = steps(self.c2w)
+        self.realised = np.zeros(len(self.d))
+        self.steps_done = 0
+        self._depth = depth_source(depth, scene, *depth_size, clip_start=result_obj.data.clip_start)
+        self._depth.__enter__()
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.d)
+
+    def step(self) -> bool:
+        t = self.steps_done
+        try:
+            view = self._depth.depth(self.c2w[t], self.K, self.W, self.H)
+        except BaseException:
+            self.cancel()
+            raise
+        self.realised[t] = parallax_of_depth_map(view.depth, view.K, self.d[t], self.estimator)
+        self.steps_done += 1
+        return self.steps_done == self.n_steps
+
+    def cancel(self):
+        if self._depth is not None:
+            self._depth.__exit__(None, None, None)
+            self._depth = None
+
+    def finish(self) -> dict:
+        while self.steps_done < self.n_steps:
+            self.step()
+        self.cancel()
+        out = {"camera": self.obj.name, "frames": self.frames.tolist(), "estimator": self.estimator,
+               "measured_by": f"depth ({self.depth_kind})", "pi_ref": self.pi_ref.tolist(),
+               "pi_realised": self.realised.tolist()}
+        score = pce(self.realised, self.pi_ref)
+        out.update(pce=score["mean"], pce_p90=score["p90"])
+        if self.reference is not None:
+            fps = self.scene.render.fps / self.scene.render.fps_base
+            ref = self.reference.at_fps(fps).on_times((self.frames - self.frames[0]) / fps)
+            out.update(trajectory_errors(self.c2w, ref.c2w))
+        return out
+
+
 def evaluate_depth(scene, result_obj, reference: Optional[ReferenceMotion] = None, *,
                    depth="zpass", depth_size=(96, 54)) -> dict:
-    """Re-measure the Pi a result camera realises from its keyed poses and the
-    scene's depth (independently of the calibration's own bookkeeping), and its
-    PCE against the reference Pi curve; TransErr / RotErr against the reference move."""
-    frame_range = animation.animated_frame_range(result_obj)
-    if frame_range is None:
-        raise TransferError(f"camera {result_obj.name!r} has no animation to evaluate")
-    frames = np.arange(frame_range[0], frame_range[1] + 1)
-    curves = result_curves(result_obj, frames)
-    if "pi_ref" not in curves:
-        raise TransferError(f"camera {result_obj.name!r} has no pi_ref curve; is it a ParaScale result?")
-    estimator = str(result_obj.get("parascale_estimator", "harmonic"))
-    c2w = animation.evaluated_poses(result_obj, scene, frames)
-    K, W, H = animation.camera_intrinsics(result_obj, scene)
-    realised = scene_pi(scene, c2w, K, W, H, estimator, depth=depth, depth_size=depth_size,
-                        clip_start=result_obj.data.clip_start)
-    out = {"camera": result_obj.name, "frames": frames.tolist(), "estimator": estimator,
-           "measured_by": f"depth ({depth})", "pi_ref": curves["pi_ref"].tolist(),
-           "pi_realised": realised.tolist()}
-    score = pce(realised, curves["pi_ref"])
-    out.update(pce=score["mean"], pce_p90=score["p90"])
-    if reference is not None:
-        fps = scene.render.fps / scene.render.fps_base
-        ref = reference.at_fps(fps).on_times((frames - frames[0]) / fps)
-        out.update(trajectory_errors(c2w, ref.c2w))
-    return out
+    """DepthEvaluation run to the end."""
+    return DepthEvaluation(scene, result_obj, reference, depth=depth, depth_size=depth_size).finish()

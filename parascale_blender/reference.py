@@ -23,7 +23,8 @@ import numpy as np
 from ..core.cameras import Track, blender_to_cv
 from ..core.readers import list_images, read_track
 from ..core.reference import ReferencePi, measure_reference, pi_from_video, read_frames
-from .animation import apply_intrinsics, camera_intrinsics, matrix_to_numpy, write_camera_animation
+from .animation import (apply_intrinsics, camera_intrinsics, matrix_to_numpy, write_camera_animation,
+                        write_stepped_curve)
 
 PI_PROPERTY = "pi_ref"
 
@@ -31,13 +32,13 @@ PI_PROPERTY = "pi_ref"
 # ---------------------------------------------------------------------------
 # ID bookkeeping: whatever an operation created can be removed again
 
-def _all_ids() -> set:
+def all_ids() -> set:
     return set(bpy.data.user_map().keys())
 
 
 def remove_new_ids(before: set) -> None:
-    """Remove every ID that did not exist in `before` (a snapshot from _all_ids)."""
-    new = [i for i in _all_ids() - before]
+    """Remove every ID that did not exist in `before` (a snapshot from all_ids)."""
+    new = [i for i in all_ids() - before]
     if new:
         bpy.data.batch_remove(new)
     libs = [lib for lib in bpy.data.libraries if lib not in before]
@@ -97,7 +98,7 @@ def read_blend_camera(filepath, camera: str, frames: Optional[Sequence[float]] =
     filepath = str(Path(filepath).resolve())
     if not Path(filepath).is_file():
         raise FileNotFoundError(f"{filepath}: no such .blend file")
-    before = _all_ids()
+    before = all_ids()
     try:
         with bpy.data.libraries.load(filepath, link=True) as (src, dst):
             names = list(src.scenes)
@@ -182,12 +183,36 @@ class ImportResult:
     warnings: list = field(default_factory=list)
 
 
-def scene_frames(track: Track, scene) -> np.ndarray:
+def track_fps(track: Track) -> Optional[float]:
+    """The mean frame rate of a timed track, or None: at that rate its first and last
+    frames fall on whole scene frames, and frames between at their true times (within
+    half a frame of a whole one when the timestamps jitter)."""
+    if not track.meta.get("timed", False) or len(track) < 2:
+        return None
+    duration = float(track.times[-1] - track.times[0])
+    return (len(track) - 1) / duration if duration > 0 else None
+
+
+def scene_frames(track: Track, scene, fps: Optional[float] = None) -> np.ndarray:
     """Scene frames of the track's frames: untimed tracks one frame per image from
-    scene.frame_start; timed ones at their times on the scene's frame rate."""
+    scene.frame_start; timed ones at their times on the scene's frame rate (`fps`, default
+    the scene's), so keys may fall on sub-frames. Frames within 1e-4 of whole numbers
+    are snapped to them."""
     if not track.meta.get("timed", False):
         return scene.frame_start + np.arange(len(track), dtype=float)
-    return scene.frame_start + (track.times - track.times[0]) * scene_fps(scene)
+    frames = scene.frame_start + (track.times - track.times[0]) * (fps or scene_fps(scene))
+    whole = np.round(frames)
+    return np.where(np.abs(frames - whole) < 1e-4, whole, frames)
+
+
+def set_scene_to_track(scene, track: Track, frames: np.ndarray, fps: Optional[float]) -> None:
+    """Like Blender's Setup Tracking Scene: the scene's frame rate to the track's mean
+    rate (one scene frame per track frame) and its frame range to the keys (the
+    resolution follows with apply_intrinsics)."""
+    if fps is not None:
+        whole = max(1, int(round(fps)))
+        scene.render.fps, scene.render.fps_base = whole, whole / fps
+    scene.frame_end = int(np.ceil(frames[-1] - 1e-6))
 
 
 def _video_size(video) -> tuple[int, int]:
@@ -198,7 +223,7 @@ def _video_size(video) -> tuple[int, int]:
 def import_reference(context, path, format: Optional[str] = None, video=None, estimator: Optional[str] = None,
                      apply_render_size: bool = False, size=None, name: Optional[str] = None,
                      offset: Optional[int] = None, background: bool = True, preset: str = "medium",
-                     images=None) -> ImportResult:
+                     images=None, set_scene: bool = False) -> ImportResult:
     """Import a recovered track as a NEW reference camera in context.scene.
 
     Reads the track (read_track; `size` for normalised intrinsics, default the video's
@@ -206,8 +231,9 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
     creates the camera keyed in bulk at scene frames (scene_frames), applies the
     intrinsics (and the render size when apply_render_size), keys Pi as the custom
     property "pi_ref" (frame of step t = Pi of step t, first frame 0), records the
-    source in custom properties, and optionally shows the video as background.
-    On any error nothing it created remains."""
+    source in custom properties, and optionally shows the video as background, in step
+    with the keys. set_scene: set the scene to the track first (set_scene_to_track).
+    On any error nothing it created remains and the scene is unchanged."""
     scene = context.scene
     path = Path(path)
     warnings = []
@@ -232,9 +258,10 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
     else:
         warnings.append(f"{path.name}: no points, depth or video, so no Pi was measured; "
                         "give the video to read Pi from its optical flow")
-    frames = scene_frames(track, scene)
+    fps = track_fps(track) if set_scene else None
+    frames = scene_frames(track, scene, fps)
 
-    before = _all_ids()
+    before = all_ids()
     try:
         label = name or f"Reference {path.stem}"
         cam_data = bpy.data.cameras.new(label)
@@ -244,7 +271,7 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
         K0 = track.K[0]
         fx = track.K[:, 0, 0]
         lens = None
-        apply_intrinsics(cam_data, K0, track.width, track.height, scene if apply_render_size else None)
+        apply_intrinsics(cam_data, K0, track.width, track.height)
         if np.ptp(fx) > 1e-6 * fx.mean():
             lens = fx * cam_data.sensor_width / track.width  # HORIZONTAL fit, set by apply_intrinsics
         write_camera_animation(obj, track.c2w, frames, action_name=f"{label} track", curves=curves, lens=lens)
@@ -261,8 +288,13 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
         if video is not None:
             obj["parascale_video"] = str(video)
             if background:
-                _add_background(cam_data, video, int(frames[0]) - int(offset or 0), len(track))
-        if not apply_render_size:
+                _add_background(cam_data, video, frames, int(offset or 0))
+        # The scene last: nothing can fail after it is changed.
+        if set_scene:
+            set_scene_to_track(scene, track, frames, fps)
+        if set_scene or apply_render_size:
+            apply_intrinsics(cam_data, K0, track.width, track.height, scene)
+        else:
             r = scene.render
             if (r.resolution_x * r.resolution_percentage // 100, r.resolution_y * r.resolution_percentage // 100) \
                     != (track.width, track.height):
@@ -274,8 +306,25 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
         raise
 
 
-def _add_background(cam_data, video, frame_start: int, count: int) -> None:
+def background_sync(frames: np.ndarray, video_offset: int = 0) -> tuple[int, np.ndarray, np.ndarray]:
+    """Which video frame to show at each integer scene frame so the background stays on
+    the keys: at scene frame f, the frame of the last track key at or before f.
+    Returns (first scene frame F0, scene frames, 0-based video frame per scene frame)."""
+    frames = np.asarray(frames, float)
+    first = int(np.floor(frames[0] + 1e-6))
+    scene_f = np.arange(first, int(np.ceil(frames[-1] - 1e-6)) + 1)
+    index = np.clip(np.searchsorted(frames - 1e-6, scene_f, side="right") - 1, 0, len(frames) - 1)
+    return first, scene_f, index + int(video_offset)
+
+
+def _add_background(cam_data, video, frames: np.ndarray, video_offset: int = 0) -> None:
+    """The video as the camera's background, in step with the keys: one video frame per
+    track frame, held until the next one (keys at sub-frames or a scene fps other than
+    the video's would otherwise let the clip run ahead of the camera)."""
     video = Path(video)
+    first, scene_f, shown = background_sync(frames, video_offset)
+    # A clip plays frame (f - start) at scene frame f; a start keyed per frame remaps time.
+    start = scene_f - shown
     bg = cam_data.background_images.new()
     if video.is_dir():
         files = list_images(video)
@@ -283,11 +332,18 @@ def _add_background(cam_data, video, frame_start: int, count: int) -> None:
         img.source = "SEQUENCE"
         bg.source = "IMAGE"
         bg.image = img
-        bg.image_user.frame_start = frame_start
+        bg.image_user.frame_start = first
         bg.image_user.frame_duration = len(files)
+        offsets = shown - (scene_f - first)
+        bg.image_user.frame_offset = int(offsets[0])
+        if np.ptp(offsets):
+            write_stepped_curve(cam_data, "CAMERA", "background_images[0].image_user.frame_offset",
+                                scene_f, offsets, f"{cam_data.name} background sync")
     else:
         clip = bpy.data.movieclips.load(str(video))
-        clip.frame_start = frame_start
+        clip.frame_start = int(start[0])
+        if np.ptp(start):
+            write_stepped_curve(clip, "MOVIECLIP", "frame_start", scene_f, start, f"{clip.name} sync")
         bg.source = "MOVIE_CLIP"
         bg.clip = clip
     cam_data.show_background_images = True

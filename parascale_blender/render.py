@@ -1,51 +1,74 @@
-"""Rendering a camera's frames for closed-loop measurement, with the scene's own
-render settings snapshotted and restored exactly (shared with the depth pass)."""
+"""Rendering without touching the user's scene: every ParaScale render (the depth pass,
+closed-loop measurement renders) happens in a temporary scene that links the user's
+scene's collections and world. The user's render settings, active camera, compositor
+and frame are never changed, not even mid-run, and no temporary data is left behind."""
 from __future__ import annotations
 
 import contextlib
-
 from pathlib import Path
 
 import bpy
 
 from .quiet import quiet_stdout
 
-# (owner path, attribute) pairs a measurement render may change.
-RENDER_SETTINGS = (
-    ("render", "engine"), ("render", "resolution_x"), ("render", "resolution_y"),
-    ("render", "resolution_percentage"), ("render", "pixel_aspect_x"), ("render", "pixel_aspect_y"),
-    ("render", "use_border"), ("render", "filepath"), ("render", "use_persistent_data"),
-    ("render", "use_compositing"), ("render", "film_transparent"),
-    ("render.image_settings", "file_format"), ("render.image_settings", "color_mode"),
-    ("cycles", "samples"), ("cycles", "device"), ("cycles", "use_adaptive_sampling"),
-    ("cycles", "use_denoising"), ("cycles", "filter_width"),
-    ("", "camera"), ("", "compositing_node_group"),
-)
+TEMP_SCENE_NAME = "ParaScale.render"
+RENDER_RESULT = "Render Result"
 
 
-def _owner(scene, path):
-    obj = scene
-    for part in filter(None, path.split(".")):
-        obj = getattr(obj, part)
-    return obj
+def _copy_layer_flags(src, dst) -> None:
+    """Layer-collection flags (exclude, holdout, indirect only) of the user's view layer."""
+    dst.exclude = src.exclude
+    dst.holdout = src.holdout
+    dst.indirect_only = src.indirect_only
+    children = {c.collection.name_full: c for c in dst.children}
+    for child in src.children:
+        match = children.get(child.collection.name_full)
+        if match is not None:
+            _copy_layer_flags(child, match)
 
 
 @contextlib.contextmanager
-def saved_render_state(scene, view_layer=None):
-    """Snapshot every render setting a ParaScale render touches (plus the view layer's
-    Z pass and the current frame) and restore them on exit, also after errors."""
+def temporary_scene(scene, view_layer=None, frame=None):
+    """A new scene showing what `scene` shows (its collections, objects, world, colour
+    management and the view layer's collection flags), at `frame` (default: the user's
+    current frame), removed afterwards with everything created in it. Renders go there."""
     view_layer = view_layer or (bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0])
-    saved = [(path, attr, getattr(_owner(scene, path), attr)) for path, attr in RENDER_SETTINGS]
-    pass_z = view_layer.use_pass_z
-    frame = (scene.frame_current, scene.frame_subframe)
+    had_render_result = RENDER_RESULT in bpy.data.images
+    tmp = bpy.data.scenes.new(TEMP_SCENE_NAME)
     try:
-        yield view_layer
+        for child in scene.collection.children:
+            tmp.collection.children.link(child)
+        for obj in scene.collection.objects:
+            tmp.collection.objects.link(obj)
+        tmp.world = scene.world
+        for attr in ("view_transform", "look", "exposure", "gamma"):
+            setattr(tmp.view_settings, attr, getattr(scene.view_settings, attr))
+        tmp.display_settings.display_device = scene.display_settings.display_device
+        tmp.unit_settings.scale_length = scene.unit_settings.scale_length
+        tmp.render.fps, tmp.render.fps_base = scene.render.fps, scene.render.fps_base
+        _copy_layer_flags(view_layer.layer_collection, tmp.view_layers[0].layer_collection)
+        if frame is None:
+            frame = scene.frame_current + scene.frame_subframe
+        tmp.frame_set(int(frame), subframe=float(frame - int(frame)))
+        yield tmp
     finally:
-        for path, attr, value in saved:
-            setattr(_owner(scene, path), attr, value)
-        view_layer.use_pass_z = pass_z
-        if (scene.frame_current, scene.frame_subframe) != frame:
-            scene.frame_set(frame[0], subframe=frame[1])
+        bpy.data.scenes.remove(tmp)
+        if not had_render_result and RENDER_RESULT in bpy.data.images:
+            bpy.data.images.remove(bpy.data.images[RENDER_RESULT])
+
+
+def new_camera(scene, name: str):
+    """A camera object (with its own data) linked to `scene` only."""
+    obj = bpy.data.objects.new(name, bpy.data.cameras.new(name))
+    scene.collection.objects.link(obj)
+    return obj
+
+
+def remove_camera(obj) -> None:
+    data = obj.data
+    bpy.data.objects.remove(obj, do_unlink=True)
+    if data.users == 0:
+        bpy.data.cameras.remove(data)
 
 
 def set_fast_cycles(scene, samples: int):
@@ -57,34 +80,73 @@ def set_fast_cycles(scene, samples: int):
     scene.cycles.use_denoising = False
 
 
+class FrameRenderer:
+    """Render a camera's frames one at a time (so a modal operator can report progress and
+    cancel between frames) into folder/frame_#####.png, 8-bit RGB, in a temporary scene.
+
+    with FrameRenderer(scene, camera, folder, width, height) as r:
+        for f in frames: r.render(f)
+    """
+
+    def __init__(self, scene, camera, folder, width: int, height: int, *, samples: int = 4):
+        self.scene, self.camera = scene, camera
+        self.folder = Path(folder)
+        self.size = int(width), int(height)
+        self.samples = int(samples)
+        self._temp = None
+        self.tmp = None
+
+    def __enter__(self):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._temp = temporary_scene(self.scene)
+        tmp = self.tmp = self._temp.__enter__()
+        try:
+            if self.camera.name not in tmp.objects:
+                tmp.collection.objects.link(self.camera)
+            set_fast_cycles(tmp, self.samples)
+            r = tmp.render
+            r.resolution_x, r.resolution_y = self.size
+            r.resolution_percentage = 100
+            r.pixel_aspect_x = r.pixel_aspect_y = 1.0
+            r.use_compositing = False
+            r.use_persistent_data = True
+            r.image_settings.file_format = "PNG"
+            r.image_settings.color_mode = "RGB"
+            tmp.camera = self.camera
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def render(self, frame) -> Path:
+        tmp = self.tmp
+        tmp.frame_set(int(frame))
+        path = self.folder / f"frame_{int(frame):05d}.png"
+        tmp.render.filepath = str(path)
+        with quiet_stdout():
+            bpy.ops.render.render(write_still=True, scene=tmp.name)
+        if not path.is_file():
+            raise RuntimeError(f"frame {frame}: the render wrote no image at {path}")
+        return path
+
+    def close(self):
+        if self._temp is not None:
+            temp, self._temp = self._temp, None
+            temp.__exit__(None, None, None)
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
 def render_frames(scene, camera, frames, folder, width: int, height: int, *, samples: int = 4,
                   progress=None) -> list:
     """Render `camera` at each frame into folder/frame_#####.png (8-bit RGB).
-    Returns the file paths in frame order. Scene settings are restored afterwards."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    Returns the file paths in frame order. The user's scene is not touched."""
     paths = []
-    with saved_render_state(scene):
-        set_fast_cycles(scene, samples)
-        r = scene.render
-        r.resolution_x, r.resolution_y, r.resolution_percentage = int(width), int(height), 100
-        r.pixel_aspect_x = r.pixel_aspect_y = 1.0
-        r.use_border = False
-        r.use_compositing = False
-        r.film_transparent = False
-        r.use_persistent_data = True
-        r.image_settings.file_format = "PNG"
-        r.image_settings.color_mode = "RGB"
-        scene.camera = camera
+    with FrameRenderer(scene, camera, folder, width, height, samples=samples) as renderer:
         for i, f in enumerate(frames):
-            scene.frame_set(int(f))
-            path = folder / f"frame_{int(f):05d}.png"
-            r.filepath = str(path)
-            with quiet_stdout():
-                bpy.ops.render.render(write_still=True, scene=scene.name)
-            if not path.is_file():
-                raise RuntimeError(f"frame {f}: the render wrote no image at {path}")
-            paths.append(path)
+            paths.append(renderer.render(f))
             if progress:
                 progress(i + 1, len(frames))
     return paths

@@ -129,7 +129,7 @@ def test_export_camera_in_process_gen3c_and_operator(fresh_blender, tmp_path):
     with pytest.raises(ValueError, match="has no animation"):
         export_camera(scene, bpy.data.objects["Still"], "re10k", tmp_path / "still.txt")
 
-    # the operator: registered, polls on the scene camera, writes through export_camera
+    # the operator: registered, enabled while any camera moves, writes through export_camera
     from parascale.operators import export_poses
     bpy.utils.register_class(export_poses.PARASCALE_OT_export_poses)
     try:
@@ -139,6 +139,9 @@ def test_export_camera_in_process_gen3c_and_operator(fresh_blender, tmp_path):
         assert res == {"FINISHED"}
         assert len(writers.read_parascale(tmp_path / "op.json")) == 5
         scene.camera = bpy.data.objects["Still"]
-        assert not bpy.ops.parascale.export_poses.poll()
+        assert bpy.ops.parascale.export_poses.poll()  # the scene camera is still; the moving one is found
+        assert export_poses.default_camera(bpy.context) == cam
+        cam.animation_data_clear()
+        assert not bpy.ops.parascale.export_poses.poll()  # no camera moves: nothing to export
     finally:
         bpy.utils.unregister_class(export_poses.PARASCALE_OT_export_poses)

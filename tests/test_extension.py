@@ -121,11 +121,14 @@ class RecordingLayout:
         assert name in data.bl_rna.properties, f"{type(data).__name__} has no property {name!r}"
         self.log.append(("prop", name))
 
-    def operator(self, idname, **kwargs):
+    def operator(self, idname, text=None, **kwargs):
         import bpy
 
         group, name = idname.split(".")
-        assert hasattr(getattr(bpy.ops, group), name) and getattr(getattr(bpy.ops, group), name).get_rna_type(), idname
+        op = getattr(getattr(bpy.ops, group), name)
+        assert hasattr(getattr(bpy.ops, group), name) and op.get_rna_type(), idname
+        label = text if text is not None else op.get_rna_type().name
+        assert len(label) <= 24, f"button label {label!r} is not short"
         self.log.append(("operator", idname))
 
     def menu(self, idname, **kwargs):
@@ -141,7 +144,12 @@ def test_every_panel_draws_with_existing_properties_and_operators(fresh_blender)
         scene = bpy.context.scene
         panels = [getattr(bpy.types, n) for n in dir(bpy.types) if n.startswith("PARASCALE_PT_")]
         assert panels
-        for kind in ("OBJECT", "FILE"):
+        cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+        scene.collection.objects.link(cam)
+        scene.parascale.result_camera = cam
+        scene.parascale.has_calibration = scene.parascale.has_evaluation = True
+        scene.parascale.eval_pce, scene.parascale.eval_measured_by = 1.0, "optical_flow"
+        for kind in ("OBJECT", "FILE", "BLEND", "CLIP"):
             scene.parascale.reference_kind = kind
             for panel in panels:
                 log = []
@@ -157,6 +165,31 @@ def test_every_panel_draws_with_existing_properties_and_operators(fresh_blender)
         assert {"target_camera", "estimator", "depth_source", "frame_start", "frame_end"} <= props
         # poll explains why calibrate cannot run yet
         assert not bpy.ops.parascale.calibrate.poll()
+        # the results panel explains a residual and a closed-loop PCE that disagree
+        log = []
+        bpy.types.PARASCALE_PT_results.draw(type("S", (), {"layout": RecordingLayout(log)})(), bpy.context)
+        assert any("flow" in text for kind, text in log if kind == "label")
+        assert ("operator", "parascale.view_result") in log
     finally:
         parascale.unregister()
     assert not hasattr(bpy.types.Scene, "parascale")
+
+
+def test_every_setting_and_operator_option_has_a_tooltip(fresh_blender):
+    bpy = fresh_blender
+    import parascale
+
+    parascale.register()
+    try:
+        groups = [bpy.types.Scene.bl_rna.properties["parascale"].fixed_type]
+        groups += [getattr(bpy.ops.parascale, n).get_rna_type() for n in dir(bpy.ops.parascale)]
+        missing = []
+        for rna in groups:
+            for prop in rna.properties:
+                if prop.identifier in ("rna_type", "filepath", "filter_glob", "check_existing") or prop.is_hidden:
+                    continue
+                if not prop.description.strip():
+                    missing.append(f"{rna.identifier}.{prop.identifier}")
+        assert not missing, missing
+    finally:
+        parascale.unregister()
