@@ -33,12 +33,21 @@ def _frames_text(frames: Sequence) -> str:
     return text + (f", ... ({len(frames)} in all)" if len(frames) > 10 else "")
 
 
+def scene_depsgraph(scene):
+    """The evaluated depsgraph of `scene` (not the context's: a ray cast with another
+    scene's depsgraph hits nothing of this one)."""
+    if bpy.context.scene == scene:
+        return bpy.context.evaluated_depsgraph_get()
+    with bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0]):
+        return bpy.context.evaluated_depsgraph_get()
+
+
 class RayCaster:
     """Scene.ray_cast with numpy in and out (one depsgraph for all calls)."""
 
     def __init__(self, scene):
         self.scene = scene
-        self.depsgraph = bpy.context.evaluated_depsgraph_get()
+        self.depsgraph = scene_depsgraph(scene)
 
     def cast(self, origin, direction, distance: float = 1.70141e38):
         """(hit, distance, normal) of the first surface along a unit direction."""
