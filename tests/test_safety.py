@@ -95,3 +95,21 @@ def test_start_inside_a_closed_mesh_and_near_clip(fresh_blender):
     # the face ahead is 0.5 away at the start, then 0.45, 0.40, 0.35: all inside clip_start 0.6
     assert found["near_clip"].frames == [1, 2, 3, 4]
     assert "frames 1, 2, 3, 4" in found["near_clip"].message
+
+
+def test_ray_casts_see_the_scene_asked_for_not_the_context_scene(fresh_blender):
+    """A second scene (the demo builds several): its own geometry is what is measured."""
+    bpy = fresh_blender
+    from parascale.parascale_blender.safety import realised_by_geometry
+
+    other = bpy.data.scenes.new("Other")
+    mesh = bpy.data.meshes.new("wall")
+    mesh.from_pydata([(-50, 5, -50), (50, 5, -50), (50, 5, 50), (-50, 5, 50)], [], [(0, 1, 2, 3)])
+    obj = bpy.data.objects.new("wall", mesh)
+    other.collection.objects.link(obj)
+    assert bpy.context.scene != other
+    c2w = np.stack([look_plus_y(0, 0), look_plus_y(0.1, 0)])
+    K = np.array([[32.0, 0, 32], [0, 32.0, 18], [0, 0, 1]])
+    got = realised_by_geometry(other, c2w, K, 64, 36, grid=(16, 9))
+    assert got["coverage"].min() == 1.0
+    assert got["pi"][0] == pytest.approx(0.1 / 5.0, rel=1e-6)  # sideways over a plane at 5: |d| / Z
