@@ -150,19 +150,23 @@ def build_space(ratio: float) -> bpy.types.Scene:
 def build_real_scene(path: Path) -> tuple:
     """A new scene holding a glTF imported with Blender's importer, and the start pose
     that frames it three-quarters from slightly above, filling the frame's height."""
-    from .depth import scene_bounds
-
     scene = _new_scene(f"Real {REAL_SCENE[0]}")
     before = set(bpy.data.objects)
     with bpy.context.temp_override(scene=scene):
         bpy.ops.import_scene.gltf(filepath=str(path))
+    corners = []
     for obj in set(bpy.data.objects) - before:
         for coll in list(obj.users_collection):
             coll.objects.unlink(obj)
         scene.collection.objects.link(obj)
-    bounds = scene_bounds(scene)
-    centre = bounds.mean(axis=0)
-    radius = 0.5 * float(np.linalg.norm(bounds.max(0) - bounds.min(0)))
+        if obj.type == "MESH":
+            mw = np.array(obj.matrix_world)
+            corners.append(np.array([list(c) for c in obj.bound_box]) @ mw[:3, :3].T + mw[:3, 3])
+    if not corners:
+        raise ValueError(f"{path}: no mesh imported")
+    corners = np.concatenate(corners)
+    centre = 0.5 * (corners.min(0) + corners.max(0))
+    radius = 0.5 * float(np.linalg.norm(corners.max(0) - corners.min(0)))
     direction = np.array([-0.55, -0.8, 0.12]) / np.linalg.norm([-0.55, -0.8, 0.12])
     return scene, look_at(centre + direction * 1.6 * radius, centre), radius
 
@@ -177,7 +181,8 @@ def run_real_scene(path: Path, track, flow_ref, log) -> tuple:
     log(f"real scene: importing {path.name}")
     scene, start, radius = build_real_scene(path)
     _activate(scene)
-    target = _camera(scene, "Target ship", start, radius)
+    # clip range 4e-3 r .. 4 r: the depth pass sees the whole object from 1.6 r away
+    target = _camera(scene, "Target ship", start, 4 * radius)
     scene.camera = target
     reference = pipeline.ReferenceMotion(track.c2w, track.times, flow_ref.pi, "flow", "video", "Reference")
     result = pipeline.transfer(scene, target, reference, pipeline.TransferOptions(
