@@ -32,6 +32,7 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--clips", type=int, default=len(CLIPS))
     ap.add_argument("--scenes", default="town,ship")
+    ap.add_argument("--scales", default=",".join(str(v) for v in SCALES))
     args = ap.parse_args()
     import bpy  # noqa: F401
 
@@ -45,8 +46,9 @@ def main():
     data = Path(os.environ.get("PARASCALE_DATA", "../shared/data"))
     refs = {clip: clip_reference(data, clip) for clip in CLIPS[:args.clips]}
     rows = []
+    scales = [float(v) for v in args.scales.split(",")]
     for name in args.scenes.split(","):
-        for scale in SCALES:
+        for scale in scales:
             scene, cam = load_scene(bpy, data, name, scale)
             K, W, H = animation.camera_intrinsics(cam, scene)
             start = animation.evaluated_poses(cam, scene, [1])[0]
@@ -72,7 +74,7 @@ def main():
           "ship/town in frame |")
     print("|---|---|---|---|---|---|---|---|")
     for name in args.scenes.split(","):
-        for scale in SCALES:
+        for scale in scales:
             for label in CONFIGS:
                 sel = [r for r in rows if r["scene"] == name and r["scale"] == scale and r["config"] == label]
                 c = [r["pce_covered"] for r in sel]
