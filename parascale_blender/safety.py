@@ -80,6 +80,25 @@ class RayCaster:
         return Z.reshape(gh, gw), Kg, nearest
 
 
+    def nearer_than(self, c2w: np.ndarray, K: np.ndarray, width: int, height: int, grid: tuple,
+                    planar: float) -> float:
+        """Nearest planar depth below `planar` through a grid of the image (inf if none):
+        rays limited to that depth, so a large scene costs little."""
+        gw, gh = grid
+        xy = normalized_grid(scale_intrinsics(K, width, height, gw, gh), gw, gh).reshape(-1, 2)
+        R, c = c2w[:3, :3], c2w[:3, 3]
+        rays = np.c_[xy, np.ones(len(xy))] @ R.T
+        norms = np.linalg.norm(rays, axis=1)
+        origin = Vector(c.tolist())
+        nearest = np.inf
+        for direction, norm in zip((rays / norms[:, None]).tolist(), norms.tolist()):
+            hit, location, *_ = self.scene.ray_cast(self.depsgraph, origin, Vector(direction),
+                                                    distance=planar * norm)
+            if hit:
+                nearest = min(nearest, float(np.linalg.norm(np.array(location) - c)) / norm)
+        return nearest
+
+
 def realised_by_geometry(scene, c2w: np.ndarray, K: np.ndarray, width: int, height: int, *,
                          grid: tuple = (64, 36), rule: str = "covered") -> dict:
     """Pi each step of a keyed move shows, by ray-cast points reprojected into the next
@@ -119,7 +138,7 @@ def check_path(scene, c2w: np.ndarray, frames: Sequence, K: np.ndarray, width: i
     near, through = [], []
     closest = {}
     for t in range(len(c2w)):
-        _, _, nearest = caster.depth(c2w[t], K, width, height, grid)
+        nearest = caster.nearer_than(c2w[t], K, width, height, grid, clip_start)
         if nearest < clip_start:
             near.append(frames[t])
             closest[frames[t]] = nearest
@@ -140,7 +159,7 @@ def check_path(scene, c2w: np.ndarray, frames: Sequence, K: np.ndarray, width: i
         warnings.append(CalibrationWarning(
             "near_clip", near,
             f"frames {_frames_text(near)}: geometry nearer than the camera's clip_start {clip_start:g} "
-            f"(frame {f0}: {closest[f0]:.4g}); renders will cut it away"))
+            f"(frame {f0}: {closest[f0]:.4g} along the view axis); renders cut it away"))
     if through:
         warnings.append(CalibrationWarning(
             "collision", through,
