@@ -134,7 +134,7 @@ class PARASCALE_OT_evaluate(_StepwiseJob, bpy.types.Operator):
 
     bl_idname = "parascale.evaluate"
     bl_label = "Evaluate"
-    bl_options = {"REGISTER"}
+    bl_options = {"REGISTER", "UNDO"}  # keys the realised Pi curve on the result
     _label = "evaluating frame"
 
     @classmethod
@@ -155,13 +155,7 @@ class PARASCALE_OT_evaluate(_StepwiseJob, bpy.types.Operator):
                                         depth_size=(settings.depth_width, settings.depth_height))
 
     def _done(self, context, out):
-        settings = context.scene.parascale
-        settings.has_evaluation = True
-        settings.eval_measured_by = out["measured_by"]
-        settings.eval_pce = out["pce"]
-        settings.eval_pce_p90 = out["pce_p90"]
-        settings.eval_trans_err = out.get("trans_err", float("nan"))
-        settings.eval_rot_err = out.get("rot_err", float("nan"))
+        pipeline.store_evaluation(context.scene, out)
         for warning in out.get("warnings", []):
             self.report({"WARNING"}, warning)
         self.report({"INFO"}, f"PCE {out['pce']:.4f} (p90 {out['pce_p90']:.4f}), measured by {out['measured_by']}")

@@ -177,7 +177,7 @@ class PARASCALE_PT_results(bpy.types.Panel):
                 layout.label(text=line, icon="ERROR")
         else:
             layout.label(text="Evaluate for an independent PCE", icon="INFO")
-        layout.label(text="Pi curves: Graph Editor, pi_ref / pi_target", icon="GRAPH")
+        layout.label(text="Graph Editor: pi_ref, pi_target, pi_realised", icon="GRAPH")
 
 
 PANELS = (PARASCALE_PT_main, PARASCALE_PT_results)

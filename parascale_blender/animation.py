@@ -244,6 +244,13 @@ def write_camera_animation(obj, c2w_cv: np.ndarray, frames: Sequence[float], act
     return action
 
 
+def write_property_curve(obj, name: str, frames, values) -> None:
+    """Key (or re-key) the custom property obj[name] on the object's own action."""
+    values = np.asarray(values, float)
+    obj[name] = float(values[0])
+    write_fcurve(_channelbag(obj), f'["{name}"]', 0, np.asarray(frames, float), values)
+
+
 def write_stepped_curve(id_data, id_type: str, data_path: str, frames, values, action_name: str):
     """Key one property of any ID (a movie clip, camera data) with constant
     interpolation: it holds each value until the next key, in a new action."""

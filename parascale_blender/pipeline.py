@@ -58,6 +58,18 @@ class ReferenceMotion:
             raise TransferError(f"reference {self.label!r} has {len(self.c2w)} frame(s); a move needs at least 2")
         if len(self.pi) != len(self.c2w) - 1:
             raise TransferError(f"reference {self.label!r}: {len(self.pi)} Pi values for {len(self.c2w)} frames")
+        bad = np.flatnonzero(~np.isfinite(self.pi))
+        if bad.size:
+            raise TransferError(f"reference {self.label!r}: Pi is not a number at step(s) "
+                                f"{', '.join(map(str, bad[:10] + 1))}; the track or its measurement is broken there")
+        bad = np.flatnonzero(~np.isfinite(self.c2w).all(axis=(1, 2)))
+        if bad.size:
+            raise TransferError(f"reference {self.label!r}: frame(s) {', '.join(map(str, bad[:10]))} have "
+                                "non-finite poses")
+        if not np.any(self.pi > 0):
+            raise TransferError(f"reference {self.label!r}: Pi is zero at every step, so the move has no "
+                                "translation to transfer (a pure pan or a still camera); copy its rotation "
+                                "directly instead")
 
     def at_fps(self, fps: float) -> "ReferenceMotion":
         """Untimed tracks put one frame on each frame of a scene at `fps`."""
@@ -633,6 +645,22 @@ def store_result(scene, result: TransferResult) -> None:
     settings.has_calibration = True
     settings.calib_residual = result.pce["mean"]
     settings.has_evaluation = False
+
+
+def store_evaluation(scene, out: dict) -> None:
+    """Show an evaluation in the panel, and key the realised Pi per step on the result
+    as the curve `pi_realised` beside `pi_ref` (Graph Editor)."""
+    settings = scene.parascale
+    settings.has_evaluation = True
+    settings.eval_measured_by = out["measured_by"]
+    settings.eval_pce = out["pce"]
+    settings.eval_pce_p90 = out["pce_p90"]
+    settings.eval_trans_err = out.get("trans_err", float("nan"))
+    settings.eval_rot_err = out.get("rot_err", float("nan"))
+    obj = settings.result_camera
+    if obj is not None and obj.get(RESULT_TAG) and obj.animation_data and obj.animation_data.action:
+        realised = np.nan_to_num(np.asarray(out["pi_realised"], float), nan=0.0)
+        animation.write_property_curve(obj, "pi_realised", out["frames"], np.concatenate([[0.0], realised]))
 
 
 DISAGREE = 0.1  # PCE gap between the residual and an independent figure worth explaining

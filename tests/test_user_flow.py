@@ -301,6 +301,10 @@ def test_scene_is_untouched_during_calibration_and_evaluation(addon, data_dir, m
     # the only change the user sees: the result camera
     assert [a for a, b in zip(with_result, state) if a != b] == [tuple(sorted(state[12] + ("Target.ParaScale",)))]
     assert "Render Result" not in bpy.data.images
+    from parascale.parascale_blender.animation import property_keys
+    frames, realised = property_keys(scene.parascale.result_camera, "pi_realised")
+    assert len(frames) == len(keyed(scene.parascale.result_camera, "location")[0]) and realised[1:].min() > 0
+    assert scene.parascale.eval_measured_by.startswith("depth")
     assert not [s for s in bpy.data.scenes if s.name.startswith("ParaScale")]
     assert not [o for o in bpy.data.objects if o.name.startswith("ParaScale")]
 
@@ -403,3 +407,119 @@ def test_blend_camera_route_matches_the_camera_in_this_file(addon, tmp_path):
     s.target_camera = add_camera(bpy, "Target", reference_move(8, 3.0)[0])
     s.depth_width, s.depth_height = SMALL_DEPTH
     assert bpy.ops.parascale.calibrate() == {"FINISHED"}
+
+
+def solved_clip(bpy, folder, c2w, fx=300.0, size=(320, 180), n_points=60):
+    """A movie clip whose markers are exact projections of random points seen from c2w
+    (OpenCV axes), solved by Blender's own camera solver in a Clip Editor context."""
+    import cv2
+
+    from parascale.core.cameras import invert_poses
+
+    W, H = size
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(len(c2w)):
+        cv2.imwrite(str(folder / f"f_{i + 1:04d}.png"), np.zeros((H, W, 3), np.uint8))
+    clip = bpy.data.movieclips.load(str(folder / "f_0001.png"))
+    cam = clip.tracking.camera
+    cam.sensor_width, cam.focal_length_pixels, cam.principal_point_pixels = 36.0, fx, (W / 2, H / 2)
+    points = np.random.default_rng(0).uniform([-1, -0.5, -0.3], [1, 1.5, 0.6], (n_points, 3))
+    w2c = invert_poses(c2w)
+    tracks = clip.tracking.objects[0].tracks
+    for j, X in enumerate(points):
+        track = tracks.new(name=f"p{j}", frame=1)
+        for i in range(len(c2w)):
+            x = w2c[i, :3, :3] @ X + w2c[i, :3, 3]
+            u, v = fx * x[0] / x[2] + W / 2, fx * x[1] / x[2] + H / 2
+            track.markers.insert_frame(i + 1, co=(u / W, 1 - v / H))
+    tracking_object = clip.tracking.objects[0]
+    tracking_object.keyframe_a, tracking_object.keyframe_b = 1, len(c2w)
+    clip.tracking.settings.use_keyframe_selection = False
+    window = bpy.context.window_manager.windows[0]
+    area = window.screen.areas[0]
+    area.type = "CLIP_EDITOR"
+    area.spaces.active.clip = clip
+    region = next(r for r in area.regions if r.type == "WINDOW")
+    with bpy.context.temp_override(window=window, area=area, region=region, space_data=area.spaces.active):
+        assert bpy.ops.clip.solve_camera() == {"FINISHED"}
+    assert clip.tracking.reconstruction.is_valid
+    return clip
+
+
+def test_camera_solver_constraint_camera_calibrates_like_its_baked_copy(addon, tmp_path):
+    """A Setup-Tracking-Scene-style camera: no keys, a Camera Solver constraint on the
+    scene's active clip. It is read per frame from the depsgraph, like a baked copy; the
+    Clip route reads the same solve."""
+    bpy = addon
+    from parascale.parascale_blender import pipeline
+    from parascale.parascale_blender.animation import evaluated_poses, write_camera_animation
+
+    build_tabletop(bpy, 1.0)
+    scene = bpy.context.scene
+    clip = solved_clip(bpy, tmp_path / "clip", reference_move(10, 1.0))
+    scene.active_clip = clip
+    scene.frame_start, scene.frame_end = 1, 30  # longer than the clip: the clip sets the range
+    solved = add_camera(bpy, "Solved")
+    constraint = solved.constraints.new("CAMERA_SOLVER")
+    constraint.use_active_clip = True
+    poses = evaluated_poses(solved, scene, range(1, 11))
+    baked = add_camera(bpy, "Baked")
+    write_camera_animation(baked, poses, np.arange(1, 11), "baked")
+
+    from_clip = pipeline.reference_from_movieclip(clip, scene)
+    np.testing.assert_allclose(from_clip.c2w, poses, atol=1e-4)  # the Clip route: the same solve
+    a = pipeline.reference_from_object(solved, scene, depth_size=SMALL_DEPTH)
+    b = pipeline.reference_from_object(baked, scene, depth_size=SMALL_DEPTH)
+    assert len(a.c2w) == 10  # the clip's frames, not the scene's 30
+    np.testing.assert_allclose(a.pi, b.pi, rtol=1e-4)
+
+    s = scene.parascale
+    s.target_camera = add_camera(bpy, "Target", reference_move(10, 5.0)[0])
+    s.depth_width, s.depth_height = SMALL_DEPTH
+    results = {}
+    for ref in (solved, baked):
+        s.reference_object = ref
+        assert bpy.ops.parascale.calibrate() == {"FINISHED"}
+        results[ref.name] = keyed(s.result_camera, '["scale"]')[1]
+    np.testing.assert_allclose(results["Solved"], results["Baked"], rtol=1e-3, atol=1e-9)
+    s.reference_kind, s.clip = "CLIP", clip
+    assert bpy.ops.parascale.calibrate() == {"FINISHED"}
+
+
+def test_results_share_nothing_with_the_user_and_a_failed_keying_leaves_nothing(addon, data_dir, monkeypatch):
+    bpy = addon
+    from parascale.parascale_blender import animation, pipeline
+
+    track_path, video = clip_files(data_dir)
+    scene, target = target_scene(bpy, 8)
+    target.data.keyframe_insert("lens", frame=1)  # the user's own lens animation
+    bpy.ops.parascale.import_track(filepath=str(track_path), video=str(video))
+    assert bpy.ops.parascale.calibrate() == {"FINISHED"}
+    result = scene.parascale.result_camera
+    assert result.data != target.data
+    assert result.data.animation_data.action != target.data.animation_data.action
+    user_lens_action = target.data.animation_data.action
+    keys_before = [tuple(k.co) for k in animation._fcurve(target.data, "lens").keyframe_points]
+    animation._fcurve(result.data, "lens").keyframe_points[0].co[1] = 99.0  # edit the result's lens key
+    assert [tuple(k.co) for k in animation._fcurve(target.data, "lens").keyframe_points] == keys_before
+    assert target.data.animation_data.action == user_lens_action
+
+    # keying fails half-way: the previous result is as it was, nothing new is left
+    ids = user_ids(bpy)
+    previous = result.animation_data.action
+    real = animation.write_fcurve
+
+    def failing(bag, path, *args, **kwargs):
+        if path == "rotation_quaternion":
+            raise RuntimeError("keying failed")
+        return real(bag, path, *args, **kwargs)
+    monkeypatch.setattr(animation, "write_fcurve", failing)
+    with pytest.raises(RuntimeError, match="keying failed"):
+        bpy.ops.parascale.calibrate()
+    assert user_ids(bpy) == ids and result.animation_data.action == previous
+
+    # a reference with no usable Pi is refused with the reason
+    with pytest.raises(pipeline.TransferError, match="not a number at step"):
+        pipeline.ReferenceMotion(np.repeat(np.eye(4)[None], 3, 0), np.arange(3.0), [0.1, np.nan], "flow", "video")
+    with pytest.raises(pipeline.TransferError, match="zero at every step"):
+        pipeline.ReferenceMotion(np.repeat(np.eye(4)[None], 3, 0), np.arange(3.0), [0.0, 0.0], "flow", "video")
