@@ -95,6 +95,7 @@ class FrameRenderer:
         self.samples = int(samples)
         self._temp = None
         self.tmp = None
+        self._proxy = None
 
     def __enter__(self):
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -112,7 +113,11 @@ class FrameRenderer:
             r.use_persistent_data = True
             r.image_settings.file_format = "PNG"
             r.image_settings.color_mode = "RGB"
-            tmp.camera = self.camera
+            # A plain camera that takes the user camera's evaluated pose and lens each
+            # frame: the render of a temporary scene does not re-evaluate the animation
+            # of objects it only links (every frame rendered the first frame's pose).
+            self._proxy = new_camera(tmp, "ParaScale.view")
+            tmp.camera = self._proxy
         except BaseException:
             self.close()
             raise
@@ -121,6 +126,12 @@ class FrameRenderer:
     def render(self, frame) -> Path:
         tmp = self.tmp
         tmp.frame_set(int(frame))
+        with bpy.context.temp_override(scene=tmp, view_layer=tmp.view_layers[0]):
+            evaluated = self.camera.evaluated_get(bpy.context.evaluated_depsgraph_get())
+            self._proxy.matrix_world = evaluated.matrix_world.copy()
+            for attr in ("type", "lens", "sensor_fit", "sensor_width", "sensor_height", "shift_x", "shift_y",
+                         "clip_start", "clip_end"):
+                setattr(self._proxy.data, attr, getattr(evaluated.data, attr))
         path = self.folder / f"frame_{int(frame):05d}.png"
         tmp.render.filepath = str(path)
         with quiet_stdout():
@@ -130,6 +141,9 @@ class FrameRenderer:
         return path
 
     def close(self):
+        if getattr(self, "_proxy", None) is not None:
+            remove_camera(self._proxy)
+            self._proxy = None
         if self._temp is not None:
             temp, self._temp = self._temp, None
             temp.__exit__(None, None, None)
