@@ -151,6 +151,7 @@ def build_real_scene(path: Path) -> tuple:
     """A new scene holding a glTF imported with Blender's importer, and the start pose
     that frames it three-quarters from slightly above, filling the frame's height."""
     scene = _new_scene(f"Real {REAL_SCENE[0]}")
+    scene.world.color = (0.6, 0.6, 0.6)  # its materials are lit, not emissive: an even grey sky lights them
     before = set(bpy.data.objects)
     with bpy.context.temp_override(scene=scene):
         bpy.ops.import_scene.gltf(filepath=str(path))
@@ -383,17 +384,18 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(path, reference, per_step, scales, methods, real=None):
+def plot(path, reference, per_step, scales, methods, real_scene=None):
     import matplotlib
     import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = len(methods) + (real is not None)
+    panels = len(methods) + (real_scene is not None)
     fig, axes = plt.subplots(1, panels, figsize=(3.2 * panels, 3.4), sharex=True, sharey=True)
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(scales)))
-    extra = [] if real is None else [np.ravel(real["pi_realised_geometry"]), np.ravel(real["pi_realised_flow"])]
+    extra = [] if real_scene is None else [np.ravel(real_scene["pi_realised_geometry"]),
+                                           np.ravel(real_scene["pi_realised_flow"])]
     values = np.concatenate([np.ravel(reference)] + [np.ravel(v) for v in per_step.values()] + extra)
     values = values[np.isfinite(values) & (values > 0)]
     lo, hi = float(values.min()) / 2, float(values.max()) * 2
@@ -413,14 +415,14 @@ def plot(path, reference, per_step, scales, methods, real=None):
         ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(method)
         ax.set_xlabel("reference Pi (video)")
-    if real is not None:
+    if real_scene is not None:
         ax = np.atleast_1d(axes)[-1]
-        geo = np.maximum(np.asarray(real["pi_realised_geometry"], float), lo)
-        flow = np.maximum(np.asarray(real["pi_realised_flow"], float), lo)
+        geo = np.maximum(np.asarray(real_scene["pi_realised_geometry"], float), lo)
+        flow = np.maximum(np.asarray(real_scene["pi_realised_flow"], float), lo)
         ax.scatter(reference, geo, s=40, facecolors="none", edgecolors="tab:red", label="geometry (covered)")
         ax.scatter(reference, flow, s=12, marker="x", color="tab:gray", label="flow (whole frame)")
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-        ax.set_title(f"{real['scene']} ({real['method']})")
+        ax.set_title(f"{real_scene['scene']} ({real_scene['method']})")
         ax.set_xlabel("reference Pi (video)")
         ax.legend(fontsize=7, loc="lower right")
     np.atleast_1d(axes)[0].set_ylabel("realised Pi (renders)")

@@ -57,6 +57,9 @@ def load_scene(bpy, data_dir: Path, name: str, scale: float):
     pose[:3, 3] *= scale
     cam.matrix_world = Matrix(cv_to_blender(pose).tolist())
     scene.camera = cam
+    world = bpy.data.worlds.new("Sky")  # lights the glTF materials for renders (ray casts ignore it)
+    world.color = (0.6, 0.6, 0.6)
+    scene.world = world
     scene.render.resolution_x, scene.render.resolution_y = WIDTH, HEIGHT
     scene.render.fps, scene.render.fps_base = FPS, 1.0
     scene.frame_start, scene.frame_end = 1, 200
