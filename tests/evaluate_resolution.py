@@ -1,5 +1,6 @@
 """Where does the flow measurement of `evaluate` stop being the limit? One calibrated
-camera (town, a CameraCtrl clip, exact), rendered at several long sides and measured by
+camera (town looking down: every pixel sees geometry, so flow and geometry count the same
+pixels; a CameraCtrl clip; exact), rendered at several long sides and measured by
 optical flow, against the same keyed poses measured by geometry (ray-cast points
 reprojected, whole frame: the pixels flow sees).
 
@@ -24,7 +25,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--clips", default=f"{PULL_BACK},0c11dbe781b1c11c")
     ap.add_argument("--sizes", default="192,256,384,512")
-    ap.add_argument("--scene", default="town")
+    ap.add_argument("--scene", default="town_down")
     args = ap.parse_args()
     import bpy  # noqa: F401
 

@@ -29,6 +29,8 @@ def start_pose(name: str) -> np.ndarray:
                        centre)
     if name == "town":
         return look_at(np.array([2.0, -14.0, 15.0]), np.array([16.5, 7.7, 12.5]))
+    if name == "town_down":  # the same street, looking down at the houses: no sky in view
+        return look_at(np.array([2.0, -14.0, 22.0]), np.array([10.0, 0.0, 8.0]))
     raise ValueError(name)
 
 
@@ -41,7 +43,7 @@ def load_scene(bpy, data_dir: Path, name: str, scale: float):
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    bpy.ops.import_scene.gltf(filepath=str(data_dir / SCENES[name]))
+    bpy.ops.import_scene.gltf(filepath=str(data_dir / SCENES[name.split("_")[0]]))
     root = bpy.data.objects.new("ScaleRoot", None)
     scene.collection.objects.link(root)
     for obj in list(scene.objects):
