@@ -118,6 +118,35 @@ def realised_by_geometry(scene, c2w: np.ndarray, K: np.ndarray, width: int, heig
             "grid": list(grid), "rule": rule}
 
 
+def covered_flow_pi(scene, folder, track, c2w, K, W, H, grid=(96, 54)):
+    """Flow Pi per step over the pixels that see geometry (the coverage rule): DIS flow of
+    the rendered frames minus the rotation-only flow, masked by a ray-cast coverage map
+    (grid, upsampled to the flow's size; a border of 4% dropped as in the video path)."""
+    import cv2
+
+    from ..core.reference import dis_flow, read_frames, rotation_homography
+
+    frames, _ = read_frames(folder)
+    h, w = frames[0].shape
+    Kf = np.stack([scale_intrinsics(k, track.width, track.height, w, h) for k in track.K])
+    caster = RayCaster(scene)
+    xs, ys = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    out = np.zeros(len(frames) - 1)
+    for t in range(1, len(frames)):
+        Z, _, _ = caster.depth(c2w[t - 1], K, W, H, grid)
+        mask = cv2.resize(np.isfinite(Z).astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        b = int(round(0.04 * min(h, w)))
+        mask[:b], mask[-b:], mask[:, :b], mask[:, -b:] = False, False, False, False
+        flow = dis_flow(frames[t - 1], frames[t])
+        Hm = rotation_homography(Kf[t - 1], Kf[t], track.rotations[t - 1], track.rotations[t])
+        q = np.stack([xs, ys, np.ones_like(xs)], -1) @ Hm.T
+        rx = flow[..., 0] - (q[..., 0] / q[..., 2] - xs)
+        ry = flow[..., 1] - (q[..., 1] / q[..., 2] - ys)
+        mag = np.hypot(rx / Kf[t - 1][0, 0], ry / Kf[t - 1][1, 1])
+        out[t - 1] = mag[mask].mean() if mask.any() else 0.0
+    return out
+
+
 def inside_closed_mesh(caster: RayCaster, point: np.ndarray) -> bool:
     """True when every probe direction from `point` hits a surface from behind (its
     normal facing away): the point is enclosed by geometry."""

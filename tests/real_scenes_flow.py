@@ -20,37 +20,6 @@ from real_scene_setup import PULL_BACK, clip_reference, load_scene  # noqa: E402
 CONFIGS = {"before (flow)": ("flow", None), "after (exact)": ("exact", 2.0)}
 
 
-def covered_flow_pi(scene, folder, track, c2w, K, W, H, grid=(96, 54)):
-    """Flow Pi per step over the pixels that see geometry (the coverage rule): DIS flow of
-    the rendered frames minus the rotation-only flow, masked by a ray-cast coverage map
-    (grid, upsampled to the flow's size; a border of 4% dropped as in the video path)."""
-    import cv2
-
-    from parascale.core.parallax import scale_intrinsics
-    from parascale.core.reference import dis_flow, read_frames, rotation_homography
-    from parascale.parascale_blender.safety import RayCaster
-
-    frames, _ = read_frames(folder)
-    h, w = frames[0].shape
-    Kf = np.stack([scale_intrinsics(k, track.width, track.height, w, h) for k in track.K])
-    caster = RayCaster(scene)
-    xs, ys = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
-    out = np.zeros(len(frames) - 1)
-    for t in range(1, len(frames)):
-        Z, _, _ = caster.depth(c2w[t - 1], K, W, H, grid)
-        mask = cv2.resize(np.isfinite(Z).astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
-        b = int(round(0.04 * min(h, w)))
-        mask[:b], mask[-b:], mask[:, :b], mask[:, -b:] = False, False, False, False
-        flow = dis_flow(frames[t - 1], frames[t])
-        Hm = rotation_homography(Kf[t - 1], Kf[t], track.rotations[t - 1], track.rotations[t])
-        q = np.stack([xs, ys, np.ones_like(xs)], -1) @ Hm.T
-        rx = flow[..., 0] - (q[..., 0] / q[..., 2] - xs)
-        ry = flow[..., 1] - (q[..., 1] / q[..., 2] - ys)
-        mag = np.hypot(rx / Kf[t - 1][0, 0], ry / Kf[t - 1][1, 1])
-        out[t - 1] = mag[mask].mean() if mask.any() else 0.0
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--clips", default=PULL_BACK)
@@ -64,7 +33,7 @@ def main():
     from parascale.core.metrics import pce
     from parascale.parascale_blender import animation, evaluate
     from parascale.parascale_blender.depth import depth_source
-    from parascale.parascale_blender.safety import realised_by_geometry
+    from parascale.parascale_blender.safety import covered_flow_pi, realised_by_geometry
 
     data = Path(os.environ.get("PARASCALE_DATA", "../shared/data"))
     print("| scene | clip | config | PCE by flow (whole frame) | by flow (covered) | by geometry (whole frame) | "

@@ -91,5 +91,6 @@ def test_demo_adds_a_real_scene_when_the_data_is_there(demo_run):
     real = report["real_scene"]
     assert real["scene"] == "dutch_ship" and real["method"] == "exact"
     assert real["pce_geometry"] <= 0.10
+    assert real["pce_flow_covered"] <= 0.10  # renders and flow, over the same pixels, agree
     assert min(real["coverage"]) > 0.01  # the ship stays in frame
     assert "A real scene: dutch_ship" in (demo_run / "report.md").read_text()
