@@ -20,7 +20,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/parascale demo --out $(OUT)/demo
+	PARASCALE_DATA=$(PARASCALE_DATA) $(VENV)/bin/parascale demo --out $(OUT)/demo
 
 test: $(STAMP)
 	PARASCALE_DATA=$(PARASCALE_DATA) $(PY) -m pytest $(PYTEST_ARGS)
