@@ -1,4 +1,4 @@
-"""Per-frame re-realisation of a reference move in a target scene (DESIGN section 5).
+"""Per-frame re-realisation of a reference move in a target scene (docs/estimators.md).
 
 The target camera starts where the animator placed it. Each step copies the
 reference's relative rotation and moves along the reference's translation

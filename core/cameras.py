@@ -1,4 +1,4 @@
-"""Camera conventions shared by every module (DESIGN section 2).
+"""Camera conventions shared by every module (docs/conventions.md).
 
 Poses are camera-to-world 4x4 matrices in OpenCV camera axes (x right, y down,
 z forward). Intrinsics are pixel matrices K at an image of W x H pixels whose
@@ -207,7 +207,7 @@ def resample_track(track: Track, new_times: np.ndarray) -> Track:
 
 
 # ---------------------------------------------------------------------------
-# Blender camera parameters <-> pixel intrinsics (DESIGN section 2).
+# Blender camera parameters <-> pixel intrinsics (docs/conventions.md).
 
 @dataclass
 class BlenderCamera:

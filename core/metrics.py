@@ -1,4 +1,4 @@
-"""Evaluation metrics (DESIGN section 6): PCE, and CameraCtrl's TransErr / RotErr."""
+"""Evaluation metrics (docs/metrics.md): PCE, and CameraCtrl's TransErr / RotErr."""
 from __future__ import annotations
 
 import numpy as np

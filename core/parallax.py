@@ -1,4 +1,4 @@
-"""The Parallax Number Pi and its estimators.
+"""The Parallax Number Pi and its estimators (docs/estimators.md, docs/real-scenes.md).
 
 Pi of a step is the translation-induced image motion in units of focal length,
 read over the depth of the frame the step starts from. Depth is planar Z with

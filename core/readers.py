@@ -1,4 +1,4 @@
-"""Camera-track readers into the common Track (DESIGN sections 2 and 9).
+"""Camera-track readers into the common Track (docs/conventions.md, docs/formats.md).
 
     read_track(path, format=None, **options) -> Track
 

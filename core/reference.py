@@ -1,4 +1,4 @@
-"""The reference Parallax Number per step (DESIGN section 4).
+"""The reference Parallax Number per step (docs/estimators.md).
 
 Three ways to read Pi_ref of step t (frame t-1 -> t):
 
@@ -329,7 +329,7 @@ def measure_reference(track: Track, video=None, estimator: Optional[str] = None,
 
 def resample_reference(ref: ReferencePi, track: Track, new_times: np.ndarray, video=None,
                        **kwargs) -> tuple[ReferencePi, Track]:
-    """Pi_ref and the track at other frame times (DESIGN section 4).
+    """Pi_ref and the track at other frame times (docs/estimators.md).
 
     Video (flow) Pi cannot be re-measured between frames: its cumulative sum is
     interpolated and differenced (so total image motion is conserved), as is the

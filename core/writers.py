@@ -1,5 +1,5 @@
 """Writers from a Track to the pose files of camera-conditioned video generators
-(DESIGN section 9), the ParaScale .json (with its reader), and readers for the two
+(docs/formats.md), the ParaScale .json (with its reader), and readers for the two
 generator formats nobody else reads (MotionCtrl, ReCamMaster).
 
 numpy only: never bpy or mathutils.

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..core.cameras import BlenderCamera, blender_from_intrinsics, blender_to_cv, cv_to_blender, intrinsics_from_blender
 from ..core.rotations import continuous_quats, quat_from_matrix
+from . import compat
 
 CONSTANT, LINEAR = 0, 1  # enum indices of 'LINEAR' in Keyframe.interpolation (CONSTANT, LINEAR, BEZIER, ...)
 
@@ -172,10 +173,8 @@ def property_keys(obj, name: str) -> Optional[tuple[np.ndarray, np.ndarray]]:
 
 
 def _channelbag(obj):
-    from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
-
     ad = obj.animation_data
-    return action_ensure_channelbag_for_slot(ad.action, ad.action_slot)
+    return compat.ensure_channelbag(ad.action, ad.action_slot)
 
 
 def new_action(obj, name: str):
@@ -191,7 +190,7 @@ def new_action(obj, name: str):
 def write_fcurve(channelbag, data_path: str, index: int, frames: np.ndarray, values: np.ndarray,
                  interpolation: int = LINEAR):
     """One F-curve keyed at every frame in bulk (foreach_set), linear interpolation."""
-    fc = channelbag.fcurves.ensure(data_path, index=index)
+    fc = compat.ensure_fcurve(channelbag, data_path, index)
     n = len(frames)
     fc.keyframe_points.clear()
     fc.keyframe_points.add(n)
@@ -238,8 +237,7 @@ def write_camera_animation(obj, c2w_cv: np.ndarray, frames: Sequence[float], act
         slot = lens_action.slots.new(id_type="CAMERA", name=data.name)
         ad = data.animation_data or data.animation_data_create()
         ad.action, ad.action_slot = lens_action, slot
-        from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
-        write_fcurve(action_ensure_channelbag_for_slot(lens_action, slot), "lens", 0, frames,
+        write_fcurve(compat.ensure_channelbag(lens_action, slot), "lens", 0, frames,
                      np.asarray(lens, float))
     return action
 
@@ -254,13 +252,11 @@ def write_property_curve(obj, name: str, frames, values) -> None:
 def write_stepped_curve(id_data, id_type: str, data_path: str, frames, values, action_name: str):
     """Key one property of any ID (a movie clip, camera data) with constant
     interpolation: it holds each value until the next key, in a new action."""
-    from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
-
     action = bpy.data.actions.new(action_name)
     slot = action.slots.new(id_type=id_type, name=id_data.name)
     ad = id_data.animation_data or id_data.animation_data_create()
     ad.action, ad.action_slot = action, slot
-    write_fcurve(action_ensure_channelbag_for_slot(action, slot), data_path, 0, np.asarray(frames, float),
+    write_fcurve(compat.ensure_channelbag(action, slot), data_path, 0, np.asarray(frames, float),
                  np.asarray(values, float), interpolation=CONSTANT)
     return action
 

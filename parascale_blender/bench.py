@@ -590,7 +590,8 @@ def format_table(res: Results) -> str:
     lines = []
     m = res.machine
     lines.append(f"ParaScale benchmark{' (--quick)' if res.config.get('quick') else ''}: {m.get('cpu')}, "
-                 f"{m.get('cores')} cores, Python {m.get('python')}, bpy {m.get('bpy')}, OpenCV {m.get('opencv')}")
+                 f"{m.get('cores')} cores, Blender {m.get('bpy')} (bpy module), Python {m.get('python')}, "
+                 f"numpy {m.get('numpy')}, OpenCV {m.get('opencv')}")
     for name, sec in res.sections.items():
         title = TITLES[name].format(w=sec.get("depth_size", sec.get("size", [0, 0]))[0],
                                     h=sec.get("depth_size", sec.get("size", [0, 0]))[1], n=sec.get("keyframes", 0))

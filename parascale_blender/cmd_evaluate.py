@@ -1,5 +1,5 @@
 """`parascale evaluate`: render a calibrated camera and measure the Pi it realises by
-optical flow, against the reference (closed loop, DESIGN section 6)."""
+optical flow, against the reference (closed loop, docs/metrics.md)."""
 from __future__ import annotations
 
 import json

@@ -27,7 +27,7 @@ from ..core.parallax import default_estimator_for
 from ..core.reference import pi_from_video
 from ..core.readers import read_track
 from ..core.writers import atomic_write_text, write_colmap
-from . import animation, evaluate, pipeline
+from . import animation, compat, evaluate, pipeline
 from .export import camera_track
 from .render import render_frames
 
@@ -56,7 +56,7 @@ def _material(name, texture, scale, tint=(1.0, 1.0, 1.0)):
     """Emission-only procedural texture on Generated coordinates: clean at few
     samples, and the same look at any object size."""
     mat = bpy.data.materials.new(name)
-    nt = mat.node_tree
+    nt = compat.material_node_tree(mat)
     nt.nodes.clear()
     coords = nt.nodes.new("ShaderNodeTexCoord")
     if texture == "checker":

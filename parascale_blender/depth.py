@@ -21,6 +21,7 @@ from mathutils import Matrix, Vector
 from ..core.calibrate import DepthView
 from ..core.cameras import cv_to_blender
 from ..core.parallax import normalized_grid, scale_intrinsics
+from . import compat
 from .animation import apply_intrinsics
 from .quiet import quiet_stdout
 from .render import new_camera, remove_camera, set_fast_cycles, temporary_scene
@@ -29,11 +30,14 @@ BACKGROUND_Z = 1e9  # Cycles writes 1e10 where a ray hits nothing
 
 
 def scene_bounds(scene) -> Optional[np.ndarray]:
-    """(8, 3) world corners of the box around every visible object with geometry."""
+    """(8, 3) world corners of the box around every visible object with geometry.
+    Visibility is asked of the scene's own view layer: without one, Blender answers for
+    the window's scene, and every object of another scene reads as hidden."""
     corners = []
+    view_layer = bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0]
     for obj in scene.objects:
         if obj.type in {"MESH", "CURVE", "SURFACE", "META", "FONT", "VOLUME", "POINTCLOUD", "CURVES"} \
-                and obj.visible_get():
+                and obj.visible_get(view_layer=view_layer):
             box = np.array([list(c) for c in obj.bound_box])
             mw = np.array([list(r) for r in obj.matrix_world])
             corners.append(box @ mw[:3, :3].T + mw[:3, 3])
@@ -95,22 +99,8 @@ class ZPassDepth:
         self._bounds = scene_bounds(self.scene)
 
     def _make_compositor(self):
-        if self._group is not None:
-            bpy.data.node_groups.remove(self._group)
-        group = bpy.data.node_groups.new("ParaScale.depth", "CompositorNodeTree")
-        layers = group.nodes.new("CompositorNodeRLayers")
-        layers.scene = self._tmp_scene
-        layers.layer = self._view_layer.name
-        out = group.nodes.new("CompositorNodeOutputFile")
-        out.directory = self._tmp
-        out.file_name = "depth_####"
-        out.format.media_type = "IMAGE"  # must precede file_format (DESIGN section 8)
-        out.format.file_format = "OPEN_EXR"
-        out.format.color_depth = "32"
-        out.file_output_items.new("FLOAT", "Depth")
-        group.links.new(layers.outputs["Depth"], out.inputs[0])
-        self._group = group
-        self._tmp_scene.compositing_node_group = group
+        compat.remove_depth_output(self._tmp_scene, self._group)
+        self._group = compat.add_depth_output(self._tmp_scene, self._view_layer, self._tmp, "depth_####")
 
     def _read_image(self, path: str):
         """One image datablock for the whole pass, reloaded per frame: removing an
@@ -135,7 +125,7 @@ class ZPassDepth:
             remove_camera(self._camera)
             self._camera = None
         if self._group is not None:
-            bpy.data.node_groups.remove(self._group)
+            compat.remove_depth_output(self._tmp_scene, self._group)
             self._group = None
         if self._temp is not None:
             temp, self._temp = self._temp, None

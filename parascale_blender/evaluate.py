@@ -1,5 +1,5 @@
 """Closed-loop evaluation: render a camera, measure the Pi it realises by optical
-flow exactly as a reference video is measured (DESIGN sections 4.2 and 6), and
+flow exactly as a reference video is measured (docs/estimators.md, docs/metrics.md), and
 score it against the reference. The depth that drove the calibration is not used."""
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import numpy as np
 from ..core.cameras import steps
 from ..core.metrics import pce, trajectory_errors
 from ..core.reference import pi_from_video
-from .export import camera_track
+from ..core.cameras import Track
+from .animation import camera_intrinsics
 from .render import FrameRenderer, render_size_for
 
 # Long side of the closed-loop renders. Measured against ray-cast geometry on a fully
@@ -21,6 +22,7 @@ from .render import FrameRenderer, render_size_for
 EVAL_LONG_SIDE = 384
 MISS_THRESHOLD = 0.2  # |ln(realised / reference)| above this is reported as a miss
 DOLLY_SHARE = 0.5     # a step whose translation is mostly along the view axis
+BLANK_STD = 2.0       # grey-level spread (0..255) below which a render shows nothing to track
 
 
 class FlowMeasurement:
@@ -30,7 +32,7 @@ class FlowMeasurement:
 
     def __init__(self, scene, camera, frames, folder=None, *, long_side: int = EVAL_LONG_SIDE, samples: int = 4):
         self.scene, self.camera = scene, camera
-        self.frames = [int(f) for f in frames]
+        self.frames = [float(f) for f in frames]  # sub-frames allowed: a reference's own sample times
         self._tmpdir = None
         if folder is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="parascale_eval_")
@@ -46,7 +48,7 @@ class FlowMeasurement:
 
     def step(self) -> bool:
         try:
-            self._renderer.render(self.frames[self.done])
+            self._renderer.render(self.frames[self.done], index=self.done)
         except BaseException:
             self.cancel()
             raise
@@ -58,10 +60,42 @@ class FlowMeasurement:
             self.step()
         self._renderer.close()
         try:
-            track = camera_track(self.scene, self.camera, (self.frames[0], self.frames[-1]))
-            return pi_from_video(track, self.folder), track
+            self._check_not_blank()
+            return pi_from_video(self.track(), self.folder), self.track()
         finally:
             self.cancel()
+
+    def _check_not_blank(self):
+        """Optical flow on uniform images measures noise, not motion: refuse a render that
+        shows nothing at its start, middle and end (an unlit scene). A move that leaves the
+        scene part-way is the move's own doing and is measured."""
+        import cv2
+
+        spreads = []
+        for i in sorted({0, len(self.frames) // 2, len(self.frames) - 1}):
+            image = cv2.imread(str(self.folder / f"frame_{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
+            spreads.append(float(image.std()) if image is not None else 0.0)
+        if max(spreads) < BLANK_STD:
+            raise ValueError(f"the renders of {self.camera.name!r} are blank (grey level spread at most "
+                             f"{max(spreads):.2f}): the scene has no lights or world to show it, so optical "
+                             "flow has nothing to measure; light it, or evaluate from depth")
+
+    def track(self) -> Track:
+        """The rendered camera at the rendered frames (poses, per-frame K, times)."""
+        from .animation import evaluated_poses
+        from .pipeline import _intrinsics_at
+
+        if getattr(self, "_track", None) is None:
+            frames = np.array(self.frames)
+            c2w = evaluated_poses(self.camera, self.scene, frames)
+            K, W, H = camera_intrinsics(self.camera, self.scene)
+            Ks = _intrinsics_at(self.camera, self.scene, frames)
+            fps = self.scene.render.fps / self.scene.render.fps_base
+            self._track = Track(c2w=c2w, K=np.repeat(K[None], len(frames), 0) if Ks is None else Ks, width=W,
+                                height=H, times=(frames - frames[0]) / fps,
+                                names=[f"frame_{i:05d}" for i in range(len(frames))],
+                                source=f"{self.camera.name} rendered", meta={"timed": True})
+        return self._track
 
     def cancel(self):
         self._renderer.close()
@@ -134,10 +168,10 @@ class ClosedLoop:
     Stepwise (one render per step()) so the Evaluate operator can show progress and
     cancel; finish() returns the scores."""
 
-    def __init__(self, scene, camera, reference_pi, ref_c2w=None, *, method: str = "", long_side: int = EVAL_LONG_SIDE,
-                 samples: int = 4, folder=None, warnings=()):
+    def __init__(self, scene, camera, reference_pi, ref_c2w=None, *, method: str = "",
+                 long_side: int = EVAL_LONG_SIDE, samples: int = 4, folder=None, warnings=(), frames=None):
         self.camera, self.method, self.warnings = camera, method, list(warnings)
-        self.frames = _keyed_frames(camera, scene)
+        self.frames = _keyed_frames(camera, scene) if frames is None else [float(f) for f in frames]
         self.reference_pi = np.asarray(reference_pi, float)
         if len(self.reference_pi) != len(self.frames) - 1:
             raise ValueError(f"camera {camera.name!r} has {len(self.frames) - 1} steps (frames {self.frames[0]}.."
@@ -195,6 +229,7 @@ def closed_loop_for(scene, camera, reference=None, *, long_side: int = EVAL_LONG
     frames = np.array(_keyed_frames(camera, scene))
     warnings = []
     ref_c2w = None
+    sample_frames = None
     if reference is not None:
         fps = scene.render.fps / scene.render.fps_base
         reference = reference.at_fps(fps)
@@ -202,8 +237,17 @@ def closed_loop_for(scene, camera, reference=None, *, long_side: int = EVAL_LONG
         if needed > reference.duration + 1e-6:
             raise ValueError(f"the reference {reference.label!r} lasts {reference.duration:.3f} s but camera "
                              f"{camera.name!r} is keyed over {needed:.3f} s (frames {frames[0]}..{frames[-1]})")
-        mapped = reference.on_times((frames - frames[0]) / fps)
-        reference_pi, ref_c2w, estimator = mapped.pi, mapped.c2w, reference.estimator
+        native = (reference.times - reference.times[0]) * fps
+        n = int(np.searchsorted(native, frames[-1] - frames[0] + 1e-6, side="right"))
+        if n >= 2 and np.median(np.diff(native[:n])) >= 1.0 - 1e-6:
+            # Measure the same steps the reference was measured on: render at its own sample
+            # times (sub-frames), so each flow step spans what a video step spans. Per scene
+            # frame, a slow track's steps shrink to sub-pixel motion that flow cannot resolve.
+            sample_frames = frames[0] + native[:n]
+            reference_pi, ref_c2w, estimator = reference.pi[:n - 1], reference.c2w[:n], reference.estimator
+        else:
+            mapped = reference.on_times((frames - frames[0]) / fps)
+            reference_pi, ref_c2w, estimator = mapped.pi, mapped.c2w, reference.estimator
     else:
         curve = property_curve(camera, "pi_ref", frames)
         if curve is None:
@@ -214,7 +258,7 @@ def closed_loop_for(scene, camera, reference=None, *, long_side: int = EVAL_LONG
         warnings.append(f"the reference Pi was read with {estimator!r}; the renders are measured by optical "
                         "flow, which `flow` matches best (a video reference always is)")
     return ClosedLoop(scene, camera, reference_pi, ref_c2w, long_side=long_side, samples=samples,
-                      folder=folder, warnings=warnings)
+                      folder=folder, warnings=warnings, frames=sample_frames)
 
 
 def evaluate_camera(scene, camera, reference=None, *, long_side: int = EVAL_LONG_SIDE, samples: int = 4,

@@ -85,8 +85,8 @@ class ReferenceMotion:
 
     def on_times(self, new_times: np.ndarray) -> "ReferenceMotion":
         """The move at other frame times (seconds from its start): poses resampled
-        (slerp), Pi by interpolating its cumulative sum. Pi crosses time bases only
-        this way, whatever route carried the reference, so every route agrees."""
+        (slerp), Pi by interpolating its cumulative sum (docs/estimators.md). Pi crosses
+        time bases only this way, whatever route carried the reference, so every route agrees."""
         t = self.times - self.times[0]
         new_times = np.asarray(new_times, float)
         if len(new_times) <= len(t) and np.allclose(new_times, t[:len(new_times)], atol=1e-9):
@@ -658,7 +658,9 @@ def store_evaluation(scene, out: dict) -> None:
     settings.eval_trans_err = out.get("trans_err", float("nan"))
     settings.eval_rot_err = out.get("rot_err", float("nan"))
     obj = settings.result_camera
-    if obj is not None and obj.get(RESULT_TAG) and obj.animation_data and obj.animation_data.action:
+    keyed = animation.property_keys(obj, "pi_ref") if obj is not None and obj.get(RESULT_TAG) else None
+    # Only a per-frame measurement is comparable to the result's per-frame pi_ref curve.
+    if keyed is not None and np.array_equal(np.asarray(out["frames"], float), keyed[0]):
         realised = np.nan_to_num(np.asarray(out["pi_realised"], float), nan=0.0)
         animation.write_property_curve(obj, "pi_realised", out["frames"], np.concatenate([[0.0], realised]))
 

@@ -5,9 +5,11 @@ and frame are never changed, not even mid-run, and no temporary data is left beh
 from __future__ import annotations
 
 import contextlib
+import uuid
 from pathlib import Path
 
 import bpy
+import numpy as np
 
 from .quiet import quiet_stdout
 
@@ -34,7 +36,9 @@ def temporary_scene(scene, view_layer=None, frame=None):
     current frame), removed afterwards with everything created in it. Renders go there."""
     view_layer = view_layer or (bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0])
     had_render_result = RENDER_RESULT in bpy.data.images
-    tmp = bpy.data.scenes.new(TEMP_SCENE_NAME)
+    # A name never used before: Blender keeps a render (and Cycles' persistent data) per
+    # scene name, so a reused name would render the previous temporary scene's contents.
+    tmp = bpy.data.scenes.new(f"{TEMP_SCENE_NAME}.{uuid.uuid4().hex[:12]}")
     try:
         for child in scene.collection.children:
             tmp.collection.children.link(child)
@@ -81,8 +85,13 @@ def set_fast_cycles(scene, samples: int):
 
 
 class FrameRenderer:
-    """Render a camera's frames one at a time (so a modal operator can report progress and
+    """Render a camera's views one at a time (so a modal operator can report progress and
     cancel between frames) into folder/frame_#####.png, 8-bit RGB, in a temporary scene.
+
+    The views are placed explicitly: the camera's evaluated pose and intrinsics at each
+    frame (sub-frames allowed) go to the renderer's own camera. (Rendering a scene that is
+    not the window's renders at the window scene's current frame, so its animation cannot
+    be trusted to move the camera.)
 
     with FrameRenderer(scene, camera, folder, width, height) as r:
         for f in frames: r.render(f)
@@ -94,56 +103,72 @@ class FrameRenderer:
         self.size = int(width), int(height)
         self.samples = int(samples)
         self._temp = None
+        self._view = None
         self.tmp = None
-        self._proxy = None
 
     def __enter__(self):
         self.folder.mkdir(parents=True, exist_ok=True)
         self._temp = temporary_scene(self.scene)
         tmp = self.tmp = self._temp.__enter__()
         try:
-            if self.camera.name not in tmp.objects:
-                tmp.collection.objects.link(self.camera)
+            self._view = new_camera(tmp, "ParaScale.view")
+            source = self.camera.data
+            self._view.data.clip_start, self._view.data.clip_end = source.clip_start, source.clip_end
             set_fast_cycles(tmp, self.samples)
             r = tmp.render
             r.resolution_x, r.resolution_y = self.size
             r.resolution_percentage = 100
-            r.pixel_aspect_x = r.pixel_aspect_y = 1.0
             r.use_compositing = False
             r.use_persistent_data = True
             r.image_settings.file_format = "PNG"
             r.image_settings.color_mode = "RGB"
-            # A plain camera that takes the user camera's evaluated pose and lens each
-            # frame: the render of a temporary scene does not re-evaluate the animation
-            # of objects it only links (every frame rendered the first frame's pose).
-            self._proxy = new_camera(tmp, "ParaScale.view")
-            tmp.camera = self._proxy
+            tmp.camera = self._view
         except BaseException:
             self.close()
             raise
         return self
 
-    def render(self, frame) -> Path:
+    def render_view(self, c2w_cv, K, width: int, height: int, path) -> Path:
+        """Render the view from pose c2w_cv (OpenCV axes) with intrinsics K at width x height."""
+        from mathutils import Matrix
+
+        from ..core.cameras import cv_to_blender
+        from ..core.parallax import scale_intrinsics
+        from .animation import apply_intrinsics
+
         tmp = self.tmp
-        tmp.frame_set(int(frame))
-        with bpy.context.temp_override(scene=tmp, view_layer=tmp.view_layers[0]):
-            evaluated = self.camera.evaluated_get(bpy.context.evaluated_depsgraph_get())
-            self._proxy.matrix_world = evaluated.matrix_world.copy()
-            for attr in ("type", "lens", "sensor_fit", "sensor_width", "sensor_height", "shift_x", "shift_y",
-                         "clip_start", "clip_end"):
-                setattr(self._proxy.data, attr, getattr(evaluated.data, attr))
-        path = self.folder / f"frame_{int(frame):05d}.png"
+        self._view.matrix_world = Matrix(cv_to_blender(np.asarray(c2w_cv, float)).tolist())
+        apply_intrinsics(self._view.data, scale_intrinsics(K, width, height, *self.size), *self.size, scene=tmp)
         tmp.render.filepath = str(path)
         with quiet_stdout():
             bpy.ops.render.render(write_still=True, scene=tmp.name)
-        if not path.is_file():
-            raise RuntimeError(f"frame {frame}: the render wrote no image at {path}")
-        return path
+        if not Path(path).is_file():
+            raise RuntimeError(f"the render wrote no image at {path}")
+        return Path(path)
+
+    def render(self, frame, index=None) -> Path:
+        """Render the camera as it is at `frame` (sub-frames allowed) into
+        frame_<index or frame>.png."""
+        from .animation import camera_intrinsics, evaluated_poses
+
+        whole = int(np.floor(frame))
+        c2w = evaluated_poses(self.camera, self.scene, [frame])[0]
+        current = (self.scene.frame_current, self.scene.frame_subframe)
+        try:
+            self.scene.frame_set(whole, subframe=float(frame - whole))  # lens animation
+            K, W, H = camera_intrinsics(self.camera, self.scene)
+        finally:
+            self.scene.frame_set(current[0], subframe=current[1])
+        path = self.folder / f"frame_{int(whole if index is None else index):05d}.png"
+        try:
+            return self.render_view(c2w, K, W, H, path)
+        except RuntimeError as exc:
+            raise RuntimeError(f"frame {frame:g}: {exc}") from None
 
     def close(self):
-        if getattr(self, "_proxy", None) is not None:
-            remove_camera(self._proxy)
-            self._proxy = None
+        if self._view is not None:
+            remove_camera(self._view)
+            self._view = None
         if self._temp is not None:
             temp, self._temp = self._temp, None
             temp.__exit__(None, None, None)

@@ -18,6 +18,9 @@ def test_bench_quick_json(tmp_path, capsys):
 
     m = data["machine"]
     assert m["cpu"] and m["cores"] >= 1 and m["python"].startswith("3.") and m["bpy"]
+    import bpy
+
+    assert m["bpy"] == bpy.app.version_string and f"Blender {bpy.app.version_string}" in printed
     assert data["config"]["quick"] is True
     assert set(data["sections"]) == {"depth", "calibration", "video", "keyframes"}
 

@@ -1,4 +1,4 @@
-"""Track readers on the real data (DESIGN section 10) and on malformed variants of it."""
+"""Track readers on the real data ($PARASCALE_DATA, docs/README.md) and on malformed variants of it."""
 import json
 import shutil
 from pathlib import Path

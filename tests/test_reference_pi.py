@@ -1,4 +1,4 @@
-"""Reference Pi (DESIGN section 4): analytic synthetic checks, real data, the measure CLI."""
+"""Reference Pi (docs/estimators.md): analytic synthetic checks, real data, the measure CLI."""
 import json
 
 import numpy as np

@@ -63,22 +63,23 @@ def test_zpass_and_raycast_agree_on_inverse_depth(fresh_blender, scale):
 
 def test_depth_pass_restores_every_setting(fresh_blender):
     bpy = fresh_blender
+    from parascale.parascale_blender.compat import EEVEE, compositor_state, new_compositor
     from parascale.parascale_blender.depth import ZPassDepth
 
     build_tabletop(bpy)
     scene = bpy.context.scene
     user_cam = add_camera(bpy, "User")
     scene.camera = user_cam
-    scene.render.engine = "BLENDER_EEVEE"
+    scene.render.engine = EEVEE
     scene.cycles.samples = 77
     scene.render.resolution_percentage = 50
     scene.render.filepath = "//renders/shot_"
     scene.frame_set(3)
-    group = bpy.data.node_groups.new("UserComp", "CompositorNodeTree")
-    scene.compositing_node_group = group
+    new_compositor(scene, "UserComp")
+    groups = set(bpy.data.node_groups.keys())
     before = (scene.render.engine, scene.cycles.samples, scene.render.resolution_x, scene.render.resolution_y,
               scene.render.resolution_percentage, scene.render.filepath, scene.render.use_persistent_data,
-              bpy.context.view_layer.use_pass_z, scene.camera, scene.frame_current, scene.compositing_node_group)
+              bpy.context.view_layer.use_pass_z, scene.camera, scene.frame_current, compositor_state(scene))
     objects = set(bpy.data.objects.keys())
     with pytest.raises(RuntimeError, match="boom"):
         with ZPassDepth(scene) as zp:
@@ -86,10 +87,10 @@ def test_depth_pass_restores_every_setting(fresh_blender):
             raise RuntimeError("boom")  # restored after an error too
     after = (scene.render.engine, scene.cycles.samples, scene.render.resolution_x, scene.render.resolution_y,
              scene.render.resolution_percentage, scene.render.filepath, scene.render.use_persistent_data,
-             bpy.context.view_layer.use_pass_z, scene.camera, scene.frame_current, scene.compositing_node_group)
+             bpy.context.view_layer.use_pass_z, scene.camera, scene.frame_current, compositor_state(scene))
     assert after == before
     assert set(bpy.data.objects.keys()) == objects
-    assert set(bpy.data.node_groups.keys()) == {"UserComp"}
+    assert set(bpy.data.node_groups.keys()) == groups
 
 
 def _save_scene(bpy, path, scale, with_reference):
@@ -177,13 +178,15 @@ def _calibration_scene(bpy, scale=100.0):
 
 def test_operator_keeps_user_state_and_undo_removes_result(addon):
     bpy = addon
+    from parascale.parascale_blender.compat import EEVEE, compositor_state
+
     scene, ref, target = _calibration_scene(bpy)
     fc = target.animation_data.action
     user_keys = [tuple(k.co) for bag in fc.layers[0].strips[0].channelbags for c in bag.fcurves
                  for k in c.keyframe_points]
-    scene.render.engine = "BLENDER_EEVEE"
+    scene.render.engine = EEVEE
     scene.frame_set(4)
-    state = (scene.render.engine, scene.camera, scene.frame_current, scene.compositing_node_group,
+    state = (scene.render.engine, scene.camera, scene.frame_current, compositor_state(scene),
              scene.render.resolution_x, scene.render.filepath)
     # Headless bpy pushes no undo step after an operator as the UI does for
     # {'REGISTER', 'UNDO'} operators; push them here the way the UI would.
@@ -193,7 +196,7 @@ def test_operator_keeps_user_state_and_undo_removes_result(addon):
         bpy.ops.ed.undo_push(message="before")
         assert bpy.ops.parascale.calibrate() == {"FINISHED"}
         bpy.ops.ed.undo_push(message="Calibrate")
-    assert (scene.render.engine, scene.camera, scene.frame_current, scene.compositing_node_group,
+    assert (scene.render.engine, scene.camera, scene.frame_current, compositor_state(scene),
             scene.render.resolution_x, scene.render.filepath) == state
     result = bpy.data.objects["Target.ParaScale"]
     assert scene.parascale.result_camera == result
@@ -277,16 +280,17 @@ def test_parented_target_is_handled(addon):
 def test_cancel_mid_way_leaves_nothing_and_clip_range_is_warned(addon):
     bpy = addon
     from parascale.parascale_blender import pipeline
+    from parascale.parascale_blender.compat import EEVEE
 
     scene, ref, target = _calibration_scene(bpy)
-    scene.render.engine = "BLENDER_EEVEE"
+    scene.render.engine = EEVEE
     objects, groups = set(bpy.data.objects.keys()), set(bpy.data.node_groups.keys())
     transfer = pipeline.transfer_from_settings(scene)
     transfer.step()
     transfer.step()
     transfer.cancel()  # what Esc does in the modal operator
     assert set(bpy.data.objects.keys()) == objects and set(bpy.data.node_groups.keys()) == groups
-    assert scene.render.engine == "BLENDER_EEVEE" and scene.camera == target
+    assert scene.render.engine == EEVEE and scene.camera == target
 
     target.data.clip_end = 50.0  # the scene is about 100 units across: the far wall is cut
     result = pipeline.transfer(scene, target, pipeline.reference_from_settings(scene))
@@ -314,7 +318,7 @@ def test_transfer_from_a_real_track_and_video(fresh_blender, data_dir, tmp_path)
     assert (pi_ref > 0).all()
     assert report["pce"] < 1e-6  # the depth-side Pi matches per step
     # The clip's steps are resampled from its ~0.17 s timestamps onto 1/24 s frames:
-    # total image motion is conserved (DESIGN section 4, cumulative Pi interpolated).
+    # total image motion is conserved (docs/estimators.md: cumulative Pi interpolated).
     from parascale.core.reference import measure_reference
     from parascale.core.readers import read_track
 

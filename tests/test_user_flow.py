@@ -57,9 +57,11 @@ def keyed(obj, name):
 
 def scene_state(bpy, scene):
     """What the user sees of their scene: settings a depth render would be tempted to change."""
+    from parascale.parascale_blender import compat
+
     r = scene.render
     return (r.engine, r.resolution_x, r.resolution_y, r.resolution_percentage, r.filepath,
-            r.use_compositing, r.use_persistent_data, scene.camera, scene.compositing_node_group,
+            r.use_compositing, r.use_persistent_data, scene.camera, compat.compositor_state(scene),
             scene.frame_current, bpy.context.view_layer.use_pass_z, bpy.context.scene,
             tuple(sorted(o.name for o in scene.objects)), tuple(sorted(c.name for c in scene.collection.children)))
 
@@ -270,10 +272,11 @@ def test_scene_is_untouched_during_calibration_and_evaluation(addon, data_dir, m
     track_path, video = clip_files(data_dir)
     scene, target = target_scene(bpy, 8)
     bpy.ops.parascale.import_track(filepath=str(track_path), video=str(video))
-    scene.render.engine = "BLENDER_EEVEE"
+    from parascale.parascale_blender import compat
+
+    scene.render.engine = compat.EEVEE
     scene.camera = target
-    group = bpy.data.node_groups.new("User compositor", "CompositorNodeTree")
-    scene.compositing_node_group = group
+    compat.new_compositor(scene, "User compositor")
     scene.frame_set(3)
     state = scene_state(bpy, scene)
     seen = []
@@ -463,6 +466,9 @@ def test_camera_solver_constraint_camera_calibrates_like_its_baked_copy(addon, t
     constraint = solved.constraints.new("CAMERA_SOLVER")
     constraint.use_active_clip = True
     poses = evaluated_poses(solved, scene, range(1, 11))
+    # The solve has its own gauge: put a wall and a ball in front of where it looks.
+    ahead = poses[0][:3, 3] + 4 * np.linalg.norm(np.diff(poses[:, :3, 3], axis=0), axis=1).sum() * poses[0][:3, 2]
+    bpy.ops.mesh.primitive_uv_sphere_add(radius=0.5 * np.linalg.norm(ahead - poses[0][:3, 3]), location=ahead)
     baked = add_camera(bpy, "Baked")
     write_camera_animation(baked, poses, np.arange(1, 11), "baked")
 
@@ -471,6 +477,7 @@ def test_camera_solver_constraint_camera_calibrates_like_its_baked_copy(addon, t
     a = pipeline.reference_from_object(solved, scene, depth_size=SMALL_DEPTH)
     b = pipeline.reference_from_object(baked, scene, depth_size=SMALL_DEPTH)
     assert len(a.c2w) == 10  # the clip's frames, not the scene's 30
+    assert a.pi.min() > 0
     np.testing.assert_allclose(a.pi, b.pi, rtol=1e-4)
 
     s = scene.parascale
@@ -523,3 +530,47 @@ def test_results_share_nothing_with_the_user_and_a_failed_keying_leaves_nothing(
         pipeline.ReferenceMotion(np.repeat(np.eye(4)[None], 3, 0), np.arange(3.0), [0.1, np.nan], "flow", "video")
     with pytest.raises(pipeline.TransferError, match="zero at every step"):
         pipeline.ReferenceMotion(np.repeat(np.eye(4)[None], 3, 0), np.arange(3.0), [0.0, 0.0], "flow", "video")
+
+
+def test_closed_loop_refuses_blank_renders_and_measures_on_the_reference_steps(addon, data_dir):
+    """An unlit scene renders black: flow on it would be noise reported as a PCE. And a
+    slow track in a fast scene is measured on its own steps, not on sub-pixel frame steps."""
+    bpy = addon
+    from parascale.parascale_blender import evaluate, pipeline
+
+    track_path, video = clip_files(data_dir)
+    scene, target = target_scene(bpy, 24, scale=1.0)
+    scene.render.resolution_x, scene.render.resolution_y = 96, 64
+    bpy.ops.parascale.import_track(filepath=str(track_path), video=str(video))
+    assert bpy.ops.parascale.calibrate() == {"FINISHED"}
+    reference = pipeline.reference_from_settings(scene)
+    run = evaluate.closed_loop_for(scene, scene.parascale.result_camera, reference, long_side=96, samples=1)
+    keys = pipeline.animation.property_keys(scene.parascale.reference_object, "pi_ref")[0]
+    np.testing.assert_allclose(run.frames, keys[:len(run.frames)], atol=1e-4)  # the reference's own times
+    assert len(run.frames) < 20  # 16 video steps, not ~100 scene frames
+    run.cancel()
+    scene.world = None  # factory-empty scene: no world, no lights
+    with pytest.raises(ValueError, match="blank"):
+        evaluate.closed_loop_for(scene, scene.parascale.result_camera, reference, long_side=96,
+                                 samples=1).finish()
+    assert "Render Result" not in bpy.data.images
+
+
+def test_depth_passes_in_turn_see_each_scene_own_geometry(fresh_blender):
+    """Blender keeps a render per scene name; temporary scenes must never reuse one, or a
+    depth pass reads the previous scene's persistent data. And a scene that is not the
+    window's (a target in another scene, the demo's) has its own visibility."""
+    bpy = fresh_blender
+    from parascale.core.cameras import look_at
+    from parascale.parascale_blender.depth import ZPassDepth
+
+    K = np.array([[60.0, 0, 48], [0, 60.0, 27], [0, 0, 1]])
+    pose = look_at(np.zeros(3), np.array([0.0, 1.0, 0.0]))
+    for depth in (7.5, 3.0, 7.5):
+        scene = bpy.data.scenes.new(f"plane at {depth}")
+        bpy.context.window.scene = scene
+        bpy.ops.mesh.primitive_plane_add(size=100, location=(0, depth, 0), rotation=(np.pi / 2, 0, 0))
+        bpy.context.window.scene = bpy.data.scenes[0]  # the depth pass reads a scene not on screen
+        with ZPassDepth(scene) as zp:
+            Z = zp.depth(pose, K, 96, 54).depth
+        assert np.allclose(Z, depth, rtol=1e-5), (depth, np.nanmin(Z), np.nanmax(Z))
