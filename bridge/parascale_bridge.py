@@ -20,18 +20,27 @@ leaves nothing behind):
   - command.txt: the exact command line of the generator's own inference script,
   - manifest.json: what was written, frame count, size, units, and notes.
 
-Translation units (the bridge converts explicitly; --speed K multiplies on top):
-  the ParaScale .json stores scene units and unit_scale (metres per unit); the bridge
-  first converts to metres (x unit_scale), then per generator:
-  cameractrl, wan-fun-camera, motionctrl: RealEstate10K units. RealEstate10K poses come
-      from ORB-SLAM with an arbitrary per-clip scale, so there is no true conversion;
-      the bridge writes metres 1:1 (RealEstate10K clips are indoor walk-throughs at
-      roughly metric scale) and --speed is the knob. These generators do not rescale
-      translation (MotionCtrl's SVD script multiplies x, y, z by 3, 1, 4 itself).
-  recammaster: the file is in centimetres (Unreal); ReCamMaster divides by 100 = metres.
-  gen3c: metres, the same unit as the depth a ParaScale GEN3C export writes
-      (scene units x unit_scale); the poses are absolute world-to-camera.
-  uni3c: metres (its point clouds come from metric Depth-Pro depth).
+Translation gauge (--speed K multiplies on top, named as such):
+  a generator reads translation, but feels translation / depth. Each generator has a
+  gauge, the depth scale its training poses assume (GAUGES below, the same table as
+  ParaScale's core/gauge.py): the bridge writes
+      translation x generator depth scale / scene depth scale x speed
+  where the scene depth scale is the one a ParaScale export measured at the start
+  frame and recorded in the .json ("meta" -> "gauge" -> "scene_depth_scale", scene
+  units). So the same calibrated move from a 1 cm or a 10 km scene gives the same files.
+  cameractrl, wan-fun-camera, motionctrl: RealEstate10K units; their gauge (3.376) is
+      the median effective depth of RealEstate10K clips in their own pose units,
+      measured from the clips' video. None of them rescales translation (MotionCtrl's SVD
+      script multiplies x, y, z by 3, 1, 4 itself).
+  recammaster: metres (its training cameras start 3, 5, 7 or 10 m from the subject;
+      gauge 5.69 m, their geometric mean); the file is in centimetres, ReCamMaster
+      divides by 100.
+  gen3c, uni3c: units of the start frame's depth scale (they scale their own offsets by
+      the image's centre / median foreground depth).
+  A RealEstate10K .txt is already in the RealEstate10K gauge. A ParaScale .json without
+  a recorded depth scale is written in metres 1:1 (unit_scale), with a warning.
+  The bridge warns, naming the frames, when the move leaves the range of Pi per step
+  and total path the generator's training data covers.
 
 Frame counts: cameractrl 16 (AnimateDiff), 14 or 25 (SVD branch); motionctrl 16
 (VideoCrafter) or 14 (SVD); wan-fun-camera, uni3c: 4k+1 (default 81); recammaster: 81
@@ -164,8 +173,13 @@ def load_poses(path: Path, size=None) -> dict:
             times = np.array([f["time"] for f in frames], float)
             W, H = int(doc["image_size"]["width"]), int(doc["image_size"]["height"])
             unit = float(doc.get("unit_scale") or 1.0)
-        except (KeyError, TypeError, ValueError) as exc:
+            recorded = (doc.get("meta") or {}).get("gauge") or {}
+            depth_scale = recorded.get("scene_depth_scale")
+            depth_scale = None if depth_scale is None else float(depth_scale)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BridgeError(f"{path}: malformed ParaScale pose file ({exc!r})")
+        if depth_scale is not None and not (math.isfinite(depth_scale) and depth_scale > 0):
+            raise BridgeError(f"{path}: meta.gauge.scene_depth_scale must be a positive number, got {depth_scale!r}")
         kind = "parascale"
     else:
         lines = [l.split() for l in text.splitlines()]
@@ -196,6 +210,8 @@ def load_poses(path: Path, size=None) -> dict:
         st = a[:, 0]
         times = (st - st[0]) * 1e-6 if len(st) > 1 and np.all(np.diff(st) > 0) else np.arange(len(a)) / 24.0
         unit, kind = 1.0, "re10k"
+        depth_scale, recorded = RE10K_GAUGE["depth"], {"scene_depth_scale": RE10K_GAUGE["depth"],
+                                                       "note": "a RealEstate10K file is in the RealEstate10K gauge"}
     n = len(c2w)
     if n < 2:
         raise BridgeError(f"{path}: the track has {n} frame(s); a camera move needs at least 2")
@@ -210,7 +226,26 @@ def load_poses(path: Path, size=None) -> dict:
         raise BridgeError(f"{path}: frame times must increase")
     if not (W > 0 and H > 0):
         raise BridgeError(f"{path}: image size must be positive")
-    return {"c2w": c2w, "K": K, "width": W, "height": H, "times": times, "unit_scale": unit, "kind": kind}
+    return {"c2w": c2w, "K": K, "width": W, "height": H, "times": times, "unit_scale": unit, "kind": kind,
+            "depth_scale": depth_scale, "recorded_gauge": recorded}
+
+
+def gauge_factor(gen, track, speed):
+    """(factor, record): scene translation -> gen's units, and what the manifest says."""
+    g = GAUGES[gen]
+    D = track["depth_scale"]
+    if D is None:
+        factor = track["unit_scale"] * speed
+        return factor, {"generator": gen, "scene_depth_scale": None, "generator_depth_scale": None,
+                        "units": "metres (no depth scale recorded: not in the generator's gauge)",
+                        "speed": speed, "factor": factor}
+    factor = g["depth"] / D * speed
+    rec = dict(track.get("recorded_gauge") or {})
+    rec.update({"generator": gen, "scene_depth_scale": D, "generator_depth_scale": g["depth"],
+                "units": g["units"], "speed": speed, "factor": factor,
+                "rule": "translation x generator_depth_scale / scene_depth_scale x speed"})
+    rec.pop("generator_units", None)
+    return factor, rec
 
 
 # ---------------------------------------------------------------------------
@@ -307,6 +342,50 @@ GENERATORS = {
               "size": (480, 832), "repo": "ewrfcas/Uni3C"},
 }
 
+# The gauge table: a copy of core/gauge.py's GAUGES (the bridge must run without
+# ParaScale; tests/test_gauge.py checks the two agree). depth: the depth scale the
+# generator's training poses assume; pi_step: Pi per step its training data covers at
+# `frames` frames; path: total path in depths.
+RE10K_GAUGE = {"depth": 3.376, "units": "RealEstate10K units", "pi_step": (0.0135, 0.113), "path": (0.29, 1.34),
+               "frames": 16}
+GAUGES = {
+    "cameractrl": RE10K_GAUGE,
+    "wan-fun-camera": RE10K_GAUGE,
+    "motionctrl": RE10K_GAUGE,
+    "recammaster": {"depth": (3.0 * 5.0 * 7.0 * 10.0) ** 0.25, "units": "metres (file: centimetres)",
+                    "pi_step": (0.25 / 80 / 4, 1.0 / 80 * 4), "path": (0.25, 1.0), "frames": 81},
+    "gen3c": {"depth": 1.0, "units": "start-frame depth scales", "pi_step": (0.05 / 120 / 2, 1.0 / 120 * 2),
+              "path": (0.05, 1.0), "frames": 121},
+    "uni3c": {"depth": 1.0, "units": "start-frame depth scales", "pi_step": (0.05 / 80 / 2, 1.0 / 80 * 2),
+              "path": (0.05, 1.0), "frames": 81},
+}
+
+
+def range_warnings(gen, c2w):
+    """Messages naming the frames where a move already in gen's gauge leaves the range
+    its training data covers (core/gauge.py move_in_range, same rule)."""
+    g = GAUGES[gen]
+    n = len(c2w)
+    pi = np.linalg.norm(np.diff(c2w[:, :3, 3], axis=0), axis=1) / g["depth"]
+    k = (g["frames"] - 1) / max(1, n - 1)
+    lo, hi = g["pi_step"][0] * k, g["pi_step"][1] * k
+    plo, phi = g["path"]
+    out = []
+    fast = [t + 1 for t in np.flatnonzero(pi > hi)]
+    slow = [t + 1 for t in np.flatnonzero((pi > 1e-12) & (pi < lo))]
+    if fast:
+        out.append(f"{gen}: frames {', '.join(map(str, fast))} move faster than its training data "
+                   f"(Pi per step up to {pi.max():.3g}, training range {lo:.3g}..{hi:.3g})")
+    if slow:
+        out.append(f"{gen}: frames {', '.join(map(str, slow))} move slower than its training data "
+                   f"(training range {lo:.3g}..{hi:.3g} per step)")
+    path = float(pi.sum())
+    if path > phi or 0 < path < plo:
+        out.append(f"{gen}: the whole move travels {path:.3g} depths, outside its training data "
+                   f"({plo:.3g}..{phi:.3g}) over frames 0..{n - 1}")
+    return out
+
+
 # Names MotionCtrl's scripts read from their pose folder (hard-coded lists in
 # main/evaluation/motionctrl_prompts_camerapose_trajs.py and main/inference/motionctrl_cmcm.py).
 MOTIONCTRL_NAMES = {
@@ -334,6 +413,16 @@ exec(compile(s, os.path.abspath(p), "exec"), {{"__file__": os.path.abspath(p), "
 '''
 
 
+def build_poses(track, n, factor):
+    """The n poses build() writes, translation x factor (absolute c2w)."""
+    if n == len(track["c2w"]):
+        c2w = track["c2w"].copy()
+    else:
+        c2w = resample(track["c2w"], track["K"], track["times"], n)[0]
+    c2w[:, :3, 3] *= factor
+    return c2w
+
+
 def build(gen, track, out_h, out_w, n, speed, out_dir_final):
     """Files (name -> bytes or ndarray), the command (list of shell lines), the REPO
     paths it needs, and notes."""
@@ -341,7 +430,8 @@ def build(gen, track, out_h, out_w, n, speed, out_dir_final):
         c2w, K, times = track["c2w"].copy(), track["K"].copy(), track["times"]
     else:
         c2w, K, times = resample(track["c2w"], track["K"], track["times"], n)
-    c2w[:, :3, 3] *= track["unit_scale"] * speed  # metres x speed
+    factor, _ = gauge_factor(gen, track, speed)
+    c2w[:, :3, 3] *= factor  # the generator's gauge x speed
     K = fit_intrinsics(K, track["width"], track["height"], out_h, out_w)
     rel = relative_to_first(c2w)
     D = str(out_dir_final)
@@ -429,9 +519,10 @@ def build(gen, track, out_h, out_w, n, speed, out_dir_final):
                f"--height {out_h} --width {out_w}"]
         needs += ["cosmos_predict1/diffusion/inference/gen3c_single_image.py", "checkpoints"]
         notes.append("GEN3C's stock command-line scripts only offer preset trajectories (--trajectory); "
-                     "camera.npz (absolute w2c and K at the sample size, metres) is what its 3D cache "
-                     "renderer (Cache3D.render_cache) takes for a custom path, e.g. from its GUI. The depth of "
-                     "a ParaScale GEN3C export (depth.npz) is in the same units.")
+                     "camera.npz (absolute w2c and K at the sample size, translation in start-frame depth "
+                     "scales: GEN3C's gauge) is what its 3D cache renderer (Cache3D.render_cache) takes "
+                     "for a custom path, e.g. from its GUI. The depth of a ParaScale GEN3C export (depth.npz) "
+                     "is in the same units; multiply both by the image's centre depth in metres for metres.")
     elif gen == "uni3c":
         files["plucker.npy"] = plucker(rel, K, out_h, out_w, "uni3c")
         files["camera.npz"] = {"w2c": rigid_inverse(c2w), "intrinsics": K, "image_size": np.array([out_w, out_h])}
@@ -534,12 +625,20 @@ def main(argv=None) -> int:
         out_h, out_w = size or spec["size"]
         out = Path(args.out).resolve()
         files, cmd, needs, notes = build(args.generator, track, out_h, out_w, n, args.speed, out)
+        _, gauge_record = gauge_factor(args.generator, track, args.speed)
+        if track["depth_scale"] is None:
+            notes.append("no scene depth scale in the input: translation written in metres 1:1, not in the "
+                         "generator's gauge; export again with ParaScale to record it")
+        written_c2w = build_poses(track, n, gauge_record["factor"])
+        warnings = range_warnings(args.generator, written_c2w)
         files["command.txt"] = "\n".join(cmd) + "\n"
         manifest = {"generator": args.generator, "repository": spec["repo"], "source": str(path),
                     "source_kind": track["kind"], "frames": n, "size": [out_h, out_w],
-                    "unit_scale": track["unit_scale"], "speed": args.speed,
-                    "translation_unit": "centimetres in camera_extrinsics.json (metres after ReCamMaster's /100)"
-                    if args.generator == "recammaster" else "metres",
+                    "unit_scale": track["unit_scale"], "speed": args.speed, "gauge": gauge_record,
+                    "range_warnings": warnings,
+                    "translation_unit": ("centimetres in camera_extrinsics.json (" + GAUGES["recammaster"]["units"]
+                                         + " after ReCamMaster's /100)") if args.generator == "recammaster"
+                    else gauge_record["units"],
                     "files": sorted(files), "command": cmd, "notes": notes}
         write_out(out, files, manifest)
     except BridgeError as exc:
@@ -549,6 +648,11 @@ def main(argv=None) -> int:
         print(f"parascale_bridge: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {out}: {', '.join(sorted(files))}")
+    for w in warnings:
+        print(f"parascale_bridge: warning: {w}", file=sys.stderr)
+    if track["depth_scale"] is None:
+        print(f"parascale_bridge: warning: {path} records no scene depth scale; translation written in metres "
+              "1:1, not in the generator's gauge", file=sys.stderr)
     print("command (run inside the generator's repository):")
     for line in cmd:
         print("  " + line)

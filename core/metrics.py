@@ -67,3 +67,36 @@ def trajectory_errors(c2w: np.ndarray, ref_c2w: np.ndarray) -> dict:
     b = relative_poses(ref_c2w)
     return {"trans_err": trans_err(a[:, :3, 3], b[:, :3, 3]),
             "rot_err": rot_err(a[:, :3, :3], b[:, :3, :3])}
+
+
+# ---------------------------------------------------------------------------
+# CamI2V's camera metrics (ZGCTroy/CamI2V evaluation/glomap_evaluation.py `metric`,
+# utils/common.py `normalize_t`), the figures this field reports beside PCE.
+
+def _cami2v_normalize_t(c2w: np.ndarray, ref: np.ndarray, eps: float = 1e-9) -> np.ndarray:
+    """Translations divided by the largest camera distance from the origin in `ref`."""
+    scale = np.linalg.norm(ref[:, :3, 3], axis=1).max() + eps
+    out = np.array(c2w, float, copy=True)
+    out[:, :3, 3] /= scale
+    return out
+
+
+def cami2v_errors(c2w: np.ndarray, ref_c2w: np.ndarray) -> dict:
+    """CamI2V's RotErr, TransErr and CamMC of a trajectory against a reference, both
+    made relative to their first frame (c2w_0^-1 c2w_t):
+      RotErr   = sum_t arccos((tr(R*_t^T R_t) - 1) / 2), in radians as CamI2V sums it;
+      TransErr = sum_t |t_t - t*_t| with each trajectory's translations divided by its
+                 own largest distance from the first camera (CamI2V's "relative" variant,
+                 scale free);
+      CamMC    = sum_t |[R|t]_t - [R*|t*]_t|_F on the same normalised 3x4 poses.
+    Both trajectories must have the same frame count."""
+    a = relative_poses(np.asarray(c2w, float))
+    b = relative_poses(np.asarray(ref_c2w, float))
+    if a.shape != b.shape:
+        raise ValueError(f"CamI2V metrics need equal frame counts, got {len(a)} and {len(b)}")
+    cos = (np.trace(np.swapaxes(b[:, :3, :3], -1, -2) @ a[:, :3, :3], axis1=-2, axis2=-1) - 1) / 2
+    rot = float(np.arccos(np.clip(cos, -1, 1)).sum())
+    an, bn = _cami2v_normalize_t(a, a), _cami2v_normalize_t(b, b)
+    trans = float(np.linalg.norm(an[:, :3, 3] - bn[:, :3, 3], axis=1).sum())
+    cammc = float(np.linalg.norm((an[:, :3, :4] - bn[:, :3, :4]).reshape(len(a), 12), axis=1).sum())
+    return {"cami2v_rot_err": rot, "cami2v_trans_err": trans, "cami2v_cammc": cammc}

@@ -1,7 +1,7 @@
 """File > Export > Camera Poses for Video Generators (ParaScale): a thin operator over
 parascale_blender.export.export_camera."""
 import bpy
-from bpy.props import EnumProperty, IntProperty, StringProperty
+from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
 from ..parascale_blender import animation, export, pipeline
@@ -15,6 +15,15 @@ FORMAT_ITEMS = (
     ("gen3c", "GEN3C (folder with depth)", "camera.npz and the scene's Z-pass depth.npz"),
     ("parascale", "ParaScale (.json)", "poses, intrinsics, times, Pi curves, provenance"),
 )
+
+
+def _generator_items(_self, _context):
+    from ..core.gauge import GAUGES
+
+    items = [("auto", "Format's Generator", "The gauge of the generator the format is for (scene units for "
+                                             "NeRF, COLMAP and ParaScale json)"),
+             ("scene", "Scene Units", "Translation as it is in this scene, no gauge")]
+    return items + [(name, name, f"Translation in {name}'s gauge: {g.units}") for name, g in GAUGES.items()]
 
 
 def default_camera(context):
@@ -62,6 +71,11 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
                                          "ReCamMaster always uses 81)")
     frame_start: IntProperty(name="Start", default=0, description="First frame (start = end: the keyed range)")
     frame_end: IntProperty(name="End", default=0, description="Last frame (start = end: the keyed range)")
+    generator: EnumProperty(name="Gauge", items=_generator_items,
+                            description="Whose depth scale the translation is written in: a generator feels "
+                                        "parallax, so the move is rescaled from this scene's depth to its")
+    speed: FloatProperty(name="Speed", default=1.0, min=1e-6, soft_max=10.0,
+                         description="Explicit multiplier on the translation, on top of the gauge (1 = as calibrated)")
     camera: StringProperty(name="Camera", default="",
                            description="Camera object (empty: the ParaScale result, else the active or scene camera)")
 
@@ -93,6 +107,8 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
     def draw(self, context):
         layout = self.layout
         layout.prop(self, "format")
+        layout.prop(self, "generator")
+        layout.prop(self, "speed")
         layout.prop_search(self, "camera", context.scene, "objects")
         layout.prop(self, "frame_count")
         row = layout.row(align=True)
@@ -107,13 +123,17 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
             return {"CANCELLED"}
         frame_range = (self.frame_start, self.frame_end) if self.frame_end > self.frame_start else None
         try:
-            paths = export.export_camera(context.scene, obj, self.format,
-                                         pipeline.absolute_path(self.filepath, "export"),
-                                         frames=self.frame_count or None, frame_range=frame_range)
+            result = export.export_with_gauge(context.scene, obj, self.format,
+                                              pipeline.absolute_path(self.filepath, "export"),
+                                              frames=self.frame_count or None, frame_range=frame_range,
+                                              generator=self.generator, speed=self.speed)
         except (ValueError, OSError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        self.report({"INFO"}, "Wrote " + ", ".join(paths))
+        pipeline.store_export(context.scene, result)
+        for warning in result.warnings:
+            self.report({"WARNING"}, warning)
+        self.report({"INFO"}, "Wrote " + ", ".join(result.paths))
         return {"FINISHED"}
 
 

@@ -73,6 +73,8 @@ class ParaScaleSettings(bpy.types.PropertyGroup):
     eval_rot_err: FloatProperty(name="RotErr (deg)", precision=3,
                                 description="Rotation error against the reference move, degrees")
     eval_measured_by: StringProperty(name="Measured By", description="How the realised Pi was measured")
+    export_summary: StringProperty(name="Export", description="Where the last exported move sits in its "
+                                                               "generator's training range")
 
 
 def _draw_reference(layout, context, settings):
@@ -177,6 +179,8 @@ class PARASCALE_PT_results(bpy.types.Panel):
                 layout.label(text=line, icon="ERROR")
         else:
             layout.label(text="Evaluate for an independent PCE", icon="INFO")
+        if settings.export_summary:
+            layout.label(text=settings.export_summary, icon="EXPORT")
         layout.label(text="Graph Editor: pi_ref, pi_target, pi_realised", icon="GRAPH")
 
 

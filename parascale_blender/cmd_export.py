@@ -23,6 +23,13 @@ def add_arguments(p):
                    help="frames to export (default: the camera's keyed range)")
     p.add_argument("--depth-size", default="96x54", help="GEN3C depth grid WxH (default 96x54)")
     p.add_argument("--scene", help="scene name (default: the file's active scene)")
+    p.add_argument("--generator", default="auto",
+                   help="write translation in this generator's gauge (core.gauge.GAUGES: cameractrl, "
+                        "wan-fun-camera, motionctrl, cami2v, ac3d, recammaster, gen3c, uni3c), or 'scene' for "
+                        "scene units (default: the format's generator: re10k cameractrl, motionctrl motionctrl, "
+                        "recammaster recammaster, gen3c gen3c; nerf, colmap and parascale keep scene units)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="explicit multiplier on top of the gauge (1 = the calibrated motion as is)")
 
 
 def run(args) -> int:
@@ -30,7 +37,7 @@ def run(args) -> int:
 
     import bpy
 
-    from .export import export_camera
+    from .export import export_with_gauge
 
     if not os.path.isfile(args.blend):
         raise CommandError(f"{args.blend}: no such .blend file")
@@ -42,13 +49,28 @@ def run(args) -> int:
     scene = bpy.data.scenes.get(args.scene) if args.scene else bpy.context.scene
     if scene is None:
         raise CommandError(f"{args.blend}: no scene {args.scene!r}")
+    if bpy.context.window is not None and bpy.context.window.scene != scene:
+        bpy.context.window.scene = scene  # the Z pass (gauge, GEN3C depth) renders the active scene only
     obj = bpy.data.objects.get(args.camera)
     if obj is None:
         cams = sorted(o.name for o in bpy.data.objects if o.type == "CAMERA")
         raise CommandError(f"{args.blend}: no object {args.camera!r} (cameras: {', '.join(cams) or 'none'})")
-    paths = export_camera(scene, obj, args.format, args.output, frames=args.frames,
-                          frame_range=tuple(args.frame_range) if args.frame_range else None,
-                          depth_size=(w, h))
-    for p in paths:
+    import sys
+
+    from ..core.gauge import GAUGES
+
+    if args.generator not in ("auto", "scene") and args.generator not in GAUGES:
+        raise CommandError(f"--generator {args.generator!r}: choose auto, scene or one of {', '.join(GAUGES)}")
+    result = export_with_gauge(scene, obj, args.format, args.output, frames=args.frames,
+                               frame_range=tuple(args.frame_range) if args.frame_range else None,
+                               depth_size=(w, h), generator=args.generator, speed=args.speed)
+    for p in result.paths:
         print(p)
+    g = result.gauge
+    if g["generator"]:
+        print(f"gauge {g['generator']}: scene depth scale {g['scene_depth_scale']:.6g} scene units at frame "
+              f"{g['depth_frame']}, generator depth scale {g['generator_depth_scale']:.6g} "
+              f"({g['generator_units']}), speed {g['speed']:g}: translation x {g['factor']:.6g}")
+    for w_ in result.warnings:
+        print(f"parascale export: warning: {w_}", file=sys.stderr)
     return 0

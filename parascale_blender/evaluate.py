@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 
 from ..core.cameras import steps
-from ..core.metrics import pce, trajectory_errors
+from ..core.metrics import cami2v_errors, pce, trajectory_errors
 from ..core.reference import pi_from_video
 from ..core.cameras import Track
 from .animation import camera_intrinsics
@@ -145,11 +145,13 @@ def explain_misses(method: str, per_step: np.ndarray, realised: np.ndarray, refe
 
 
 def score(realised_pi, reference_pi, c2w, ref_c2w) -> dict:
-    """PCE (mean, p90, per step), TransErr and RotErr of a realised move."""
+    """PCE (mean, p90, per step), TransErr and RotErr (CameraCtrl's) and CamI2V's
+    RotErr, TransErr and CamMC (cami2v_*) of a realised move."""
     p = pce(realised_pi, reference_pi)
     out = {"pce": p["mean"], "pce_p90": p["p90"], "pce_per_step": [None if not np.isfinite(v) else float(v)
                                                                    for v in p["per_step"]]}
     out.update(trajectory_errors(c2w, ref_c2w))
+    out.update(cami2v_errors(c2w, ref_c2w))
     return out
 
 

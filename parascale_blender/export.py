@@ -4,12 +4,14 @@ used by the File > Export operator and by `parascale export`.
 """
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
-from ..core import writers
+from ..core import gauge, writers
 from ..core.writers import atomic_write_bytes
 from ..core.cameras import Track
 from . import animation
@@ -105,31 +107,158 @@ def copy_bridge(folder) -> Path:
     return dest
 
 
-def export_camera(scene, camera_obj, fmt: str, output, frames: Optional[int] = None,
-                  frame_range: Optional[Sequence[int]] = None, depth_size=(96, 54)) -> list:
+@dataclass
+class ExportResult:
+    """What export_with_gauge wrote: paths (output first, then the bridge, then the
+    manifest), the gauge record (also in the manifest and the ParaScale json) and the
+    range warnings (each names the frames)."""
+
+    paths: list
+    gauge: dict
+    warnings: list = field(default_factory=list)
+    range: Optional[dict] = None
+
+
+def scene_depth_scale(scene, camera_obj, track: Track, *, depth: str = "zpass",
+                      depth_size=(96, 54)) -> float:
+    """The scene's depth scale at the track's first frame, in scene units: 1 / (Pi per
+    unit translation) of the Z pass at that pose along the move's first direction
+    (core.gauge.depth_scale), clipped at the camera's clip_start like the calibration."""
+    from .depth import depth_source
+
+    clip = float(camera_obj.data.clip_start) if camera_obj is not None else 1e-3
+    with depth_source(depth, scene, int(depth_size[0]), int(depth_size[1]), clip_start=clip) as src:
+        view = src.depth(track.c2w[0], track.K[0], track.width, track.height)
+    try:
+        return gauge.depth_scale(view.depth, view.K, gauge.move_direction(track.c2w))
+    except gauge.GaugeError as exc:
+        raise ValueError(f"camera {track.source}, frame {track.meta.get('source_frames', [0])[0]}: {exc}") from None
+
+
+def default_generator(fmt: str) -> Optional[str]:
+    """The generator whose gauge a format is written in (None: scene units)."""
+    return gauge.FORMAT_GENERATOR.get(fmt)
+
+
+def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int] = None,
+                      frame_range: Optional[Sequence[int]] = None, depth_size=(96, 54), *,
+                      generator: Optional[str] = "auto", speed: float = 1.0,
+                      gauge_depth_size=(96, 54)) -> ExportResult:
     """Write camera_obj's animation over frame_range (default: its keyed range) in
     format fmt (core.writers.FORMATS) to output, resampled to `frames` evenly spaced
-    frames when given (None: every frame; recammaster: 81). GEN3C also renders the
-    scene's Z-pass depth (depth_size W x H) at every exported frame, in the same units
-    as the translation. Copies parascale_bridge.py next to the output.
+    frames when given (None: every frame; recammaster: 81), with the translation in
+    `generator`'s gauge ("auto": the format's generator, core.gauge.FORMAT_GENERATOR;
+    None or "scene": scene units): scene translation / the scene's depth scale at the
+    start frame x the generator's depth scale x speed. GEN3C also renders the Z-pass
+    depth (depth_size W x H) at every exported frame, in the same units as the
+    translation. The ParaScale json keeps scene units and records the depth scale (the
+    bridge converts). Copies parascale_bridge.py next to the output and writes a
+    manifest (<output>.manifest.json; manifest.json inside folder formats).
     The output gets the format's extension (output_path) and missing folders are
-    created. Returns the written paths (output first, then the bridge). Raises ValueError."""
+    created. Raises ValueError."""
     if fmt not in writers.FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(writers.FORMATS)}")
     if not BRIDGE_SOURCE.is_file():
         raise ValueError(f"the bridge script is missing from the extension ({BRIDGE_SOURCE})")
+    if generator == "auto":
+        generator = default_generator(fmt)
+    if generator == "scene":
+        generator = None
+    if generator is not None:
+        gauge.gauge_of(generator)  # unknown names fail before anything is rendered
+    if not (np.isfinite(speed) and speed > 0):
+        raise ValueError(f"speed must be a positive number, got {speed}")
+    if generator is None and speed != 1.0:
+        raise ValueError("speed multiplies the translation in a generator's gauge; this export writes scene "
+                         "units (pick a generator, or use the bridge's --speed)")
     output = output_path(fmt, output)
     track = camera_track(scene, camera_obj, frame_range)
     output.parent.mkdir(parents=True, exist_ok=True)  # a new folder for the export is fine
     if frames is None:
         frames = writers.DEFAULT_FRAMES.get(fmt)
     track = writers.prepare(track, frames)
+    start_frame = int(track.meta["source_frames"][0])
+    scene_depth = None
+    early = []
+    if generator is not None:
+        scene_depth = scene_depth_scale(scene, camera_obj, track, depth_size=gauge_depth_size)
+    elif fmt == "parascale":  # recorded for the bridge; a camera seeing no geometry still exports
+        try:
+            scene_depth = scene_depth_scale(scene, camera_obj, track, depth_size=gauge_depth_size)
+        except ValueError as exc:
+            early.append(f"no scene depth scale recorded ({exc}); the bridge will write metres 1:1")
+    factor = gauge.gauge_factor(generator, scene_depth, speed) if generator is not None else 1.0
+    fps = track.meta.get("fps") or 1.0
+    labels = [_frame_label(t * fps) for t in track.times]
+    record = gauge.record(generator, scene_depth, factor, speed, depth_frame=start_frame, depth_source="zpass",
+                          depth_size=list(gauge_depth_size), scene_unit_scale=track.meta.get("unit_scale", 1.0),
+                          scene_units="scene units (metres = value x scene_unit_scale)")
+    written_track = track
+    check = None
+    warnings = list(early)
+    if generator is not None:
+        written_track = replace(track, c2w=gauge.scale_translation(track.c2w, factor))
+        check = gauge.move_in_range(generator, written_track.c2w, labels)
+        warnings += check["warnings"]
+        problem = gauge.frame_count_problem(generator, len(track))
+        if problem:
+            warnings.append(problem)
+    if fmt == "re10k" and abs(track.width / track.height - 16 / 9) > 1e-3:
+        # CameraCtrl's and VideoX-Fun's loaders correct the focal length assuming a 1280x720 pose file
+        warnings.append(f"camera {camera_obj.name!r} renders {track.width}x{track.height}, not 16:9: CameraCtrl and "
+                        "VideoX-Fun read RealEstate10K files as made at 1280x720 and will stretch its field of "
+                        "view; the bridge (parascale_bridge.py) writes files pre-corrected for that")
+    meta = dict(written_track.meta)
+    meta["gauge"] = record
+    written_track = replace(written_track, meta=meta)
     kwargs = {}
     if fmt == "gen3c":
         depths, depth_K = _gen3c_depths(scene, track, depth_size)
-        kwargs.update(depths=depths, depth_K=depth_K)
+        kwargs.update(depths=(depths * factor).astype(np.float32), depth_K=depth_K)
     if fmt == "recammaster":
-        kwargs.update(unit_scale=track.meta.get("unit_scale", 1.0))
-    written = writers.write_track(track, fmt, output, frames=None, **kwargs)
+        # in a gauge the translation is already metres; in scene units convert with the scene's scale
+        kwargs.update(unit_scale=1.0 if generator is not None else track.meta.get("unit_scale", 1.0))
+    written = writers.write_track(written_track, fmt, output, frames=None, **kwargs)
     folder = written if fmt in writers.FOLDER_FORMATS else written.parent
-    return [str(written), str(copy_bridge(folder))]
+    bridge = copy_bridge(folder)
+    manifest_path = (Path(written) / "manifest.json" if fmt in writers.FOLDER_FORMATS
+                     else Path(written).with_name(Path(written).name + ".manifest.json"))
+    manifest = {"format": fmt, "output": str(written), "frames": len(track), "frame_labels": labels,
+                "gauge": record, "range": check, "warnings": warnings}
+    writers.atomic_write_text(manifest_path, json.dumps(manifest, indent=1, allow_nan=False) + "\n")
+    return ExportResult([str(written), str(bridge), str(manifest_path)], record, warnings, check)
+
+
+def gauge_preview(scene, camera_obj, generator: str, *, speed: float = 1.0, frames: Optional[int] = None,
+                  frame_range: Optional[Sequence[int]] = None, depth_size=(96, 54)) -> dict:
+    """Where camera_obj's move sits in `generator`'s training range, for the panel:
+    core.gauge.move_in_range of the move as export would write it (one Z pass at the
+    start frame), plus the gauge record. Keys: pi_step, pi_step_range, path,
+    path_range, position (0 slowest .. 1 fastest training path, log scale), too_fast,
+    too_slow, warnings, gauge. Raises ValueError."""
+    gauge.gauge_of(generator)
+    track = camera_track(scene, camera_obj, frame_range)
+    if frames is not None:
+        track = writers.prepare(track, frames)
+    scene_depth = scene_depth_scale(scene, camera_obj, track, depth_size=depth_size)
+    factor = gauge.gauge_factor(generator, scene_depth, speed)
+    fps = track.meta.get("fps") or 1.0
+    out = gauge.move_in_range(generator, gauge.scale_translation(track.c2w, factor),
+                              [_frame_label(t * fps) for t in track.times])
+    out["gauge"] = gauge.record(generator, scene_depth, factor, speed,
+                                depth_frame=int(track.meta["source_frames"][0]))
+    return out
+
+
+def _frame_label(x: float):
+    """Scene frame number of an exported frame (int when whole, else 2 decimals)."""
+    r = round(x)
+    return int(r) if abs(x - r) < 1e-6 else round(float(x), 2)
+
+
+def export_camera(scene, camera_obj, fmt: str, output, frames: Optional[int] = None,
+                  frame_range: Optional[Sequence[int]] = None, depth_size=(96, 54), **gauge_options) -> list:
+    """export_with_gauge, returning only the written paths (output first, then the
+    bridge, then the manifest). Raises ValueError."""
+    return export_with_gauge(scene, camera_obj, fmt, output, frames, frame_range, depth_size,
+                             **gauge_options).paths

@@ -665,6 +665,21 @@ def store_evaluation(scene, out: dict) -> None:
         animation.write_property_curve(obj, "pi_realised", out["frames"], np.concatenate([[0.0], realised]))
 
 
+def store_export(scene, result) -> None:
+    """Where the exported move sits in its generator's training range, for the panel."""
+    settings = getattr(scene, "parascale", None)
+    if settings is None:
+        return
+    rng = result.range or {}
+    name = (result.gauge or {}).get("generator")
+    if not name or rng.get("position") is None:
+        settings.export_summary = f"Exported in scene units ({len(result.warnings)} warning(s))"
+        return
+    where = "faster than" if rng.get("too_fast") else "slower than" if rng.get("too_slow") else "within"
+    settings.export_summary = (f"{name}: {where} its training range (at {100 * rng['position']:.0f}% of its "
+                               f"path lengths, log scale)")
+
+
 DISAGREE = 0.1  # PCE gap between the residual and an independent figure worth explaining
 
 

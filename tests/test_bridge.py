@@ -105,10 +105,14 @@ def test_uni3c_order_and_wan_compensation(data_dir, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     assert run_bridge(src, "--generator", "cameractrl", "--out", a, "--size", "16x24").returncode == 0
     assert run_bridge(src, "--generator", "uni3c", "--out", b, "--size", "16x24", "--frames", "17").returncode == 0
-    # uni3c at 17 frames resamples the 16-frame move: first and last frame coincide
+    # uni3c at 17 frames resamples the 16-frame move: first and last frame coincide; the
+    # RealEstate10K file is in the RealEstate10K gauge (3.376), uni3c's is 1 depth, so its
+    # translation, and with it the moment o x d, is 1 / 3.376 of CameraCtrl's
     pa, pb = np.load(a / "plucker.npy"), np.load(b / "plucker.npy")
-    np.testing.assert_allclose(pb[0], np.concatenate([pa[0, 3:], pa[0, :3]]), atol=1e-6)
-    np.testing.assert_allclose(pb[-1], np.concatenate([pa[-1, 3:], pa[-1, :3]]), atol=1e-5)
+    k = 1.0 / 3.376
+    np.testing.assert_allclose(pb[0], np.concatenate([pa[0, 3:], pa[0, :3] * k]), atol=1e-6)
+    np.testing.assert_allclose(pb[-1], np.concatenate([pa[-1, 3:], pa[-1, :3] * k]), atol=1e-5)
+    assert json.loads((b / "manifest.json").read_text())["gauge"]["factor"] == pytest.approx(k)
     # wan-fun-camera: VideoX-Fun's process_pose_file (1280x720 assumed, same code path
     # as CameraCtrl) on the written file gives the embedding the bridge saved
     c = tmp_path / "c"
@@ -134,6 +138,9 @@ def test_all_generators_and_units(tmp_path):
         r = run_bridge(p, "--generator", gen, "--out", out, "--size", "8x12", "--speed", "2")
         assert r.returncode == 0, (gen, r.stderr)
         assert (out / "command.txt").read_text().strip()
+        # no depth scale recorded in this file: metres 1:1, said on stderr and in the manifest
+        assert "records no scene depth scale" in r.stderr
+        assert json.loads((out / "manifest.json").read_text())["gauge"]["scene_depth_scale"] is None
     # recammaster: 81 frames, centimetres; ReCamMaster's reading gives metres x speed
     data = json.loads((tmp_path / "recammaster" / "camera_extrinsics.json").read_text())
     assert len(data) == 81

@@ -73,7 +73,8 @@ def test_cli_export_equals_evaluated_poses(fresh_blender, tmp_path):
     np.testing.assert_allclose(back.meta["curves"]["pi_ref"], 0.01 * np.arange(1, 13), atol=1e-6)
     assert back.meta["estimator"] == "harmonic" and back.meta["reference"]["camera"] == "Cam"
 
-    r = cli("--blend", blend, "--camera", "Cam", "--format", "re10k", "--output", tmp_path / "cam.txt")
+    r = cli("--blend", blend, "--camera", "Cam", "--format", "re10k", "--output", tmp_path / "cam.txt",
+            "--generator", "scene")
     assert r.returncode == 0, r.stderr
     t = readers.read_track(tmp_path / "cam.txt", "re10k", size=(W, H))
     # Blender's matrix_world is float32: its rotation block is orthonormal to ~1e-7, and
@@ -89,11 +90,39 @@ def test_cli_export_equals_evaluated_poses(fresh_blender, tmp_path):
 
     # resampled to a generator's frame count: ends equal, count right
     r = cli("--blend", blend, "--camera", "Cam", "--format", "motionctrl", "--output", tmp_path / "m.json",
-            "--frames", "16")
+            "--frames", "16", "--generator", "scene")
     assert r.returncode == 0, r.stderr
     m = writers.read_motionctrl(tmp_path / "m.json")
     assert len(m) == 16
     np.testing.assert_allclose(m.c2w[[0, -1]], c2w[[0, -1]], atol=1e-6)
+
+    # by default in MotionCtrl's gauge: the scene's poses x (3.376 / scene depth scale), said
+    # on stdout and recorded in the manifest beside the file
+    r = cli("--blend", blend, "--camera", "Cam", "--format", "motionctrl", "--output", tmp_path / "g.json",
+            "--frames", "16")
+    assert r.returncode == 0, r.stderr
+    man = json.loads((tmp_path / "g.json.manifest.json").read_text())
+    g = man["gauge"]
+    assert g["generator"] == "motionctrl" and g["generator_depth_scale"] == pytest.approx(3.376)
+    assert g["factor"] == pytest.approx(3.376 / g["scene_depth_scale"])
+    assert f"translation x {g['factor']:.6g}" in r.stdout
+    gm = writers.read_motionctrl(tmp_path / "g.json")
+    np.testing.assert_allclose(gm.c2w[:, :3, 3], m.c2w[:, :3, 3] * g["factor"], rtol=1e-6, atol=1e-9)
+    # the depth scale: flow Pi per unit translation over the start frame's Z pass, background
+    # moving by zero; the same rule on an independent ray-cast depth of that pose agrees
+    from parascale.core import gauge
+    from parascale.parascale_blender.depth import RayCastDepth
+
+    bpy = fresh_blender
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    with RayCastDepth(bpy.context.scene, 96, 54) as rc:
+        view = rc.depth(c2w[0], K, W, H)
+    expect = gauge.depth_scale(view.depth, view.K, gauge.move_direction(c2w))
+    assert g["scene_depth_scale"] == pytest.approx(expect, rel=0.02)
+    assert g["depth_frame"] == 1
+    r = cli("--blend", blend, "--camera", "Cam", "--format", "colmap", "--output", tmp_path / "s2",
+            "--speed", "2")
+    assert r.returncode == 2 and "speed" in r.stderr
 
     # bad inputs: clear one-line errors, exit 2, nothing written; the .blend never saved
     before = sorted(os.listdir(tmp_path))
@@ -116,12 +145,25 @@ def test_export_camera_in_process_gen3c_and_operator(fresh_blender, tmp_path):
     scene = bpy.context.scene
     cam = bpy.data.objects["Cam"]
     paths = export_camera(scene, cam, "gen3c", tmp_path / "g", frames=4, depth_size=(16, 9))
-    assert paths == [str(tmp_path / "g"), str(tmp_path / "g" / "parascale_bridge.py")]
+    assert paths == [str(tmp_path / "g"), str(tmp_path / "g" / "parascale_bridge.py"),
+                     str(tmp_path / "g" / "manifest.json")]
+    # GEN3C's gauge: translation and depth both in units of the start frame's depth scale
+    factor = json.loads((tmp_path / "g" / "manifest.json").read_text())["gauge"]["factor"]
     camz = np.load(tmp_path / "g" / "camera.npz")
-    np.testing.assert_allclose(np.linalg.inv(camz["w2c"][[0, -1]]), c2w[[0, -1]], atol=1e-6)
+    expect = c2w[[0, -1]].copy()
+    expect[:, :3, 3] *= factor
+    np.testing.assert_allclose(np.linalg.inv(camz["w2c"][[0, -1]]), expect, atol=1e-6)
     depth = np.load(tmp_path / "g" / "depth.npz")["depth"]
     assert depth.shape == (4, 9, 16)
     assert np.isfinite(depth).any() and np.isinf(depth).any()  # the cube, and background
+    # the file's depth is the scene's (an independent ray cast of frame 1) x the same factor
+    from parascale.parascale_blender.depth import RayCastDepth
+
+    with RayCastDepth(scene, 16, 9) as rc:
+        z = rc.depth(c2w[0], K, W, H).depth
+    both = np.isfinite(z) & np.isfinite(depth[0])
+    assert both.sum() >= 3
+    assert np.median(depth[0][both] / z[both]) == pytest.approx(factor, rel=0.01)
 
     rec = export_camera(scene, cam, "recammaster", tmp_path / "r.json")
     assert len(json.loads(Path(rec[0]).read_text())) == 81

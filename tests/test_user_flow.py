@@ -195,6 +195,9 @@ def test_export_is_enabled_after_calibrate_and_paths_are_handled(addon, data_dir
     frames, _ = keyed(result, "location")
     assert len(lines) == 1 + len(frames)  # the result camera was exported, not the still target
     assert (written.parent / "parascale_bridge.py").is_file()
+    manifest = json.loads((written.parent / "poses.txt.manifest.json").read_text())
+    assert manifest["gauge"]["generator"] == "cameractrl"  # RealEstate10K files speak CameraCtrl's gauge
+    assert scene.parascale.export_summary.startswith("cameractrl:")
 
     assert not bpy.data.filepath
     with pytest.raises(RuntimeError, match="not been saved"):
