@@ -41,7 +41,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(CONSTRAINTS) p
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/parascale demo --out $(OUT)/demo
+	PARASCALE_DATA=$(PARASCALE_DATA) $(VENV)/bin/parascale demo --out $(OUT)/demo
 
 test: $(STAMP)
 	PARASCALE_DATA=$(PARASCALE_DATA) $(PY) -m pytest $(PYTEST_ARGS)

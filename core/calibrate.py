@@ -15,9 +15,16 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from .cameras import make_c2w
-from .parallax import ESTIMATORS, normalized_grid, parallax
+from .parallax import COVERAGE_WARN, ESTIMATORS, coverage, exact_step, normalized_grid, parallax
 
 METHODS = ("raw", "global") + ESTIMATORS
+# Step-to-step bound: the target's parallax per unit translation may fall by at most this
+# factor from one step to the next (beyond what the reference's own Pi change asks for).
+# A step changes every depth by at most its own length, so a scene-driven fall is about
+# 1 + Pi/r for pixels at image radius r (1.1 for Pi 0.03 at r 0.3); only losing what the
+# camera looks at (an object shrinking into empty background) falls faster, and that is
+# the runaway this bound stops. docs/real-scenes.md gives the measurements.
+GAIN_BOUND = 2.0
 
 
 class CalibrationError(ValueError):
@@ -56,6 +63,7 @@ class CalibrationResult:
     gain: np.ndarray           # (N-1,) target Pi per unit translation (0: background only)
     scale: np.ndarray          # (N-1,) translation length applied per step, target units
     warnings: list = field(default_factory=list)
+    coverage: Optional[np.ndarray] = None  # (N-1,) fraction of the view that sees geometry, per step
 
 
 class Calibrator:
@@ -70,12 +78,17 @@ class Calibrator:
     method: raw | global | mean | harmonic | flow.
     global_estimator: the estimator that fixes the single scale of `global`.
     z_min: depth clamp (the target camera's clip_start).
+    gain_bound: the most a step may grow against the previous one, beyond the growth of
+    the reference's Pi (None: no bound). See GAIN_BOUND.
+    max_step(i, c2w, direction): optional callback giving the longest step allowed from
+    pose c2w along `direction` (world frame), e.g. to stop short of a collision.
     """
 
     def __init__(self, ref_d: np.ndarray, ref_dR: np.ndarray, pi_ref: np.ndarray,
                  start_c2w: np.ndarray, depth_fn: Optional[DepthFn], method: str = "harmonic",
                  *, frames: Optional[Sequence] = None, global_estimator: str = "harmonic",
-                 z_min: float = 0.0, measure_target: bool = True):
+                 z_min: float = 0.0, measure_target: bool = True, gain_bound: Optional[float] = GAIN_BOUND,
+                 max_step: Optional[Callable[[int, np.ndarray, np.ndarray], float]] = None):
         if method not in METHODS:
             raise CalibrationError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
         self.ref_d = np.asarray(ref_d, float).reshape(-1, 3)
@@ -95,6 +108,8 @@ class Calibrator:
         self.depth_fn = depth_fn
         self.z_min = float(z_min)
         self.measure_target = measure_target and depth_fn is not None
+        self.gain_bound = gain_bound
+        self.max_step = max_step
         self.frames = list(frames) if frames is not None else list(range(n + 1))
         if len(self.frames) != n + 1:
             raise CalibrationError(f"{len(self.frames)} frame labels for {n + 1} frames")
@@ -104,7 +119,13 @@ class Calibrator:
         self.gain = np.zeros(n)
         self.scale = np.zeros(n)
         self.pi_target = np.zeros(n)
+        self.coverage = np.ones(n)
         self._last_gain: Optional[float] = None
+        self._last_step: Optional[tuple] = None   # (length, reference Pi) of the last moving step
+        self._bounded_frames: list = []
+        self._unreachable_frames: list = []
+        self._low_coverage_frames: list = []
+        self._stopped_frames: list = []
         self._background_frames: list = []
         self._no_direction_frames: list = []
         self._global_factor: Optional[float] = None
@@ -118,13 +139,22 @@ class Calibrator:
         return self.t >= self.n_steps
 
     # -- depth -----------------------------------------------------------
-    def _gain_at(self, i: int, R: np.ndarray, c: np.ndarray, direction: np.ndarray) -> float:
+    def _view(self, i: int, R: np.ndarray, c: np.ndarray):
         view = self.depth_fn(i, make_c2w(R, c))
         Z = np.asarray(view.depth, float)
         if self.z_min > 0:
             Z = np.where(np.isfinite(Z), np.maximum(Z, self.z_min), Z)
-        xy = normalized_grid(view.K, Z.shape[1], Z.shape[0]) if self.estimator == "flow" else None
-        return parallax(Z, direction, self.estimator, xy)
+        xy = normalized_grid(view.K, Z.shape[1], Z.shape[0]) if self.estimator in ("flow", "exact") else None
+        return Z, xy
+
+    def _gain_at(self, i: int, R: np.ndarray, c: np.ndarray, direction: np.ndarray) -> float:
+        Z, xy = self._view(i, R, c)
+        return self._gain_of(Z, xy, direction)
+
+    def _gain_of(self, Z, xy, direction) -> float:
+        # exact: its first-order gain over the covered pixels (the slope at s = 0)
+        return parallax(Z, direction, "flow" if self.estimator == "exact" else self.estimator, xy) / (
+            coverage(Z) if self.estimator == "exact" and coverage(Z) > 0 else 1.0)
 
     def _rotation_ahead(self, k: int) -> np.ndarray:
         R = self.R[-1]
@@ -154,45 +184,101 @@ class Calibrator:
 
         needs_depth = length > 0 and (self.measure_target or self.method in ESTIMATORS or (
             self.method == "global" and self._global_factor is None))
-        g = self._gain_at(t, R_prev, c_prev, direction) if needs_depth else 0.0
+        Z = xy = None
+        g = 0.0
+        if needs_depth:
+            Z, xy = self._view(t, R_prev, c_prev)
+            g = self._gain_of(Z, xy, direction)
+            self.coverage[t] = coverage(Z)
+            if self.coverage[t] < COVERAGE_WARN:
+                self._low_coverage_frames.append(self.frames[t])
         self.gain[t] = g
 
         if self.method == "raw":
             s = length
         elif self.method == "global":
             if self._global_factor is None and length > 0 and self.pi_ref[t] > 0:
-                g0 = g if g > 0 else self._probe_ahead(direction)
-                if g0 is None:
-                    raise CalibrationError(self._all_background_message())
-                self._global_factor = self.pi_ref[t] / (g0 * length)
+                if self.estimator == "exact" and g > 0:
+                    s0 = exact_step(Z, xy, direction, self.pi_ref[t]).length
+                else:
+                    g0 = g if g > 0 else self._probe_ahead(direction)
+                    if g0 is None:
+                        raise CalibrationError(self._all_background_message())
+                    s0 = self.pi_ref[t] / g0
+                self._global_factor = s0 / length
             s = length * (self._global_factor or 0.0)
         else:
-            s = self._per_frame_length(t, g, length, direction)
+            s = self._per_frame_length(t, g, length, direction, Z, xy)
+        s = self._stop_short(t, R_prev, c_prev, direction, s)
 
         self.scale[t] = s
-        self.pi_target[t] = g * s
+        if self.estimator == "exact" and Z is not None:
+            self.pi_target[t] = parallax(Z, direction * s, "exact", xy)
+            self.gain[t] = self.pi_target[t] / s if s > 0 else g
+        else:
+            self.pi_target[t] = g * s
+        if s > 0 and self.pi_ref[t] > 0:
+            self._last_step = (s, float(self.pi_ref[t]))
         self.c.append(c_prev + R_prev @ direction * s)
         self.R.append(R_prev @ self.ref_dR[t])
         self.t += 1
         return self.done()
 
-    def _per_frame_length(self, t: int, g: float, length: float, direction: np.ndarray) -> float:
+    def _bound(self, t: int) -> float:
+        """Longest step allowed after the previous one (inf before the first move)."""
+        if self.gain_bound is None or self._last_step is None:
+            return np.inf
+        s_prev, pi_prev = self._last_step
+        return self.gain_bound * s_prev * max(1.0, self.pi_ref[t] / pi_prev)
+
+    def _pace(self, t: int) -> float:
+        s_prev, pi_prev = self._last_step
+        return s_prev * max(1.0, self.pi_ref[t] / pi_prev)
+
+    def _stop_short(self, t, R_prev, c_prev, direction, s) -> float:
+        if self.max_step is None or s <= 0:
+            return s
+        limit = float(self.max_step(t, make_c2w(R_prev, c_prev), R_prev @ direction))
+        if limit < s:
+            self._stopped_frames.append(self.frames[t + 1])
+            return max(limit, 0.0)
+        return s
+
+    def _per_frame_length(self, t: int, g: float, length: float, direction: np.ndarray,
+                          Z=None, xy=None) -> float:
         if self.pi_ref[t] == 0:
             return 0.0
         if length == 0:
             # Pi without a direction (flow noise on a still camera): nothing to scale.
             self._no_direction_frames.append(self.frames[t + 1])
             return 0.0
+        bound = self._bound(t)
+        if g > 0 and self.estimator == "exact":
+            self._last_gain = g
+            step = exact_step(Z, xy, direction, self.pi_ref[t], max_length=bound)
+            if step.status == "unreachable":
+                # No length shows this Pi: keep the pace (the previous step, scaled by the
+                # reference's own Pi change) rather than grow; the object recedes linearly
+                # instead of vanishing geometrically.
+                self._unreachable_frames.append(self.frames[t + 1])
+                return min(self._pace(t), step.length) if self._last_step is not None else step.first_order
+            elif step.status == "capped":
+                self._bounded_frames.append(self.frames[t + 1])
+            return step.length
         if g > 0:
             self._last_gain = g
-            return self.pi_ref[t] / g
+            s = self.pi_ref[t] / g
+            if s > bound:
+                self._bounded_frames.append(self.frames[t + 1])
+                return bound
+            return s
         self._background_frames.append(self.frames[t + 1])
         if self._last_gain is None:
             probed = self._probe_ahead(direction)
             if probed is None:
                 raise CalibrationError(self._all_background_message())
             self._last_gain = probed
-        return self.pi_ref[t] / self._last_gain
+        return min(self.pi_ref[t] / self._last_gain, self._bound(t))
 
     def _all_background_message(self) -> str:
         return (f"the target camera sees only background (no geometry within its view) at every "
@@ -217,6 +303,36 @@ class Calibrator:
                 "background_only", f,
                 f"frames {_frame_list(f)}: the target camera sees only background before the step; "
                 "reused the last valid parallax gain"))
+        if self._low_coverage_frames:
+            f = self._low_coverage_frames
+            warnings.append(CalibrationWarning(
+                "low_coverage", f,
+                f"frame {f[0]}: geometry covers {100 * self.coverage[self.frames.index(f[0])]:.1f}% of the "
+                f"target's view (below {100 * COVERAGE_WARN:g}%; frames {_frame_list(f)}); Pi there rests on "
+                "few pixels. " + (f"Pi counts only pixels that see geometry (estimator {self.estimator}); steps "
+                                  f"stayed within the step-to-step bound (x{self.gain_bound})"
+                                  if self.method in ESTIMATORS and self.gain_bound else
+                                  f"Method {self.method} does not adapt its steps to the view")))
+        if self._bounded_frames:
+            f = self._bounded_frames
+            warnings.append(CalibrationWarning(
+                "step_bound", f,
+                f"frames {_frame_list(f)}: the step needed to show the reference's Pi grew more than "
+                f"x{self.gain_bound} against the previous one (the target lost what it looks at); the step "
+                "was held at that bound, so these frames show less parallax than the reference"))
+        if self._unreachable_frames:
+            f = self._unreachable_frames
+            warnings.append(CalibrationWarning(
+                "unreachable", f,
+                f"frames {_frame_list(f)}: no backward step of any length shows the reference's Pi here "
+                "(the visible geometry is too small in frame: every point can only slide to the focus of "
+                "expansion); the step kept the previous step's length (scaled by the reference's Pi), so the "
+                "object recedes steadily instead of vanishing"))
+        if self._stopped_frames:
+            f = self._stopped_frames
+            warnings.append(CalibrationWarning(
+                "stopped_short", f,
+                f"frames {_frame_list(f)}: the step was shortened to stop before geometry on its path"))
         if self._no_direction_frames:
             f = self._no_direction_frames
             warnings.append(CalibrationWarning(
@@ -225,7 +341,7 @@ class Calibrator:
         return CalibrationResult(
             method=self.method, estimator=self.estimator, c2w=make_c2w(np.stack(self.R), np.stack(self.c)),
             frames=self.frames, pi_ref=self.pi_ref.copy(), pi_target=self.pi_target.copy(),
-            gain=self.gain.copy(), scale=self.scale.copy(), warnings=warnings)
+            gain=self.gain.copy(), scale=self.scale.copy(), warnings=warnings, coverage=self.coverage.copy())
 
 
 def _frame_list(frames: Sequence) -> str:

@@ -1,14 +1,60 @@
-"""The Parallax Number Pi and its three estimators (docs/estimators.md).
+"""The Parallax Number Pi and its estimators (docs/estimators.md, docs/real-scenes.md).
 
 Pi of a step is the translation-induced image motion in units of focal length,
 read over the depth of the frame the step starts from. Depth is planar Z with
-background (sky, nothing hit) as +inf, which moves by zero.
+background (sky, nothing hit) as +inf.
+
+- harmonic, mean, flow: linear in the step length (Pi = gain * |d|); harmonic and
+  flow average over the whole frame (background moves by zero), mean over what is hit.
+- exact: the finite image motion of the step (each depth point reprojected into the
+  moved camera, translation only), averaged over the pixels that see geometry (the
+  coverage rule, docs/real-scenes.md). Not linear in |d|: `exact_step` solves for the
+  length that shows a given Pi.
 """
 from __future__ import annotations
 
 import numpy as np
 
-ESTIMATORS = ("harmonic", "mean", "flow")
+ESTIMATORS = ("harmonic", "mean", "flow", "exact")
+LINEAR_ESTIMATORS = ("harmonic", "mean", "flow")
+# Below this fraction of covered pixels the calibration warns: Pi then rests on few pixels.
+COVERAGE_WARN = 0.05
+
+
+def default_estimator_for(source: str) -> str:
+    """The target estimator that matches how a reference's Pi was read: a video measures
+    the finite image motion of each step (exact); points, depth maps and scenes give
+    depth, read with harmonic (the documented default)."""
+    return "exact" if source == "video" else "harmonic"
+
+
+def estimator_mismatch(reference_estimator: str, source: str, target_estimator: str):
+    """None when the target's estimator reads Pi the way the reference was read, else
+    a sentence saying why not (callers warn or refuse before any work)."""
+    if source == "video":
+        if target_estimator == "exact":
+            return None
+        if target_estimator == "flow":
+            return ("the reference Pi was measured from its video (finite image motion); 'flow' reads the "
+                    "target to first order in the step (about +7% on forward and -10% on backward dolly "
+                    "steps); 'exact' matches the video")
+        return (f"the reference Pi was measured from its video (image motion) but the target uses "
+                f"{target_estimator!r}, which reads depth only; use 'exact'")
+    if reference_estimator == target_estimator:
+        return None
+    if source in ("scene", "depth") and target_estimator == "exact":
+        return None if reference_estimator == "exact" else (
+            f"the reference Pi was read with {reference_estimator!r} ({source}) but the target uses 'exact'")
+    return (f"the reference Pi was read with {reference_estimator!r} ({source}) but the target uses "
+            f"{target_estimator!r}; the two must match for Pi to mean the same")
+
+
+def coverage(Z: np.ndarray) -> float:
+    """Fraction of depth samples that see geometry (finite, positive depth)."""
+    Z = np.asarray(Z, float)
+    if Z.size == 0:
+        return 0.0
+    return float((np.isfinite(Z) & (Z > 0)).mean())
 
 
 def scale_intrinsics(K: np.ndarray, width: int, height: int, new_width: int, new_height: int) -> np.ndarray:
@@ -64,6 +110,14 @@ def parallax(Z: np.ndarray, d: np.ndarray, estimator: str = "harmonic", xy: np.n
         ux = (d[0] - xy[..., 0] * d[2]) * inv
         uy = (d[1] - xy[..., 1] * d[2]) * inv
         return float(np.hypot(ux, uy).sum() / n)
+    if estimator == "exact":
+        if xy is None:
+            raise ValueError("the exact estimator needs the normalised image coordinates of the samples")
+        m = exact_motion(Z, xy, d)
+        covered = np.isfinite(Z) & (Z > 0)
+        if not covered.any():
+            return 0.0
+        return float(m[covered].mean())
     raise ValueError(f"unknown estimator {estimator!r}; expected one of {', '.join(ESTIMATORS)}")
 
 
@@ -82,5 +136,150 @@ def parallax_per_unit(Z: np.ndarray, direction: np.ndarray, estimator: str = "ha
 def parallax_of_depth_map(depth: np.ndarray, K: np.ndarray, d: np.ndarray, estimator: str = "harmonic") -> float:
     """Pi over a whole depth map (h, w) whose pixel grid has intrinsics K."""
     depth = np.asarray(depth, float)
-    xy = normalized_grid(K, depth.shape[1], depth.shape[0]) if estimator == "flow" else None
+    xy = normalized_grid(K, depth.shape[1], depth.shape[0]) if estimator in ("flow", "exact") else None
     return parallax(depth, d, estimator, xy)
+
+
+# ---------------------------------------------------------------------------
+# exact image motion
+
+def _motion_terms(Z: np.ndarray, xy: np.ndarray, direction: np.ndarray):
+    """Per covered sample: a = |(x u_z - u_x, y u_z - u_y)| and Z, so that a point at
+    depth Z moved by s*u (camera frame) moves in the image by exactly s*a / (Z - s*u_z)."""
+    Z = np.asarray(Z, float).reshape(-1)
+    xy = np.asarray(xy, float).reshape(-1, 2)
+    u = np.asarray(direction, float).reshape(3)
+    covered = np.isfinite(Z) & (Z > 0)
+    x, y, z = xy[covered, 0], xy[covered, 1], Z[covered]
+    a = np.hypot(x * u[2] - u[0], y * u[2] - u[1])
+    return a, z, covered
+
+
+def exact_motion(Z: np.ndarray, xy: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Exact image motion (focal-length units) of every sample when the camera
+    translates by d (its own frame, rotation ignored): the point X = Z (x, y, 1) seen
+    from the moved centre projects to ((Z x - d_x), (Z y - d_y)) / (Z - d_z), so it moves
+    by |(x d_z - d_x, y d_z - d_y)| / (Z - d_z). Background moves by 0; a point the step
+    reaches or passes (Z <= d_z) moves by +inf."""
+    Z = np.asarray(Z, float)
+    shape = Z.shape
+    a, z, covered = _motion_terms(Z, xy, d)
+    out = np.zeros(Z.size)
+    den = z - float(np.asarray(d, float).reshape(3)[2])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[covered] = np.where(den > 0, a / np.where(den > 0, den, 1.0), np.inf)
+    return out.reshape(shape)
+
+
+class ExactStep:
+    """Result of exact_step: length (camera units), the Pi it shows, and why it stopped:
+    'solved', 'unreachable' (a backward step's image motion saturates below the target
+    Pi: every point ends at the focus of expansion) or 'empty' (no covered pixel)."""
+
+    __slots__ = ("length", "pi", "status", "first_order", "limit")
+
+    def __init__(self, length, pi, status, first_order, limit):
+        self.length, self.pi, self.status = float(length), float(pi), status
+        self.first_order, self.limit = float(first_order), float(limit)
+
+    def __repr__(self):
+        return f"ExactStep(length={self.length:.6g}, pi={self.pi:.6g}, status={self.status!r})"
+
+
+# A backward step asked for more than this share of its saturation (the mean distance of
+# the covered pixels to the focus of expansion) would shrink what is seen by more than half
+# in one frame, a step longer than the distance to it: taken as unreachable.
+SATURATION_SHARE = 0.5
+
+
+def exact_step(Z: np.ndarray, xy: np.ndarray, direction: np.ndarray, pi: float, *,
+               max_length: float = np.inf, iterations: int = 30, rtol: float = 1e-12,
+               saturation: float = SATURATION_SHARE) -> ExactStep:
+    """The step length s along unit `direction` whose exact image motion, averaged over
+    the covered pixels of Z, equals `pi` (safeguarded Newton on the depth already
+    rendered; no new depth is needed).
+
+    M(s) = mean a/(Z/s - u_z) is 0 at s = 0 and increasing. Forward (u_z > 0) it is
+    convex and infinite once the nearest point is reached; backward (u_z < 0) it is
+    concave and saturates at mean a/|u_z|; sideways it is linear (= first order).
+    Newton from the first-order length converges monotonically in each case.
+    max_length caps the answer (the caller's bound); the result says when it acted.
+    saturation: backward, a Pi at or above this share of the saturation is 'unreachable'
+    (1.0: only what no length can show).
+    """
+    u = np.asarray(direction, float).reshape(3)
+    u = u / np.linalg.norm(u)
+    a, z, _ = _motion_terms(Z, xy, u)
+    n = a.size
+    if n == 0:
+        return ExactStep(0.0, 0.0, "empty", 0.0, 0.0)
+    g = float(np.sum(a / z) / n)  # first-order gain: M'(0)
+    if pi <= 0:
+        return ExactStep(0.0, 0.0, "solved", 0.0, 0.0)
+    if g <= 0:
+        return ExactStep(0.0, 0.0, "empty", 0.0, 0.0)
+    uz = float(u[2])
+    reach = float(z.min()) / uz if uz > 0 else np.inf  # forward: the nearest point reaches the camera
+    hi = min(float(max_length), reach)
+
+    def M(s):
+        den = z - s * uz
+        return float(np.sum(s * a / den) / n), float(np.sum(a * z / (den * den)) / n)
+
+    s0 = pi / g
+    if uz < 0:
+        limit = float(np.sum(a) / n) / -uz  # image motion at an infinite pull-back
+        if pi >= limit * min(saturation, 1 - 1e-12):
+            return ExactStep(hi, M(hi)[0] if np.isfinite(hi) else limit, "unreachable", s0, limit)
+    else:
+        limit = np.inf
+    if max_length < reach and M(max_length)[0] < pi:
+        return ExactStep(max_length, M(max_length)[0], "capped", s0, limit)
+    lo = 0.0
+    s = min(s0, 0.5 * hi) if s0 >= hi else s0
+    for _ in range(iterations):
+        m, dm = M(s)
+        if m > pi:
+            hi = min(hi, s)
+        else:
+            lo = max(lo, s)
+        if abs(m - pi) <= rtol * pi:
+            break
+        new = s - (m - pi) / dm if dm > 0 else 0.5 * (lo + hi)
+        if not (lo <= new <= hi) or new == s:
+            new = 0.5 * (lo + hi) if np.isfinite(hi) else 2 * max(s, lo)
+        s = new
+    return ExactStep(s, M(s)[0], "solved", s0, limit)
+
+
+def realised_parallax(Z: np.ndarray, K: np.ndarray, c2w_prev: np.ndarray, c2w_cur: np.ndarray,
+                      rule: str = "covered") -> float:
+    """Pi a move from c2w_prev to c2w_cur really shows, by reprojection: every pixel of
+    the depth map Z (seen from c2w_prev, pixel grid K) is rebuilt as a 3D point and
+    projected into c2w_cur, and into c2w_cur's rotation alone; the difference, in
+    focal-length units per axis, is the translation-induced motion. A point that ends
+    behind the camera moves by +inf.
+
+    rule: 'covered' averages over the pixels that see geometry (the coverage rule),
+    'frame' over the whole frame with background moving by 0. 0.0 if nothing is covered.
+    Independent of the calibration's path: it uses the two keyed poses as they are
+    (full rotation between them), not a step direction and a length."""
+    Z = np.asarray(Z, float)
+    h, w = Z.shape
+    covered = np.isfinite(Z) & (Z > 0)
+    if not covered.any():
+        return 0.0
+    xy = normalized_grid(K, w, h)[covered]
+    rays = np.c_[xy, np.ones(len(xy))]
+    P = rays * Z[covered][:, None]
+    Rp, cp = np.asarray(c2w_prev, float)[:3, :3], np.asarray(c2w_prev, float)[:3, 3]
+    Rc, cc = np.asarray(c2w_cur, float)[:3, :3], np.asarray(c2w_cur, float)[:3, 3]
+    world = P @ Rp.T + cp
+    full = (world - cc) @ Rc             # the points in the new camera
+    rot = rays @ (Rc.T @ Rp).T           # the same rays under the rotation alone
+    with np.errstate(divide="ignore", invalid="ignore"):
+        motion = np.hypot(full[:, 0] / full[:, 2] - rot[:, 0] / rot[:, 2],
+                          full[:, 1] / full[:, 2] - rot[:, 1] / rot[:, 2])
+    motion = np.where((full[:, 2] > 0) & (rot[:, 2] > 0), motion, np.inf)
+    total = float(motion.sum())
+    return total / (covered.sum() if rule == "covered" else Z.size)

@@ -130,7 +130,7 @@ def pi_from_depths(track: Track, estimator: str = "harmonic",
         Z = np.where(np.isfinite(Z) & (Z > 0), Z, np.inf)
         h, w = Z.shape
         K = scale_intrinsics(track.K[t - 1], track.width, track.height, w, h)
-        xy = normalized_grid(K, w, h) if estimator == "flow" else None
+        xy = normalized_grid(K, w, h) if estimator in ("flow", "exact") else None
         pis[t - 1] = parallax(Z, d[t - 1], estimator, xy)
     return ReferencePi(source, estimator, pis, np.linalg.norm(d, axis=1), track.times.copy(), list(track.names))
 
@@ -312,7 +312,7 @@ def measure_reference(track: Track, video=None, estimator: Optional[str] = None,
     else from points when the track has them, else from its depth maps; else an error
     saying what is needed."""
     if video is not None:
-        if estimator not in (None, "flow"):
+        if estimator not in (None, "flow", "exact"):
             raise ValueError(f"Pi from a video is measured as image motion (estimator flow); "
                              f"{estimator!r} needs depth: drop --video to use the track's points or depth")
         return pi_from_video(track, video, offset=offset, preset=preset)

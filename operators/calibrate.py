@@ -151,8 +151,7 @@ class PARASCALE_OT_evaluate(_StepwiseJob, bpy.types.Operator):
         reference = pipeline.reference_from_settings(scene) if not _problem_or_none(context) else None
         if settings.eval_render:
             return evaluate.closed_loop_for(scene, settings.result_camera, reference)
-        return pipeline.DepthEvaluation(scene, settings.result_camera, reference, depth=settings.depth_source,
-                                        depth_size=(settings.depth_width, settings.depth_height))
+        return pipeline.DepthEvaluation(scene, settings.result_camera, reference)
 
     def _done(self, context, out):
         pipeline.store_evaluation(context.scene, out)

@@ -3,6 +3,8 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 ESTIMATOR_ITEMS = [
+    ("exact", "Exact", "Exact image motion of each step over the pixels that see geometry; matches a video "
+                       "reference (set by Import)"),
     ("harmonic", "Harmonic", "|T| times the mean inverse depth, background counts as zero (default)"),
     ("mean", "Mean", "|T| over the mean depth (the paper as first published; reads low)"),
     ("flow", "Flow", "Mean first-order image motion: tells a dolly from a truck; pairs with a video reference"),

@@ -14,7 +14,8 @@ def add_arguments(p):
     p.add_argument("--reference", help="reference track file; default: the camera's own pi_ref curve")
     p.add_argument("--video", help="the reference's video (file or image folder): Pi by optical flow")
     p.add_argument("--format", help="force the reference track format")
-    p.add_argument("--render-size", type=int, default=256, help="long side of the measurement renders (px)")
+    p.add_argument("--render-size", type=int, default=384,
+                   help="long side of the measurement renders (px; default 384, where flow stops being the limit)")
     p.add_argument("--samples", type=int, default=4, help="Cycles samples per measurement render")
     p.add_argument("--frames-dir", help="keep the measurement renders in this folder")
     p.add_argument("--json", required=True, help="where to write the report")

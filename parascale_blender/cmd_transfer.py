@@ -21,9 +21,17 @@ def add_arguments(p):
     ref.add_argument("--source-camera", help="camera object in --source-blend (default: its scene camera)")
     p.add_argument("--target", required=True, help="target scene .blend (not modified)")
     p.add_argument("--camera", help="target camera object (default: the scene camera)")
-    p.add_argument("--estimator", default="harmonic", choices=["harmonic", "mean", "flow"])
-    p.add_argument("--method", choices=["raw", "global", "harmonic", "mean", "flow"],
-                   help="calibration method; default: the estimator (raw and global are baselines)")
+    p.add_argument("--estimator", choices=["harmonic", "mean", "flow", "exact"],
+                   help="how Pi is read on the target; default: the one matching the reference "
+                        "(exact with --video, else harmonic)")
+    p.add_argument("--method", choices=["raw", "global", "harmonic", "mean", "flow", "exact"],
+                   help="calibration method; default: the estimator (raw and global are baselines; "
+                        "global sets its one scale with the estimator)")
+    p.add_argument("--stop-short", action="store_true",
+                   help="shorten any step that would pass through geometry (stop before the surface)")
+    p.add_argument("--realised-grid", default="64x36",
+                   help="ray-cast grid WxH for the independent realised Pi of the result, or 'none' "
+                        "(default 64x36)")
     p.add_argument("--depth", default="zpass", choices=["zpass", "raycast"])
     p.add_argument("--depth-size", default="96x54", help="depth grid WxH (default 96x54)")
     p.add_argument("--start-frame", type=int, help="first frame (default: the scene's start)")
@@ -69,20 +77,30 @@ def run(args) -> int:
         if os.path.abspath(path) == os.path.abspath(args.target):
             raise CommandError(f"{path}: would overwrite the target scene; choose another output")
     depth_size = parse_size(args.depth_size)
+    realised_grid = None if args.realised_grid.lower() == "none" else parse_size(args.realised_grid)
+    if args.video and args.estimator in ("harmonic", "mean"):
+        raise CommandError(f"--estimator {args.estimator} reads depth, but with --video the reference Pi is "
+                           "image motion measured from the video; use --estimator exact (the default with "
+                           "--video) or flow, or drop --video to read Pi from the track's points or depth")
 
     import bpy
     from . import pipeline
     from ..core.writers import atomic_write_text
 
-    method = args.method or args.estimator
+    from ..core.parallax import default_estimator_for
+
     if args.track:
-        reference = pipeline.reference_from_track_file(args.track, video=args.video, format=args.format,
-                                                       estimator=args.estimator)
+        reference = pipeline.reference_from_track_file(
+            args.track, video=args.video, format=args.format,
+            estimator=args.estimator or default_estimator_for("video" if args.video else "points"))
     else:
         open_blend(bpy, args.source_blend)
         source = find_camera(bpy, args.source_camera, args.source_blend)
-        reference = pipeline.reference_from_object(source, bpy.context.scene, estimator=args.estimator,
+        reference = pipeline.reference_from_object(source, bpy.context.scene,
+                                                   estimator=args.estimator or default_estimator_for("scene"),
                                                    depth=args.depth, depth_size=depth_size)
+    estimator = args.estimator or default_estimator_for(reference.source)
+    method = args.method or estimator
     print(f"reference: {reference.label} ({len(reference.c2w)} frames, Pi from {reference.source}, "
           f"{reference.estimator})")
 
@@ -91,20 +109,32 @@ def run(args) -> int:
     target = find_camera(bpy, args.camera, args.target)
     options = pipeline.TransferOptions(method=method, depth=args.depth, frame_start=args.start_frame,
                                        frame_end=args.end_frame, depth_size=depth_size,
-                                       follow_zoom=args.follow_zoom)
+                                       follow_zoom=args.follow_zoom, estimator=estimator,
+                                       stop_short=args.stop_short, realised_grid=realised_grid)
+    print(f"method {method}, estimator {estimator}")
 
     def progress(done, total):
         print(f"\rcalibrating: step {done}/{total}", end="", flush=True)
 
-    result = pipeline.transfer(scene, target, reference, options, progress=progress)
+    job = pipeline.Transfer(scene, target, reference, options)
+    for w in job.warnings:  # said before the work, not after
+        print(f"warning: {w.message}")
+    result = job.run(progress=progress)
     print()
     report = result.report()
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(args.output), copy=True)
     os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)
     atomic_write_text(args.report, json.dumps(report, indent=2) + "\n")
-    for w in result.warnings:
+    for w in result.warnings[len(job.warnings):]:
         print(f"warning: {w.message}")
     print(f"{report['camera']}: frames {report['frames'][0]}..{report['frames'][-1]}, method {report['method']}, "
-          f"PCE {report['pce']:.4g}; saved {args.output}, report {args.report}")
+          f"estimator {report['estimator']}")
+    print(f"  calibration residual (the target's Pi on the calibration's own depth; ~0 by construction for "
+          f"per-frame methods, not a quality figure): PCE {report['pce']:.4g}")
+    if result.realised is not None:
+        r = result.realised
+        print(f"  realised PCE {r['pce']:.4f} (p90 {r['pce_p90']:.4f}), measured independently by {r['measured_by']}; "
+              f"geometry covers {100 * min(r['coverage']):.1f}% of the view at least")
+    print(f"saved {args.output}, report {args.report}")
     return 0

@@ -16,6 +16,10 @@ from ..core.cameras import Track
 from .animation import camera_intrinsics
 from .render import FrameRenderer, render_size_for
 
+# Long side of the closed-loop renders. Measured against ray-cast geometry on a fully
+# covered real scene (docs/real-scenes.md): flow's own error 0.12/0.25 at 256 px,
+# 0.08/0.18 at 384, 0.06/0.16 at 512 (two clips): 384 is the knee.
+EVAL_LONG_SIDE = 384
 MISS_THRESHOLD = 0.2  # |ln(realised / reference)| above this is reported as a miss
 DOLLY_SHARE = 0.5     # a step whose translation is mostly along the view axis
 BLANK_STD = 2.0       # grey-level spread (0..255) below which a render shows nothing to track
@@ -26,7 +30,7 @@ class FlowMeasurement:
     the images (finish() -> (ReferencePi with source 'video', the camera's Track)).
     Rendering happens in a temporary scene; cancel() or an error leaves nothing."""
 
-    def __init__(self, scene, camera, frames, folder=None, *, long_side: int = 256, samples: int = 4):
+    def __init__(self, scene, camera, frames, folder=None, *, long_side: int = EVAL_LONG_SIDE, samples: int = 4):
         self.scene, self.camera = scene, camera
         self.frames = [float(f) for f in frames]  # sub-frames allowed: a reference's own sample times
         self._tmpdir = None
@@ -100,7 +104,7 @@ class FlowMeasurement:
             self._tmpdir = None
 
 
-def realised_pi_by_flow(scene, camera, frames, folder=None, *, long_side: int = 256, samples: int = 4,
+def realised_pi_by_flow(scene, camera, frames, folder=None, *, long_side: int = EVAL_LONG_SIDE, samples: int = 4,
                         progress=None):
     """Render `camera` at `frames` and measure its Pi per step from the images.
     Returns (ReferencePi with source 'video', the camera's Track)."""
@@ -166,8 +170,8 @@ class ClosedLoop:
     Stepwise (one render per step()) so the Evaluate operator can show progress and
     cancel; finish() returns the scores."""
 
-    def __init__(self, scene, camera, reference_pi, ref_c2w=None, *, method: str = "", long_side: int = 256,
-                 samples: int = 4, folder=None, warnings=(), frames=None):
+    def __init__(self, scene, camera, reference_pi, ref_c2w=None, *, method: str = "",
+                 long_side: int = EVAL_LONG_SIDE, samples: int = 4, folder=None, warnings=(), frames=None):
         self.camera, self.method, self.warnings = camera, method, list(warnings)
         self.frames = _keyed_frames(camera, scene) if frames is None else [float(f) for f in frames]
         self.reference_pi = np.asarray(reference_pi, float)
@@ -206,7 +210,7 @@ class ClosedLoop:
         return out
 
 
-def closed_loop(scene, camera, reference_pi, ref_c2w=None, *, method: str = "", long_side: int = 256,
+def closed_loop(scene, camera, reference_pi, ref_c2w=None, *, method: str = "", long_side: int = EVAL_LONG_SIDE,
                 samples: int = 4, folder=None, progress=None) -> dict:
     """ClosedLoop run to the end."""
     run = ClosedLoop(scene, camera, reference_pi, ref_c2w, method=method, long_side=long_side,
@@ -217,7 +221,7 @@ def closed_loop(scene, camera, reference_pi, ref_c2w=None, *, method: str = "", 
     return run.finish()
 
 
-def closed_loop_for(scene, camera, reference=None, *, long_side: int = 256, samples: int = 4,
+def closed_loop_for(scene, camera, reference=None, *, long_side: int = EVAL_LONG_SIDE, samples: int = 4,
                     folder=None) -> ClosedLoop:
     """A ClosedLoop of a camera against a reference move (a pipeline.ReferenceMotion
     mapped onto the camera's frames), or, without one, against the pi_ref curve a
@@ -259,7 +263,7 @@ def closed_loop_for(scene, camera, reference=None, *, long_side: int = 256, samp
                       folder=folder, warnings=warnings, frames=sample_frames)
 
 
-def evaluate_camera(scene, camera, reference=None, *, long_side: int = 256, samples: int = 4,
+def evaluate_camera(scene, camera, reference=None, *, long_side: int = EVAL_LONG_SIDE, samples: int = 4,
                     folder=None, progress=None) -> dict:
     """Closed-loop evaluation (closed_loop_for) run to the end. Used by `parascale evaluate`."""
     run = closed_loop_for(scene, camera, reference, long_side=long_side, samples=samples, folder=folder)

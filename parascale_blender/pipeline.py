@@ -17,7 +17,7 @@ import numpy as np
 from ..core.calibrate import ESTIMATORS, METHODS, CalibrationWarning, Calibrator, DepthView
 from ..core.cameras import resample_poses, steps
 from ..core.metrics import pce, trajectory_errors
-from ..core.parallax import parallax_of_depth_map
+from ..core.parallax import default_estimator_for, estimator_mismatch, parallax_of_depth_map
 from . import animation
 from .depth import depth_source
 
@@ -204,13 +204,17 @@ def scene_pi(scene, c2w, K, W, H, estimator, *, depth="zpass", depth_size=(96, 5
 
 @dataclass
 class TransferOptions:
-    method: str = "harmonic"          # raw | global | mean | harmonic | flow
+    method: Optional[str] = None      # raw | global | mean | harmonic | flow | exact; None: matches the reference
     depth: str = "zpass"              # zpass | raycast
     frame_start: Optional[int] = None  # default: scene.frame_start
     frame_end: Optional[int] = None    # default: as long as the reference lasts, within the scene range
     depth_size: tuple = (96, 54)
     follow_zoom: bool = False
     result_name: Optional[str] = None  # default "<target>.ParaScale"
+    estimator: Optional[str] = None    # sets `global`'s scale; None: the one matching the reference
+    stop_short: bool = False           # shorten steps that would pass through geometry
+    safety: bool = True                # ray-cast checks of the result (near clip, collisions, inside)
+    realised_grid: Optional[tuple] = None  # ray-cast grid for the independent realised Pi (None: skip)
 
 
 @dataclass
@@ -225,16 +229,23 @@ class TransferResult:
     warnings: list = field(default_factory=list)
     method: str = ""
     estimator: str = ""
+    realised: Optional[dict] = None
 
     def report(self) -> dict:
-        return {
+        out = {
             "camera": self.camera.name, "frames": [int(f) for f in self.frames],
             "pi_ref": self.pi_ref.tolist(), "pi_target": self.pi_target.tolist(), "scale": self.scale.tolist(),
             "pce": self.pce["mean"], "pce_p90": self.pce["p90"],
             "trans_err": self.errors["trans_err"], "rot_err": self.errors["rot_err"],
             "method": self.method, "estimator": self.estimator,
             "warnings": [w.as_dict() for w in self.warnings],
+            # "pce" above is the calibration's residual (target Pi read on its own depth);
+            # "realised" is measured independently (ray cast and reprojection of the keys).
+            "calibration_residual": {"pce": self.pce["mean"], "pce_p90": self.pce["p90"]},
         }
+        if self.realised is not None:
+            out["realised"] = self.realised
+        return out
 
 
 def _check_camera(obj, role: str, scene=None):
@@ -259,6 +270,8 @@ class Transfer:
 
     def __init__(self, scene, target, reference: ReferenceMotion, options: TransferOptions = TransferOptions()):
         _check_camera(target, "target", scene)
+        if options.method is None:  # the estimator that reads Pi the way the reference was read
+            options = replace(options, method=default_estimator_for(reference.source))
         if options.method not in METHODS:
             raise TransferError(f"unknown method {options.method!r}; expected one of {', '.join(METHODS)}")
         check_result_name(target, options.result_name)
@@ -282,12 +295,11 @@ class Transfer:
         self.frames = list(range(start, end + 1))
         self.reference = reference.on_times((np.array(self.frames) - start) / fps)
 
-        estimator = options.method if options.method in ESTIMATORS else "harmonic"
-        if options.method in ESTIMATORS and reference.estimator != estimator:
-            self.warnings.append(CalibrationWarning(
-                "estimator_mismatch", [],
-                f"the reference Pi was read with {reference.estimator!r} ({reference.source}) but the target "
-                f"uses {estimator!r}; the two must match for Pi to mean the same"))
+        estimator = options.method if options.method in ESTIMATORS else (
+            options.estimator or default_estimator_for(reference.source))
+        mismatch = estimator_mismatch(reference.estimator, reference.source, estimator)
+        if options.method != "raw" and mismatch:
+            self.warnings.append(CalibrationWarning("estimator_mismatch", [], mismatch))
         start_pose = animation.evaluated_poses(target, scene, [start])[0]
         self.K, self.W, self.H = animation.camera_intrinsics(target, scene)
         self.clip = (target.data.clip_start, target.data.clip_end)
@@ -301,8 +313,13 @@ class Transfer:
         self._depth = depth_source(options.depth, scene, *options.depth_size, clip_start=self.clip[0])
         self._depth.__enter__()
         try:
+            max_step = None
+            if options.stop_short:
+                from .safety import collision_limit
+                max_step = collision_limit(scene, self.clip[0])
             self.calibrator = Calibrator(d, dR, self.reference.pi, start_pose, self._depth_at, options.method,
-                                         frames=self.frames, global_estimator=estimator, z_min=self.clip[0])
+                                         frames=self.frames, global_estimator=estimator, z_min=self.clip[0],
+                                         max_step=max_step)
         except BaseException:
             self.cancel()
             raise
@@ -355,13 +372,22 @@ class Transfer:
                 f"frames {', '.join(map(str, f[:10]))}{' ...' if len(f) > 10 else ''}: the camera's clip range "
                 f"{self.clip[0]:g}..{self.clip[1]:g} cuts geometry it looks at; the depth pass saw all of it, "
                 "but renders will not"))
+        realised = None
+        if self.options.safety or self.options.realised_grid:
+            from . import safety
+            if self.options.safety:
+                warnings += safety.check_path(self.scene, result.c2w, self.frames, self.K, self.W, self.H,
+                                              self.clip[0])
+            if self.options.realised_grid:
+                realised = safety.realised_summary(result.pi_ref, safety.realised_by_geometry(
+                    self.scene, result.c2w, self.K, self.W, self.H, grid=tuple(self.options.realised_grid)))
         camera = write_result_camera(self.scene, self.target, result, self.frames,
                                      self.options.result_name, self.lens)
         return TransferResult(
             camera=camera, frames=self.frames, pi_ref=result.pi_ref, pi_target=result.pi_target,
             scale=result.scale, pce=pce(result.pi_target, result.pi_ref),
             errors=trajectory_errors(result.c2w, self.reference.c2w), warnings=warnings,
-            method=result.method, estimator=result.estimator)
+            method=result.method, estimator=result.estimator, realised=realised)
 
 
 def result_name(target, name=None) -> str:
@@ -685,12 +711,18 @@ def result_curves(obj, frames) -> dict:
 
 
 class DepthEvaluation:
-    """Re-measure the Pi a result camera realises from its keyed poses and the scene's
-    depth (independently of the calibration's own bookkeeping), one step per step(),
-    and its PCE against the reference Pi curve; TransErr / RotErr against the reference move."""
+    """Re-measure the Pi a result camera realises, independently of the calibration: its
+    keyed poses are read back, the scene is ray cast on a grid of its own (not the Z pass
+    that drove the calibration), and each step's Pi is the reprojection of those points
+    into the next keyed pose (`exact`, over the pixels that see geometry) or, for the
+    depth-only estimators, their own formula on the ray-cast depth. One step per step();
+    PCE against the result's reference Pi curve; TransErr / RotErr against the reference move."""
 
-    def __init__(self, scene, result_obj, reference: Optional[ReferenceMotion] = None, *,
-                 depth="zpass", depth_size=(96, 54)):
+    GRID = (64, 36)
+
+    def __init__(self, scene, result_obj, reference: Optional[ReferenceMotion] = None, *, depth_size=GRID):
+        from .safety import RayCaster
+
         frame_range = animation.animated_frame_range(result_obj, scene)
         if frame_range is None:
             raise TransferError(f"camera {result_obj.name!r} has no animation to evaluate")
@@ -698,7 +730,8 @@ class DepthEvaluation:
         curves = result_curves(result_obj, self.frames)
         if "pi_ref" not in curves:
             raise TransferError(f"camera {result_obj.name!r} has no pi_ref curve; is it a ParaScale result?")
-        self.scene, self.obj, self.reference, self.depth_kind = scene, result_obj, reference, depth
+        self.scene, self.obj, self.reference = scene, result_obj, reference
+        self.grid = tuple(int(v) for v in depth_size)
         self.pi_ref = curves["pi_ref"]
         self.estimator = str(result_obj.get("parascale_estimator", "harmonic"))
         self.c2w = animation.evaluated_poses(result_obj, scene, self.frames)
@@ -706,36 +739,36 @@ class DepthEvaluation:
         self.d, _ = steps(self.c2w)
         self.realised = np.zeros(len(self.d))
         self.steps_done = 0
-        self._depth = depth_source(depth, scene, *depth_size, clip_start=result_obj.data.clip_start)
-        self._depth.__enter__()
+        self._caster = RayCaster(scene)
 
     @property
     def n_steps(self) -> int:
         return len(self.d)
 
     def step(self) -> bool:
+        from ..core.parallax import realised_parallax
+
         t = self.steps_done
-        try:
-            view = self._depth.depth(self.c2w[t], self.K, self.W, self.H)
-        except BaseException:
-            self.cancel()
-            raise
-        self.realised[t] = parallax_of_depth_map(view.depth, view.K, self.d[t], self.estimator)
+        Z, Kg, _ = self._caster.depth(self.c2w[t], self.K, self.W, self.H, self.grid)
+        Z = np.where(Z < self.obj.data.clip_start, np.inf, Z)
+        if self.estimator == "exact":
+            self.realised[t] = realised_parallax(Z, Kg, self.c2w[t], self.c2w[t + 1], "covered")
+        else:
+            self.realised[t] = parallax_of_depth_map(Z, Kg, self.d[t], self.estimator)
         self.steps_done += 1
         return self.steps_done == self.n_steps
 
     def cancel(self):
-        if self._depth is not None:
-            self._depth.__exit__(None, None, None)
-            self._depth = None
+        self._caster = None
 
     def finish(self) -> dict:
         while self.steps_done < self.n_steps:
             self.step()
         self.cancel()
+        how = "reprojection of" if self.estimator == "exact" else f"{self.estimator} on"
         out = {"camera": self.obj.name, "frames": self.frames.tolist(), "estimator": self.estimator,
-               "measured_by": f"depth ({self.depth_kind})", "pi_ref": self.pi_ref.tolist(),
-               "pi_realised": self.realised.tolist()}
+               "measured_by": f"depth: {how} ray cast {self.grid[0]}x{self.grid[1]}",
+               "pi_ref": self.pi_ref.tolist(), "pi_realised": self.realised.tolist()}
         score = pce(self.realised, self.pi_ref)
         out.update(pce=score["mean"], pce_p90=score["p90"])
         if self.reference is not None:
@@ -746,6 +779,6 @@ class DepthEvaluation:
 
 
 def evaluate_depth(scene, result_obj, reference: Optional[ReferenceMotion] = None, *,
-                   depth="zpass", depth_size=(96, 54)) -> dict:
+                   depth_size=DepthEvaluation.GRID) -> dict:
     """DepthEvaluation run to the end."""
-    return DepthEvaluation(scene, result_obj, reference, depth=depth, depth_size=depth_size).finish()
+    return DepthEvaluation(scene, result_obj, reference, depth_size=depth_size).finish()

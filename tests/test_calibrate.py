@@ -30,7 +30,7 @@ def reference():
     return c2w, d, dR
 
 
-@pytest.mark.parametrize("estimator", ["harmonic", "mean", "flow"])
+@pytest.mark.parametrize("estimator", ["harmonic", "mean", "flow", "exact"])
 @pytest.mark.parametrize("target_scale", [1e4, 1e-3])
 def test_per_frame_realises_reference_pi(reference, estimator, target_scale):
     c2w, d, dR = reference
@@ -164,3 +164,75 @@ def test_bad_reference_is_named():
         calibrate(np.ones((3, 3)), np.stack([np.eye(3)] * 3), [0.1, np.nan, 0.1], np.eye(4), None, "raw")
     with pytest.raises(CalibrationError, match="unknown method 'median'"):
         calibrate(np.ones((1, 3)), np.eye(3)[None], [0.1], np.eye(4), None, "median")
+
+
+# ---------------------------------------------------------------------------
+# isolated objects: the coverage rule, the exact estimator and the step bound
+
+def pull_back_from_sphere(n=12, step=0.4):
+    """A camera backing away from a lone sphere along its view axis (plus a little drift)."""
+    c2w = np.stack([np.eye(4)] * n)
+    for i in range(n):
+        c2w[i, :3, 3] = [0.02 * i, 0, -step * i]
+    return c2w
+
+
+def test_isolated_sphere_pull_back_runaway_and_its_cure():
+    """Whole-frame first-order Pi on a lone sphere: the step grows as the sphere shrinks,
+    without end. exact over covered pixels with the step bound: Pi held while it is
+    reachable, steps never more than x2 the previous, the sphere stays in view, and the
+    frame where coverage falls below 5% is named."""
+    from parascale.core.parallax import coverage
+
+    sphere = AnalyticScene(spheres=[((0, 0, 3.0), 1.0)])
+    c2w = pull_back_from_sphere()
+    d, dR = steps(c2w)
+    pi_ref = np.full(len(d), 0.03)
+    frames = list(range(1, len(c2w) + 1))
+    old = calibrate(d, dR, pi_ref, c2w[0], sphere.depth_fn(K, W, H), "flow", gain_bound=None, frames=frames)
+    assert old.scale.max() > 50 * old.scale[0]
+    new = calibrate(d, dR, pi_ref, c2w[0], sphere.depth_fn(K, W, H), "exact", frames=frames)
+    ratio = new.scale[1:] / new.scale[:-1]
+    assert ratio.max() <= 2.0 + 1e-12
+    cover = np.array([coverage(sphere.depth(p, K, W, H)) for p in new.c2w])
+    assert cover.min() > 0
+    realised = realised_pi(sphere, new.c2w, "exact")
+    held = np.abs(np.log(realised / pi_ref)) < 1e-6
+    codes = {w.code: w for w in new.warnings}
+    # every step that misses the reference is named, and says why
+    missed = [frames[t + 1] for t in np.flatnonzero(~held)]
+    named = set(codes["step_bound"].frames) | set(codes["unreachable"].frames)
+    assert missed and set(missed) == named
+    # unreachable steps keep the pace instead of growing: the sphere recedes linearly
+    late = [frames.index(f) - 1 for f in codes["unreachable"].frames]
+    assert np.allclose(new.scale[late], new.scale[late[0] - 1])
+    low = [frames[t] for t in range(len(d)) if cover[t] < 0.05]
+    if low:
+        assert codes["low_coverage"].frames[0] == low[0]
+        assert f"frame {low[0]}:" in codes["low_coverage"].message
+
+
+def test_exact_holds_pi_on_a_lone_sphere_while_reachable():
+    sphere = AnalyticScene(spheres=[((0, 0, 3.0), 1.0)])
+    c2w = pull_back_from_sphere(n=6, step=0.1)
+    d, dR = steps(c2w)
+    pi_ref = np.full(len(d), 0.02)
+    result = calibrate(d, dR, pi_ref, c2w[0], sphere.depth_fn(K, W, H), "exact")
+    assert pce(realised_pi(sphere, result.c2w, "exact"), pi_ref)["mean"] < 1e-6
+    assert result.warnings == []
+
+
+def test_global_sets_its_scale_with_the_chosen_estimator(reference):
+    from parascale.core.parallax import exact_step, normalized_grid
+
+    c2w, d, dR = reference
+    pi_ref = reference_pi(tabletop(), c2w, "exact")
+    target = tabletop(50)
+    start = c2w[0].copy()
+    start[:3, 3] *= 50
+    result = calibrate(d, dR, pi_ref, start, target.depth_fn(K, W, H), "global", global_estimator="exact")
+    first = exact_step(target.depth(start, K, W, H), normalized_grid(K, W, H), d[0] / np.linalg.norm(d[0]),
+                       pi_ref[0]).length
+    assert result.estimator == "exact"
+    assert result.scale[0] == pytest.approx(first, rel=1e-12)
+    assert np.allclose(result.scale / np.linalg.norm(d, axis=1), first / np.linalg.norm(d[0]))

@@ -77,3 +77,20 @@ def test_evaluate_refuses_a_camera_without_animation(demo_run, tmp_path, capsys)
     assert code == 2
     assert "has no animation" in capsys.readouterr().err
     assert not (tmp_path / "e.json").exists()
+
+
+def test_demo_adds_a_real_scene_when_the_data_is_there(demo_run):
+    """With the real data set, the report and identity.png gain the glTF ship, calibrated
+    with the default for a video reference and measured by geometry."""
+    from conftest import data_root
+
+    root = data_root()
+    if root is None or not (root / "real_scenes" / "dutch_ship").is_dir():
+        pytest.skip("real data not available: set PARASCALE_DATA to the shared data folder (real_scenes/)")
+    report = json.loads((demo_run / "report.json").read_text())
+    real = report["real_scene"]
+    assert real["scene"] == "dutch_ship" and real["method"] == "exact"
+    assert real["pce_geometry"] <= 0.10
+    assert real["pce_flow_covered"] <= 0.10  # renders and flow, over the same pixels, agree
+    assert min(real["coverage"]) > 0.01  # the ship stays in frame
+    assert "A real scene: dutch_ship" in (demo_run / "report.md").read_text()

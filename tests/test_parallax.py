@@ -101,3 +101,102 @@ def test_linear_in_translation_length(estimator):
     d = rng.normal(size=3)
     assert parallax_of_depth_map(depth, K, 7.0 * d, estimator) == pytest.approx(
         7.0 * parallax_of_depth_map(depth, K, d, estimator), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# exact image motion: checked against reprojection of the depth's 3D points
+
+def reprojected_motion(Z, K_, d):
+    """Mean image motion (focal units) over the covered pixels when the camera moves by
+    d: each pixel's point is rebuilt in 3D and projected into the moved camera (pixel
+    coordinates, then divided by the focal length): independent of core.parallax."""
+    h, w = Z.shape
+    u, v = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    covered = np.isfinite(Z)
+    X = np.stack([(u - K_[0, 2]) / K_[0, 0] * Z, (v - K_[1, 2]) / K_[1, 1] * Z, Z], -1)[covered]
+    Xm = X - np.asarray(d, float)
+    u2 = Xm[:, 0] / Xm[:, 2] * K_[0, 0] + K_[0, 2]
+    v2 = Xm[:, 1] / Xm[:, 2] * K_[1, 1] + K_[1, 2]
+    return float(np.mean(np.hypot((u2 - u[covered]) / K_[0, 0], (v2 - v[covered]) / K_[1, 1])))
+
+
+def sphere_depth(distance, radius):
+    from analytic_scenes import AnalyticScene
+    return AnalyticScene(spheres=[((0, 0, distance), radius)]).depth(np.eye(4), K, W, H)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_exact_dolly_on_a_plane_matches_closed_form(sign):
+    from parascale.core.parallax import exact_step
+    D, pi = 3.0, 0.04
+    xy = normalized_grid(K, W, H)
+    mean_r = np.hypot(xy[..., 0], xy[..., 1]).mean()
+    # Every pixel moves by s r / (D - s u_z): solved by hand for s.
+    closed = pi * D / (mean_r + pi) if sign > 0 else pi * D / (mean_r - pi)
+    step = exact_step(plane(D), xy, [0, 0, sign], pi)
+    assert step.status == "solved"
+    assert step.length == pytest.approx(closed, rel=1e-6)
+    assert reprojected_motion(plane(D), K, [0, 0, sign * step.length]) == pytest.approx(pi, rel=1e-6)
+    assert parallax(plane(D), [0, 0, sign * closed], "exact", xy) == pytest.approx(pi, rel=1e-9)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_exact_dolly_on_a_sphere_matches_reprojection(sign):
+    from parascale.core.parallax import exact_step
+    Z = sphere_depth(4.0, 1.0)  # covers the middle of the frame, background around it
+    assert 0.1 < np.isfinite(Z).mean() < 0.9
+    xy = normalized_grid(K, W, H)
+    pi = 0.03
+    step = exact_step(Z, xy, [0, 0, sign], pi)
+    assert step.status == "solved"
+    assert reprojected_motion(Z, K, [0, 0, sign * step.length]) == pytest.approx(pi, rel=1e-6)
+    d = np.array([0.2, -0.1, 0.3 * sign])
+    assert parallax(Z, d, "exact", xy) == pytest.approx(reprojected_motion(Z, K, d), rel=1e-9)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_first_order_flow_length_is_biased_on_dolly_steps(sign):
+    """flow (first order) overshoots forward and undershoots backward steps: the
+    exact image motion of its step misses the Pi it was asked for."""
+    from parascale.core.parallax import exact_step, parallax_per_unit
+    D, pi = 3.0, 0.04
+    xy = normalized_grid(K, W, H)
+    g = parallax_per_unit(plane(D), [0, 0, sign], "flow", xy)
+    s_flow = pi / g
+    s_exact = exact_step(plane(D), xy, [0, 0, sign], pi).length
+    realised = reprojected_motion(plane(D), K, [0, 0, sign * s_flow])
+    if sign > 0:
+        assert s_flow > s_exact and realised > pi * 1.05
+    else:
+        assert s_flow < s_exact and realised < pi * 0.95
+    # the size of the bias is the depth ratio of the step: Z / (Z - s u_z)
+    assert realised / pi == pytest.approx(D / (D - sign * s_flow), rel=1e-9)
+
+
+def test_exact_pull_back_from_a_small_object_saturates():
+    """Backward, every point slides at most to the focus of expansion: beyond that
+    image motion the step is unreachable, at any length."""
+    from parascale.core.parallax import exact_step
+    Z = sphere_depth(10.0, 0.5)
+    xy = normalized_grid(K, W, H)
+    step = exact_step(Z, xy, [0, 0, -1], 0.5)
+    assert step.status == "unreachable"
+    assert step.limit < 0.5
+    capped = exact_step(Z, xy, [0, 0, -1], 0.5, max_length=3.0)
+    assert capped.status == "unreachable" and capped.length == 3.0
+
+
+def test_exact_sideways_is_first_order():
+    from parascale.core.parallax import exact_step
+    Z = sphere_depth(4.0, 1.0)
+    xy = normalized_grid(K, W, H)
+    step = exact_step(Z, xy, [1, 0, 0], 0.02)
+    inv = np.where(np.isfinite(Z), 1 / np.where(np.isfinite(Z), Z, 1), 0)
+    assert step.length == pytest.approx(0.02 / inv[np.isfinite(Z)].mean(), rel=1e-9)
+
+
+def test_exact_forward_stops_before_the_nearest_point():
+    from parascale.core.parallax import exact_step
+    xy = normalized_grid(K, W, H)
+    step = exact_step(plane(2.0), xy, [0, 0, 1], 50.0)  # absurd Pi: still in front of the plane
+    assert step.status == "solved" and 0 < step.length < 2.0

@@ -139,7 +139,7 @@ def test_transfer_across_scales_matches_reference_pi(fresh_blender, blend_files,
         # depth by ray casting (the calibration used the Z pass).
         bpy.ops.wm.open_mainfile(filepath=str(out))
         result = bpy.data.objects["Target.ParaScale"]
-        measured = pipeline.evaluate_depth(bpy.context.scene, result, depth="raycast")
+        measured = pipeline.evaluate_depth(bpy.context.scene, result)
         reports[method]["measured"] = pce(measured["pi_realised"], reports[method]["pi_ref"])["mean"]
         assert "Target" in bpy.data.objects and bpy.data.objects["Target"].animation_data is None
     assert blend_files[scale].read_bytes() == target_bytes  # the target file is not modified

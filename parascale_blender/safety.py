@@ -1,0 +1,228 @@
+"""Independent checks of a camera move against the scene's geometry, by ray casting.
+
+- realised_by_geometry: the Pi a keyed move really shows, measured by ray casting a
+  pixel grid at each pose and reprojecting the hit points into the next pose
+  (core.parallax.realised_parallax), a path independent of the calibration's depth.
+- check_path: geometry nearer than the camera's clip_start, each step's straight
+  segment passing through geometry, a start pose inside a closed mesh; each reported
+  with its frames as a CalibrationWarning.
+- collision_limit: a callback for the calibration that stops a step short of the first
+  surface on its segment.
+
+Ray casts see evaluated geometry (modifiers, instances); they do not see volumes.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import bpy
+import numpy as np
+from mathutils import Vector
+
+from ..core.calibrate import CalibrationWarning
+from ..core.parallax import normalized_grid, realised_parallax, scale_intrinsics
+
+# Directions probed to tell whether a point is inside a closed mesh.
+_INSIDE_PROBES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1],
+                           [0.577, 0.577, 0.577], [-0.577, -0.577, 0.577]])
+
+
+def _frames_text(frames: Sequence) -> str:
+    frames = list(frames)
+    text = ", ".join(str(f) for f in frames[:10])
+    return text + (f", ... ({len(frames)} in all)" if len(frames) > 10 else "")
+
+
+def scene_depsgraph(scene):
+    """The evaluated depsgraph of `scene` (not the context's: a ray cast with another
+    scene's depsgraph hits nothing of this one)."""
+    if bpy.context.scene == scene:
+        return bpy.context.evaluated_depsgraph_get()
+    with bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0]):
+        return bpy.context.evaluated_depsgraph_get()
+
+
+class RayCaster:
+    """Scene.ray_cast with numpy in and out (one depsgraph for all calls)."""
+
+    def __init__(self, scene):
+        self.scene = scene
+        self.depsgraph = scene_depsgraph(scene)
+
+    def cast(self, origin, direction, distance: float = 1.70141e38):
+        """(hit, distance, normal) of the first surface along a unit direction."""
+        hit, location, normal, *_ = self.scene.ray_cast(self.depsgraph, Vector(list(map(float, origin))),
+                                                        Vector(list(map(float, direction))),
+                                                        distance=float(distance))
+        if not hit:
+            return False, np.inf, None
+        return True, float(np.linalg.norm(np.array(location) - np.asarray(origin, float))), np.array(normal)
+
+    def depth(self, c2w: np.ndarray, K: np.ndarray, width: int, height: int, grid: tuple) -> tuple:
+        """Planar depth (h, w) through the pixel centres of a grid x grid sampling of the
+        image (K at width x height), the grid's K, and the nearest hit distance."""
+        gw, gh = grid
+        Kg = scale_intrinsics(K, width, height, gw, gh)
+        xy = normalized_grid(Kg, gw, gh).reshape(-1, 2)
+        R, c = c2w[:3, :3], c2w[:3, 3]
+        rays = np.c_[xy, np.ones(len(xy))] @ R.T
+        norms = np.linalg.norm(rays, axis=1)
+        Z = np.full(len(xy), np.inf)
+        nearest = np.inf
+        origin = Vector(c.tolist())
+        ray_cast, dg = self.scene.ray_cast, self.depsgraph
+        for i, direction in enumerate((rays / norms[:, None]).tolist()):
+            hit, location, *_ = ray_cast(dg, origin, Vector(direction))
+            if hit:
+                dist = float(np.linalg.norm(np.array(location) - c))
+                Z[i] = dist / norms[i]  # along the ray to planar depth
+                nearest = min(nearest, dist)
+        return Z.reshape(gh, gw), Kg, nearest
+
+
+    def nearer_than(self, c2w: np.ndarray, K: np.ndarray, width: int, height: int, grid: tuple,
+                    planar: float) -> float:
+        """Nearest planar depth below `planar` through a grid of the image (inf if none):
+        rays limited to that depth, so a large scene costs little."""
+        gw, gh = grid
+        xy = normalized_grid(scale_intrinsics(K, width, height, gw, gh), gw, gh).reshape(-1, 2)
+        R, c = c2w[:3, :3], c2w[:3, 3]
+        rays = np.c_[xy, np.ones(len(xy))] @ R.T
+        norms = np.linalg.norm(rays, axis=1)
+        origin = Vector(c.tolist())
+        nearest = np.inf
+        for direction, norm in zip((rays / norms[:, None]).tolist(), norms.tolist()):
+            hit, location, *_ = self.scene.ray_cast(self.depsgraph, origin, Vector(direction),
+                                                    distance=planar * norm)
+            if hit:
+                nearest = min(nearest, float(np.linalg.norm(np.array(location) - c)) / norm)
+        return nearest
+
+
+def realised_by_geometry(scene, c2w: np.ndarray, K: np.ndarray, width: int, height: int, *,
+                         grid: tuple = (64, 36), rule: str = "covered") -> dict:
+    """Pi each step of a keyed move shows, by ray-cast points reprojected into the next
+    pose, and the fraction of the view that sees geometry at each frame."""
+    caster = RayCaster(scene)
+    pi = {r: np.zeros(len(c2w) - 1) for r in ("covered", "frame")}
+    cover = np.zeros(len(c2w))
+    Z_prev = Kg = None
+    for t in range(len(c2w)):
+        Z, Kg, _ = caster.depth(c2w[t], K, width, height, grid)
+        cover[t] = float(np.isfinite(Z).mean())
+        if t > 0:
+            for r in pi:
+                pi[r][t - 1] = realised_parallax(Z_prev, Kg, c2w[t - 1], c2w[t], r)
+        Z_prev = Z
+    return {"pi": pi[rule], "pi_covered": pi["covered"], "pi_frame": pi["frame"], "coverage": cover,
+            "grid": list(grid), "rule": rule}
+
+
+def covered_flow_pi(scene, folder, track, c2w, K, W, H, grid=(96, 54)):
+    """Flow Pi per step over the pixels that see geometry (the coverage rule): DIS flow of
+    the rendered frames minus the rotation-only flow, masked by a ray-cast coverage map
+    (grid, upsampled to the flow's size; a border of 4% dropped as in the video path)."""
+    import cv2
+
+    from ..core.reference import dis_flow, read_frames, rotation_homography
+
+    frames, _ = read_frames(folder)
+    h, w = frames[0].shape
+    Kf = np.stack([scale_intrinsics(k, track.width, track.height, w, h) for k in track.K])
+    caster = RayCaster(scene)
+    xs, ys = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    out = np.zeros(len(frames) - 1)
+    for t in range(1, len(frames)):
+        Z, _, _ = caster.depth(c2w[t - 1], K, W, H, grid)
+        mask = cv2.resize(np.isfinite(Z).astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        b = int(round(0.04 * min(h, w)))
+        mask[:b], mask[-b:], mask[:, :b], mask[:, -b:] = False, False, False, False
+        flow = dis_flow(frames[t - 1], frames[t])
+        Hm = rotation_homography(Kf[t - 1], Kf[t], track.rotations[t - 1], track.rotations[t])
+        q = np.stack([xs, ys, np.ones_like(xs)], -1) @ Hm.T
+        rx = flow[..., 0] - (q[..., 0] / q[..., 2] - xs)
+        ry = flow[..., 1] - (q[..., 1] / q[..., 2] - ys)
+        mag = np.hypot(rx / Kf[t - 1][0, 0], ry / Kf[t - 1][1, 1])
+        out[t - 1] = mag[mask].mean() if mask.any() else 0.0
+    return out
+
+
+def inside_closed_mesh(caster: RayCaster, point: np.ndarray) -> bool:
+    """True when every probe direction from `point` hits a surface from behind (its
+    normal facing away): the point is enclosed by geometry."""
+    for direction in _INSIDE_PROBES:
+        u = direction / np.linalg.norm(direction)
+        hit, _, normal = caster.cast(point, u)
+        if not hit or float(normal @ u) <= 0:
+            return False
+    return True
+
+
+def check_path(scene, c2w: np.ndarray, frames: Sequence, K: np.ndarray, width: int, height: int,
+               clip_start: float, *, grid: tuple = (24, 14)) -> list:
+    """Warnings (CalibrationWarning) for a keyed move: near-clip geometry, steps through
+    geometry, a start inside a closed mesh. Frames are scene frame numbers."""
+    caster = RayCaster(scene)
+    warnings = []
+    near, through = [], []
+    closest = {}
+    for t in range(len(c2w)):
+        nearest = caster.nearer_than(c2w[t], K, width, height, grid, clip_start)
+        if nearest < clip_start:
+            near.append(frames[t])
+            closest[frames[t]] = nearest
+        if t > 0:
+            a, b = c2w[t - 1, :3, 3], c2w[t, :3, 3]
+            length = float(np.linalg.norm(b - a))
+            if length > 0:
+                hit, dist, _ = caster.cast(a, (b - a) / length, length)
+                if hit:
+                    through.append(frames[t])
+    if inside_closed_mesh(caster, c2w[0, :3, 3]):
+        warnings.append(CalibrationWarning(
+            "inside_mesh", [frames[0]],
+            f"frame {frames[0]}: the start pose is inside a closed mesh (every direction meets an inner "
+            "face); the calibration measured parallax against the inside of that object"))
+    if near:
+        f0 = near[0]
+        warnings.append(CalibrationWarning(
+            "near_clip", near,
+            f"frames {_frames_text(near)}: geometry nearer than the camera's clip_start {clip_start:g} "
+            f"(frame {f0}: {closest[f0]:.4g} along the view axis); renders cut it away"))
+    if through:
+        warnings.append(CalibrationWarning(
+            "collision", through,
+            f"frames {_frames_text(through)}: the straight step into the frame passes through geometry "
+            "(the camera flies through a surface); --stop-short stops such steps before the surface"))
+    return warnings
+
+
+def collision_limit(scene, margin: float):
+    """max_step callback for core.calibrate.Calibrator: the distance to the first surface
+    along the step, less `margin` (the camera's clip_start), never negative."""
+    caster = RayCaster(scene)
+
+    def limit(_i: int, c2w: np.ndarray, direction_world: np.ndarray) -> float:
+        u = np.asarray(direction_world, float)
+        norm = np.linalg.norm(u)
+        if norm == 0:
+            return np.inf
+        hit, dist, _ = caster.cast(c2w[:3, 3], u / norm)
+        return max(dist - margin, 0.0) if hit else np.inf
+
+    return limit
+
+
+def realised_summary(pi_ref: np.ndarray, realised: dict) -> dict:
+    """PCE of a realised measurement against the reference (a figure that can fail)."""
+    from ..core.metrics import pce
+
+    score = pce(realised["pi"], pi_ref)
+    return {"pce": score["mean"], "pce_p90": score["p90"], "pi_realised": realised["pi"].tolist(),
+            "coverage": realised["coverage"].tolist(), "measured_by": f"ray cast {realised['grid'][0]}x"
+            f"{realised['grid'][1]}, reprojection ({realised['rule']} pixels)"}
+
+
+def min_coverage(realised: dict) -> Optional[float]:
+    cover = realised.get("coverage")
+    return None if cover is None or not len(cover) else float(np.min(cover))
