@@ -111,6 +111,9 @@ def export_camera(scene, camera_obj, fmt: str, output, frames: Optional[int] = N
         kwargs.update(depths=depths, depth_K=depth_K)
     if fmt == "recammaster":
         kwargs.update(unit_scale=track.meta.get("unit_scale", 1.0))
+    if fmt in writers.FOLDER_FORMATS:  # the bridge goes in with the folder, which appears as a whole
+        kwargs["extra_files"] = {BRIDGE_NAME: BRIDGE_SOURCE.read_bytes()}
+        written = writers.write_track(track, fmt, output, frames=None, **kwargs)
+        return [str(written), str(written / BRIDGE_NAME)]
     written = writers.write_track(track, fmt, output, frames=None, **kwargs)
-    folder = written if fmt in writers.FOLDER_FORMATS else written.parent
-    return [str(written), str(copy_bridge(folder))]
+    return [str(written), str(copy_bridge(written.parent))]
