@@ -25,8 +25,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from . import cli_checks as chk
     from .bench import format_table, run_all
 
+    chk.check_output_file("--json", args.json)
     if args.json:
         folder = os.path.dirname(os.path.abspath(args.json))
         os.makedirs(folder, exist_ok=True)

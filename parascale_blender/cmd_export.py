@@ -25,6 +25,46 @@ def add_arguments(p):
     p.add_argument("--scene", help="scene name (default: the file's active scene)")
 
 
+def check_args(args) -> tuple[int, int]:
+    """Every argument checked before any work (nothing is opened or created);
+    returns the depth grid (W, H)."""
+    from ..core import writers
+    from . import cli_checks as chk
+
+    chk.check_blend("--blend", args.blend)
+    chk.check_int("--frames", args.frames, 2, chk.MAX_EXPORT_FRAMES, "evenly spaced frames to write")
+    if args.frame_range:
+        a, b = args.frame_range
+        chk.check_frame("--frame-range START", a)
+        chk.check_frame("--frame-range END", b)
+        chk.check_frame_range("--frame-range", a, b)
+    w, h = chk.parse_size("--depth-size", args.depth_size)
+    if args.format in writers.FOLDER_FORMATS:
+        chk.check_output_folder("--output", args.output)
+        allowed = writers.COLMAP_FILES if args.format == "colmap" else writers.GEN3C_FILES
+        try:  # refused now, not after the depth renders
+            writers.check_replaceable_folder(args.output, allowed)
+        except ValueError as exc:
+            raise CommandError(f"--output {exc}") from None
+    else:
+        chk.check_output_file("--output", args.output)
+    chk.check_distinct({"--blend": args.blend, "--output": args.output})
+    return w, h
+
+
+def check_keyed_range(obj, args) -> None:
+    """--frame-range inside the camera's keyed frames (outside them every pose is the
+    same: nothing moves)."""
+    from .animation import animated_frame_range
+
+    keyed = animated_frame_range(obj) if obj.type == "CAMERA" else None
+    if args.frame_range and keyed is not None:
+        a, b = args.frame_range
+        if a < keyed[0] or b > keyed[1]:
+            raise CommandError(f"--frame-range {a} {b}: outside the keyed frames {keyed[0]}..{keyed[1]} of "
+                               f"{obj.name!r} in {args.blend}")
+
+
 def run(args) -> int:
     import os
 
@@ -32,12 +72,7 @@ def run(args) -> int:
 
     from .export import export_camera
 
-    if not os.path.isfile(args.blend):
-        raise CommandError(f"{args.blend}: no such .blend file")
-    try:
-        w, h = (int(x) for x in args.depth_size.lower().split("x"))
-    except ValueError:
-        raise CommandError(f"--depth-size {args.depth_size!r}: expected WxH, for example 96x54")
+    w, h = check_args(args)
     bpy.ops.wm.open_mainfile(filepath=os.path.abspath(args.blend))
     scene = bpy.data.scenes.get(args.scene) if args.scene else bpy.context.scene
     if scene is None:
@@ -46,6 +81,7 @@ def run(args) -> int:
     if obj is None:
         cams = sorted(o.name for o in bpy.data.objects if o.type == "CAMERA")
         raise CommandError(f"{args.blend}: no object {args.camera!r} (cameras: {', '.join(cams) or 'none'})")
+    check_keyed_range(obj, args)
     paths = export_camera(scene, obj, args.format, args.output, frames=args.frames,
                           frame_range=tuple(args.frame_range) if args.frame_range else None,
                           depth_size=(w, h))

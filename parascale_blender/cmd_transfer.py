@@ -34,13 +34,39 @@ def add_arguments(p):
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise CommandError(f"--depth-size {text!r}: expected WIDTHxHEIGHT, for example 96x54") from None
-    if w < 2 or h < 2:
-        raise CommandError(f"--depth-size {text!r}: both sides must be at least 2")
-    return w, h
+    from .cli_checks import parse_size as checked_size
+
+    return checked_size("--depth-size", text)
+
+
+def check_args(args) -> None:
+    """Every argument checked before any work: inputs exist and are what they claim,
+    numbers in range, outputs writable and distinct (nothing is created)."""
+    from . import cli_checks as chk
+
+    chk.check_input("--track", args.track)
+    chk.check_video("--video", args.video)
+    chk.check_blend("--source-blend", args.source_blend)
+    chk.check_blend("--target", args.target)
+    chk.check_frame("--start-frame", args.start_frame)
+    chk.check_frame("--end-frame", args.end_frame)
+    chk.check_frame_range("--start-frame/--end-frame", args.start_frame, args.end_frame)
+    if not args.output.lower().endswith(".blend"):
+        raise CommandError(f"--output {args.output}: expected a .blend file name")
+    chk.check_output_file("--output", args.output)
+    chk.check_output_file("--report", args.report)
+    chk.check_distinct({"--target": args.target, "--source-blend": args.source_blend,
+                        "--track": args.track, "--output": args.output, "--report": args.report})
+
+
+def check_scene_range(scene, args) -> None:
+    """--start-frame/--end-frame inside the target scene's frames (checked once the
+    scene is open, before any work)."""
+    lo, hi = scene.frame_start, scene.frame_end
+    for option, value in (("--start-frame", args.start_frame), ("--end-frame", args.end_frame)):
+        if value is not None and not lo <= value <= hi:
+            raise CommandError(f"{option} {value}: outside the scene's frames {lo}..{hi} in {args.target}; "
+                               f"choose a frame in {lo}..{hi} or change the scene's frame range")
 
 
 def find_camera(bpy, name, blend):
@@ -65,14 +91,11 @@ def open_blend(bpy, path):
 def run(args) -> int:
     if bool(args.track) == bool(args.source_blend):
         raise CommandError("give the reference as --track PATH, or as --source-blend PATH [--source-camera NAME]")
-    for path in (args.output, args.report):
-        if os.path.abspath(path) == os.path.abspath(args.target):
-            raise CommandError(f"{path}: would overwrite the target scene; choose another output")
+    check_args(args)
     depth_size = parse_size(args.depth_size)
 
     import bpy
     from . import pipeline
-    from ..core.writers import atomic_write_text
 
     method = args.method or args.estimator
     if args.track:
@@ -89,6 +112,7 @@ def run(args) -> int:
     open_blend(bpy, args.target)
     scene = bpy.context.scene
     target = find_camera(bpy, args.camera, args.target)
+    check_scene_range(scene, args)
     options = pipeline.TransferOptions(method=method, depth=args.depth, frame_start=args.start_frame,
                                        frame_end=args.end_frame, depth_size=depth_size,
                                        follow_zoom=args.follow_zoom)
@@ -99,12 +123,25 @@ def run(args) -> int:
     result = pipeline.transfer(scene, target, reference, options, progress=progress)
     print()
     report = result.report()
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(args.output), copy=True)
-    os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)
-    atomic_write_text(args.report, json.dumps(report, indent=2) + "\n")
+    save_outputs(bpy, args.output, args.report, json.dumps(report, indent=2) + "\n")
     for w in result.warnings:
         print(f"warning: {w.message}")
     print(f"{report['camera']}: frames {report['frames'][0]}..{report['frames'][-1]}, method {report['method']}, "
           f"PCE {report['pce']:.4g}; saved {args.output}, report {args.report}")
     return 0
+
+
+def save_outputs(bpy, output, report_path, report_text: str) -> None:
+    """The .blend and its report as one set: both written beside, then swapped in
+    together (core.writers.AtomicSet), so a kill leaves the old pair or the new one."""
+    from ..core.writers import AtomicSet
+
+    for path in (output, report_path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with AtomicSet([output, report_path]) as out:
+        bpy.ops.wm.save_as_mainfile(filepath=str(out.tmp(output)), copy=True)
+        with open(out.tmp(report_path), "w", encoding="utf-8") as fh:
+            fh.write(report_text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        out.commit()
