@@ -62,6 +62,14 @@ def check_number(option: str, value: Optional[float], lo: float, hi: float) -> O
     return value
 
 
+def check_track_format(option: str, value: Optional[str]) -> Optional[str]:
+    from ..core.readers import FORMATS
+
+    if value is not None and value not in ("auto",) + tuple(FORMATS):
+        raise CommandError(f"{option} {value!r}: expected one of auto, {', '.join(FORMATS)}")
+    return value
+
+
 # ---------------------------------------------------------------------------
 # input files
 
@@ -86,8 +94,8 @@ def check_blend(option: str, path: Optional[str]) -> Optional[Path]:
     with open(p, "rb") as fh:
         head = fh.read(16)
     if not any(head.startswith(m) for m in BLEND_MAGIC):
-        raise CommandError(f"{option} {path}: not a .blend file (it starts with {head[:8]!r}, a .blend "
-                           "with 'BLENDER' or a compressed .blend's gzip/zstd header)")
+        raise CommandError(f"{option} {path}: not a .blend file (it starts with {head[:8]!r}; a .blend "
+                           "starts with 'BLENDER', or a gzip/zstd header when compressed)")
     return p
 
 

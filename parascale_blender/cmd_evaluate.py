@@ -26,6 +26,7 @@ def check_args(args) -> None:
 
     chk.check_blend("--blend", args.blend)
     chk.check_input("--reference", args.reference)
+    chk.check_track_format("--format", args.format)
     chk.check_video("--video", args.video)
     chk.check_int("--render-size", args.render_size, 16, chk.MAX_RENDER_SIDE, "long side in pixels")
     chk.check_int("--samples", args.samples, 1, chk.MAX_SAMPLES, "Cycles samples")

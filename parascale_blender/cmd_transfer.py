@@ -45,6 +45,7 @@ def check_args(args) -> None:
     from . import cli_checks as chk
 
     chk.check_input("--track", args.track)
+    chk.check_track_format("--format", args.format)
     chk.check_video("--video", args.video)
     chk.check_blend("--source-blend", args.source_blend)
     chk.check_blend("--target", args.target)
@@ -97,6 +98,11 @@ def run(args) -> int:
     import bpy
     from . import pipeline
 
+    # The target's cameras and frame range are checked before the reference is measured.
+    open_blend(bpy, args.target)
+    find_camera(bpy, args.camera, args.target)
+    check_scene_range(bpy.context.scene, args)
+
     method = args.method or args.estimator
     if args.track:
         reference = pipeline.reference_from_track_file(args.track, video=args.video, format=args.format,
@@ -112,7 +118,6 @@ def run(args) -> int:
     open_blend(bpy, args.target)
     scene = bpy.context.scene
     target = find_camera(bpy, args.camera, args.target)
-    check_scene_range(scene, args)
     options = pipeline.TransferOptions(method=method, depth=args.depth, frame_start=args.start_frame,
                                        frame_end=args.end_frame, depth_size=depth_size,
                                        follow_zoom=args.follow_zoom)
