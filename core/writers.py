@@ -191,6 +191,19 @@ def clean_stale(path) -> None:
             _remove(p)
 
 
+def scratch_dir(prefix: str) -> str:
+    """A private scratch folder in the system temp folder, "<prefix><pid>_<random>";
+    those a killed process left (its pid gone) are removed first."""
+    root = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(root):
+            rest = name[len(prefix):] if name.startswith(prefix) else ""
+            pid = rest.split("_", 1)[0]
+            if pid.isdigit() and "_" in rest and not _pid_alive(int(pid)):
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}_", dir=root)
+
+
 def atomic_write_text(path, text: str) -> Path:
     """Write text to path via a temporary file in the same folder, then os.replace."""
     return atomic_write_bytes(path, text.encode("utf-8"))

@@ -30,7 +30,8 @@ def check_int(option: str, value: Optional[int], lo: int, hi: int, what: str = "
         return None
     if not lo <= value <= hi:
         extra = f" ({what})" if what else ""
-        raise CommandError(f"{option} {value}: expected {lo}..{hi}{extra}")
+        bound = f"at least {lo}" if value < lo else f"at most {hi}"
+        raise CommandError(f"{option} {value}: must be {bound}{extra}")
     return value
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from typing import Optional
 
 import bpy
@@ -20,6 +19,7 @@ from mathutils import Matrix, Vector
 from ..core.calibrate import DepthView
 from ..core.cameras import cv_to_blender
 from ..core.parallax import normalized_grid, scale_intrinsics
+from ..core.writers import scratch_dir
 from .animation import apply_intrinsics
 from .quiet import quiet_stdout
 from .render import saved_render_state, set_fast_cycles
@@ -93,7 +93,7 @@ class ZPassDepth:
         r.use_persistent_data = self.reuse
         r.use_compositing = True
         self._view_layer.use_pass_z = True
-        self._tmp = tempfile.mkdtemp(prefix="parascale_depth_")
+        self._tmp = scratch_dir("parascale_depth_")  # a killed run's folder is removed by the next
         r.filepath = os.path.join(self._tmp, "render_")
         data = bpy.data.cameras.new("ParaScale.depth")
         self._camera = bpy.data.objects.new("ParaScale.depth", data)
