@@ -567,18 +567,16 @@ def clip_frames(n: int, size=LENGTH_VIDEO_SIZE, seed: int = 7):
     W, H = size
     f = 0.9 * W
     K = np.array([[f, 0, W / 2], [0, f, H / 2], [0, 0, 1.0]])
-    tex = _texture(4 * max(W, H), seed)
+    tex = _texture(max(W, H), seed)[:H, :W]  # wraps around: a plane as wide as needed
     step = W / 200.0                       # pixels per frame on a plane at depth Z = 4
     c2w = np.tile(np.eye(4), (n, 1, 1))
     c2w[:, 0, 3] = np.arange(n) * step * 4.0 / f
 
     def frames():
-        period = tex.shape[1] - W - 2
         for i in range(n):
-            x = (i * step) % period
-            M = np.array([[1.0, 0, x], [0, 1.0, 0]])
+            M = np.array([[1.0, 0, (i * step) % W], [0, 1.0, 0]])
             yield cv2.warpAffine(tex, M, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                 borderMode=cv2.BORDER_REFLECT)
+                                 borderMode=cv2.BORDER_WRAP)
     return c2w, K, frames
 
 
