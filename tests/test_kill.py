@@ -228,3 +228,116 @@ def test_kill_bridge(env, tmp_path):
     run_ok(argv(*runs[1] if state != ("motionctrl", 14) else runs[0]), e)
     assert temporaries(tmp_path) == []
     assert sorted(os.listdir(tmp_path)) == ["out", "poses.json"]
+
+
+# ---------------------------------------------------------------------------
+# what a killed run leaves, and how the next run recovers it (no processes killed:
+# the leftovers are made as a killed run leaves them, under the pid of a process
+# that has exited)
+
+@pytest.fixture(scope="module")
+def dead_pid():
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_next_run_removes_a_killed_runs_temporaries(tmp_path, dead_pid):
+    from parascale.core import writers
+
+    dest = tmp_path / "poses.txt"
+    dest.write_text("old")
+    left = [tmp_path / f".poses.txt.parascale-tmp-{dead_pid}-abcd", tmp_path / f".poses.txt.tmp-{dead_pid}-x1"]
+    for p in left:
+        p.write_text("half")
+    (tmp_path / f".poses.txt.parascale-tmp-{dead_pid}-dir").mkdir()
+    mine = tmp_path / f".poses.txt.parascale-tmp-{os.getpid()}-live"  # a live process's: kept
+    mine.write_text("in use")
+    other = tmp_path / f".other.txt.parascale-tmp-{dead_pid}-zz"      # another output's: kept
+    other.write_text("x")
+    writers.atomic_write_text(dest, "new")
+    assert sorted(os.listdir(tmp_path)) == sorted(["poses.txt", mine.name, other.name])
+    assert dest.read_text() == "new"
+
+
+def test_a_commit_cut_short_is_finished_by_the_next_run(tmp_path, dead_pid):
+    from parascale.core import writers
+
+    a, b = tmp_path / "out.blend", tmp_path / "sub" / "report.json"
+    b.parent.mkdir()
+    a.write_text("old a")
+    b.write_text("old b")
+    ta, tb = (p.parent / f".{p.name}.parascale-tmp-{dead_pid}-0001" for p in (a, b))
+    ja, jb = (p.parent / f".{p.name}.parascale-tmp-{dead_pid}-0002-commit.json" for p in (a, b))
+    tb.write_text("new b")
+    os.replace(tb, b)          # killed after the first move: b new, a old
+    ta.write_text("new a")
+    plan = json.dumps({"moves": [[str(tb), str(b)], [str(ta), str(a)]], "journals": [str(ja), str(jb)]})
+    ja.write_text(plan)
+    jb.write_text(plan)
+    # the next run writing to b alone finishes the whole set
+    writers.clean_stale(b)
+    assert (a.read_text(), b.read_text()) == ("new a", "new b")
+    assert sorted(os.listdir(tmp_path)) == ["out.blend", "sub"] and os.listdir(b.parent) == ["report.json"]
+    # a journal cut short while being written: nothing was moved, the temporaries go
+    ta.write_text("newer a")
+    ja.write_text('{"moves": [[')
+    writers.clean_stale(a)
+    assert a.read_text() == "new a" and sorted(os.listdir(tmp_path)) == ["out.blend", "sub"]
+
+
+def test_a_folder_swap_cut_short_is_undone(tmp_path, dead_pid):
+    from parascale.core import writers
+
+    model = tmp_path / "model"
+    old = tmp_path / f".model.parascale-tmp-{dead_pid}-0001-old"
+    new = tmp_path / f".model.parascale-tmp-{dead_pid}-0002"
+    for folder, text in ((old, "old"), (new, "new")):
+        folder.mkdir()
+        (folder / "images.txt").write_text(text)
+    writers.clean_stale(model)  # killed between the two renames: the old folder comes back
+    assert (model / "images.txt").read_text() == "old" and os.listdir(tmp_path) == ["model"]
+
+
+def test_outputs_get_the_users_umask(tmp_path):
+    from parascale.core import writers
+    from parascale.core.cameras import Track
+
+    track = Track(c2w=np.tile(np.eye(4), (3, 1, 1)), K=np.diag([50.0, 50.0, 1.0]), width=64, height=64,
+                  times=np.arange(3) / 24)
+    old = os.umask(0o027)
+    try:
+        writers.write_re10k(track, tmp_path / "p.txt")
+        writers.write_colmap(track, tmp_path / "model")
+        with writers.AtomicSet([tmp_path / "a.json", tmp_path / "b.json"]) as s:
+            s.tmp(tmp_path / "a.json").write_text("a")
+            s.tmp(tmp_path / "b.json").write_text("b")
+            s.commit()
+        r = subprocess.run([sys.executable, BRIDGE, str(tmp_path / "p.txt"), "--generator", "motionctrl",
+                            "--size", "32x32", "--out", str(tmp_path / "bridge")], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in tmp_path.rglob("*")}
+    for name, mode in modes.items():
+        expected = "0o750" if (tmp_path / name).is_dir() else "0o640"
+        assert mode == expected, (name, mode)
+
+
+def test_folder_outputs_never_replace_the_users_files(tmp_path):
+    from parascale.core import writers
+    from parascale.core.cameras import Track
+
+    track = Track(c2w=np.tile(np.eye(4), (3, 1, 1)), K=np.diag([50.0, 50.0, 1.0]), width=64, height=64,
+                  times=np.arange(3) / 24)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    with pytest.raises(ValueError, match="thesis.tex"):
+        writers.write_colmap(track, mine)
+    writers.write_re10k(track, tmp_path / "p.txt")
+    r = subprocess.run([sys.executable, BRIDGE, str(tmp_path / "p.txt"), "--generator", "motionctrl",
+                        "--size", "32x32", "--out", str(mine)], capture_output=True, text=True)
+    assert r.returncode == 2 and "thesis.tex" in r.stderr and "Traceback" not in r.stderr
+    assert os.listdir(mine) == ["thesis.tex"]
+    assert sorted(os.listdir(tmp_path)) == ["mine", "p.txt"]
