@@ -361,6 +361,12 @@ def pi_from_video(track: Track, video, offset: Optional[int] = None, preset: str
     n = len(track)
     if offset is not None and offset < 0:
         raise ValueError(f"{video}: offset {offset} must be 0 or more")
+    if frames is None and offset is None and Path(video).is_dir():
+        count = video_frame_count(video, names=track.names)  # exact for a folder: refuse before any work
+        if count != n:
+            raise ValueError(f"{video}: {count} video frames for a track of {n} frames; they must "
+                             "match one to one, or give an explicit offset (track frame i = video frame "
+                             "offset + i)")
     stream = iter(frames) if frames is not None else iter_frames(video, names=track.names)
     R = track.rotations
     d, _ = steps(track.c2w)

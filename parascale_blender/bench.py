@@ -1,6 +1,6 @@
 """The benchmark behind `parascale bench`: the hot paths against their baselines.
 
-Four sections, each measured in one run on this machine so that the ratios are
+Five sections, each measured in one run on this machine so that the ratios are
 comparable even when absolute timings are noisy (a shared machine):
 
 1. depth per keyframe: the Z pass rebuilt per frame (compositor rebuilt, no
@@ -13,7 +13,11 @@ comparable even when absolute timings are noisy (a shared machine):
    default path (flow on downscaled frames) and faster DIS presets, each with its
    Pi error against the analytic truth (target: 30 fps);
 4. camera keyframes: 10,000 frames written in bulk (foreach_set) vs
-   Object.keyframe_insert per frame, the same keys.
+   Object.keyframe_insert per frame, the same keys;
+5. length: a 100,000-frame track (its 64x36 video written to a file and streamed
+   back) through measure, transfer (ray-cast depth) and every export format, in a
+   fresh process: seconds and peak resident memory per stage, against the same run
+   at a tenth of the length (equal per-frame times: linear cost).
 
 Every timed figure is a row {label, seconds (per unit), unit, baseline,
 baseline_seconds, ratio = baseline_seconds / seconds}.
