@@ -18,7 +18,8 @@ SECTION_NAMES = ("depth", "calibration", "video", "keyframes", "length")
 
 def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true",
-                        help="smaller scenes and shots (about a minute); the targets apply to the full run")
+                        help="smaller scenes and shots (about a minute), without the length section unless "
+                             "--only names it; the targets apply to the full run")
     parser.add_argument("--json", metavar="OUT", help="write all figures and the machine info to this JSON file")
     parser.add_argument("--only", nargs="+", choices=SECTION_NAMES, metavar="SECTION",
                         help=f"run only these sections ({', '.join(SECTION_NAMES)})")
