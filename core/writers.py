@@ -364,8 +364,9 @@ class AtomicSet:
     def __exit__(self, *exc):
         if not self._done:
             for t in self._tmp.values():
-                for leftover in t.parent.glob(t.name + "*"):  # Blender's own "<tmp>@" too
-                    _remove(leftover)
+                for name in os.listdir(t.parent):
+                    if name.startswith(t.name):  # Blender's own "<tmp>@" too
+                        _remove(t.parent / name)
         return False
 
 
