@@ -140,11 +140,13 @@ def save_outputs(bpy, output, report_path, report_text: str) -> None:
     """The .blend and its report as one set: both written beside, then swapped in
     together (core.writers.AtomicSet), so a kill leaves the old pair or the new one."""
     from ..core.writers import AtomicSet
+    from .quiet import quiet_stdout
 
     for path in (output, report_path):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with AtomicSet([output, report_path]) as out:
-        bpy.ops.wm.save_as_mainfile(filepath=str(out.tmp(output)), copy=True)
+        with quiet_stdout():  # Blender's "Saved copy as <temporary name>"
+            bpy.ops.wm.save_as_mainfile(filepath=str(out.tmp(output)), copy=True)
         with open(out.tmp(report_path), "w", encoding="utf-8") as fh:
             fh.write(report_text)
             fh.flush()
