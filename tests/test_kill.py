@@ -91,15 +91,6 @@ def scenes(tmp_path_factory):
     bpy.context.scene.frame_start, bpy.context.scene.frame_end = 1, 12
     bpy.ops.wm.save_as_mainfile(filepath=str(d / "target.blend"))
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    # the reference as a COLMAP model with points (Pi from its points: no renders)
-    from parascale.core import writers
-    from parascale.core.cameras import Track
-
-    rng = np.random.default_rng(0)
-    points = np.array([0.05, 0.1, 0.15]) + rng.uniform(-0.15, 0.15, (200, 3))
-    K = np.array([[300.0, 0, 160], [0, 300, 90], [0, 0, 1]])
-    writers.write_colmap(Track(c2w=reference_move(12), K=K, width=320, height=180, times=np.arange(12) / 24,
-                               names=[f"frame_{i:03d}.png" for i in range(12)], points=points), d / "track")
     return d
 
 
@@ -134,8 +125,9 @@ def test_kill_transfer(scenes, env, tmp_path):
     out, rep = tmp_path / "out.blend", tmp_path / "report.json"
 
     def argv(end):
-        return [sys.executable, "-m", "parascale", "transfer", "--track", scenes / "track",
-                "--target", scenes / "target.blend", "--camera", "Target", "--depth", "raycast",
+        return [sys.executable, "-m", "parascale", "transfer", "--source-blend", scenes / "ref.blend",
+                "--source-camera", "Reference", "--target", scenes / "target.blend", "--camera", "Target",
+                "--depth", "raycast",
                 "--depth-size", "8x6", "--end-frame", str(end), "--output", out, "--report", rep]
 
     duration = run_ok(argv(12), e)
@@ -350,3 +342,21 @@ def test_folder_outputs_never_replace_the_users_files(tmp_path):
     assert r.returncode == 2 and "thesis.tex" in r.stderr and "Traceback" not in r.stderr
     assert os.listdir(mine) == ["thesis.tex"]
     assert sorted(os.listdir(tmp_path)) == ["mine", "p.txt"]
+
+
+def test_scratch_folders_of_killed_runs_are_removed(tmp_path, dead_pid, monkeypatch):
+    import tempfile
+
+    from parascale.core import writers
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    left = tmp_path / f"parascale_depth_{dead_pid}_abc"
+    left.mkdir()
+    (left / "depth_0001.exr").write_bytes(b"x" * 1000)
+    live = tmp_path / f"parascale_depth_{os.getpid()}_def"
+    live.mkdir()
+    unrelated = tmp_path / "parascale_depth_notes"
+    unrelated.mkdir()
+    new = writers.scratch_dir("parascale_depth_")
+    assert sorted(os.listdir(tmp_path)) == sorted([live.name, unrelated.name, os.path.basename(new)])
+    assert os.path.basename(new).startswith(f"parascale_depth_{os.getpid()}_")
