@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import math
 import os
@@ -209,7 +210,24 @@ def atomic_write_text(path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_write_json(path, obj, end: str = "", **kwargs) -> Path:
+    """json.dump streamed into the temporary file: the text of a long track is never one
+    string (json.dumps with indent keeps every piece of the document until it joins
+    them: about 2.5 KB a frame)."""
+    def write(fh):
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="\n", write_through=False)
+        json.dump(obj, text, **kwargs)
+        text.write(end)
+        text.flush()
+        text.detach()
+    return _atomic_write(path, write)
+
+
 def atomic_write_bytes(path, data: bytes) -> Path:
+    return _atomic_write(path, lambda fh: fh.write(data))
+
+
+def _atomic_write(path, write) -> Path:
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -220,7 +238,7 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         _chmod_umask(tmp)
@@ -468,7 +486,7 @@ def write_motionctrl(track: Track, path, *, frames: Optional[int] = None, relati
     """MotionCtrl camera-pose .json (see module doc)."""
     t = prepare(track, frames, relative)
     rows = [[float(v) for v in r] for r in motionctrl_matrix(t)]
-    return atomic_write_text(path, json.dumps(rows, indent=4) + "\n")
+    return atomic_write_json(path, rows, indent=4, end="\n")
 
 
 def read_motionctrl(path, *, K=None, width: int = 256, height: int = 256, fps: float = 8.0) -> Track:
@@ -530,7 +548,7 @@ def write_recammaster(track: Union[Track, Mapping[str, Track]], path, *, frames:
     n = lengths.pop()
     mats = {k: _ue_rows(t.c2w, unit_scale) for k, t in prepared.items()}
     out = {f"frame{i}": {k: _ue_string(M[i], precision) for k, M in mats.items()} for i in range(n)}
-    return atomic_write_text(path, json.dumps(out, indent=4))
+    return atomic_write_json(path, out, indent=4)
 
 
 def parse_ue_matrix(text: str) -> np.ndarray:
@@ -606,7 +624,7 @@ def write_nerf(track: Track, path, *, frames: Optional[int] = None, relative: bo
             fr.update(fl_x=float(t.K[i, 0, 0]), fl_y=float(t.K[i, 1, 1]),
                       cx=float(t.K[i, 0, 2]), cy=float(t.K[i, 1, 2]), w=W, h=H)
         out["frames"].append(fr)
-    return atomic_write_text(path, json.dumps(out, indent=2))
+    return atomic_write_json(path, out, indent=2)
 
 
 # ---------------------------------------------------------------------------
@@ -782,7 +800,7 @@ def parascale_document(track: Track) -> dict:
 def write_parascale(track: Track, path, *, frames: Optional[int] = None, relative: bool = False) -> Path:
     """The ParaScale .json (see parascale_document). Absolute poses by default."""
     t = prepare(track, frames, relative)
-    return atomic_write_text(path, json.dumps(parascale_document(t), indent=1, allow_nan=False) + "\n")
+    return atomic_write_json(path, parascale_document(t), indent=1, allow_nan=False, end="\n")
 
 
 def read_parascale(path) -> Track:
