@@ -677,15 +677,98 @@ def build(gen, track, out_h, out_w, n, speed, out_dir_final):
     return files, cmd, needs, notes
 
 
+# Temporaries are hidden siblings of the output folder, ".<name>.parascale-tmp-<pid>-...",
+# so what a killed run left is recognised (its pid is gone) and removed by the next run.
+TMP_TAG = ".parascale-tmp-"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def clean_stale(out: Path) -> None:
+    """Remove the temporaries of killed runs beside `out`; a swap killed between its two
+    renames gets its old folder back."""
+    stale = []
+    for tag in (TMP_TAG, ".tmp-"):  # ".tmp-": earlier versions
+        prefix = f".{out.name}{tag}"
+        for p in out.parent.glob(prefix + "*"):
+            pid = p.name[len(prefix):].split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                stale.append(p)
+    for p in stale:
+        if p.name.endswith("-old") and p.is_dir() and not os.path.lexists(out):
+            os.rename(p, out)
+    for p in stale:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        elif os.path.lexists(p):
+            p.unlink()
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system cannot
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def check_replaceable(out: Path) -> None:
+    """An existing output folder is replaced as a whole, so it may hold only what a
+    bridge run wrote there (listed in its manifest.json), never the user's own files."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise BridgeError(f"{out}: exists and is not a folder")
+    names = sorted(os.listdir(out))
+    if not names:
+        return
+    try:
+        listed = set(json.loads((out / "manifest.json").read_text())["files"]) | {"manifest.json"}
+    except (OSError, ValueError, KeyError, TypeError):
+        listed = set()
+    top = {n.split("/")[0] for n in listed}
+    foreign = [n for n in names if n not in top]
+    if foreign or not listed:
+        shown = ", ".join((foreign or names)[:5])
+        raise BridgeError(f"{out}: this folder holds files the bridge did not write ({shown}); it is "
+                          "replaced as a whole, so choose a new or empty folder")
+
+
 def write_out(out: Path, files: dict, manifest: dict) -> None:
+    """Write the output folder beside `out`, then swap it in whole: a kill leaves the
+    old folder or the new one, and nothing of an earlier run (another generator's
+    files) stays in it. Files get the user's umask."""
     out = out.resolve()
     parent = out.parent
     if not parent.is_dir():
         raise BridgeError(f"{out}: folder {parent} does not exist")
-    if out.exists() and not out.is_dir():
-        raise BridgeError(f"{out}: exists and is not a folder")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    check_replaceable(out)
+    clean_stale(out)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{TMP_TAG}{os.getpid()}-", dir=parent))
     try:
+        os.chmod(tmp, 0o777 & ~mask)
         for name, data in list(files.items()) + [("manifest.json", json.dumps(manifest, indent=2) + "\n")]:
             p = tmp / name
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -697,15 +780,16 @@ def write_out(out: Path, files: dict, manifest: dict) -> None:
                     np.savez(fh, **data)
             else:
                 p.write_text(data)
-        if not out.exists():
+        if not os.path.lexists(out):
             os.rename(tmp, out)
             return
-        for p in sorted(tmp.rglob("*")):
-            if p.is_file():
-                dest = out / p.relative_to(tmp)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(p, dest)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if _exchange(tmp, out):
+            shutil.rmtree(tmp, ignore_errors=True)  # it now holds the old folder
+            return
+        old = parent / f".{out.name}{TMP_TAG}{os.getpid()}-{os.urandom(4).hex()}-old"
+        os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -742,7 +826,8 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("poses", help="ParaScale .json (or a RealEstate10K .txt)")
     ap.add_argument("--generator", required=True, help="one of: " + ", ".join(GENERATORS))
-    ap.add_argument("--out", required=True, help="output folder (created; files in it replaced)")
+    ap.add_argument("--out", required=True, help="output folder (created, or replaced as a whole when a "
+                                                 "previous bridge run wrote it)")
     ap.add_argument("--size", help="HxW of the generated video (default per generator)")
     ap.add_argument("--frames", type=int, help="frame count (default per generator)")
     ap.add_argument("--speed", type=float, default=1.0, help="multiplies translation (after unit conversion)")

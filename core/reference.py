@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -138,52 +138,153 @@ def pi_from_depths(track: Track, estimator: str = "harmonic",
 # ---------------------------------------------------------------------------
 # from the video
 
-def read_frames(source, names: Optional[Sequence[str]] = None, gray: bool = True) -> tuple[list, list]:
-    """Frames of a video file (cv2.VideoCapture) or an image folder, as uint8 arrays.
+# Container signatures (first bytes) of the video files FFmpeg reads: a file is taken
+# as a video by what it is, never by what a decoder makes of it (FFmpeg decodes a
+# text file as frames of noise).
+def _container(head: bytes) -> Optional[str]:
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"):
+        return "MP4/MOV"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "AVI"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "Matroska/WebM"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:4] == b"OggS":
+        return "Ogg"
+    if head[:3] == b"FLV":
+        return "FLV"
+    if head[:8] == b"\x30\x26\xb2\x75\x8e\x66\xcf\x11":
+        return "ASF/WMV"
+    if head[:4] == b"DKIF":
+        return "IVF"
+    if head[:9] == b"YUV4MPEG2":
+        return "Y4M"
+    if head[:1] == b"\x47" and len(head) > 376 and head[188:189] == b"\x47" and head[376:377] == b"\x47":
+        return "MPEG-TS"
+    if head[:3] == b"\x00\x00\x01" or head[:4] == b"\x00\x00\x00\x01":
+        return "MPEG / H.264 stream"
+    return None
 
-    For a folder: when every one of `names` (a track's image names) is a file there, those
-    files in that order; otherwise all images sorted by name. Returns (frames, labels)."""
+
+def check_video_file(path) -> str:
+    """The container name of a video file, or ValueError naming the file and what it
+    looks like instead."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror})") from None
+    kind = _container(head)
+    if kind is None:
+        looks = "empty" if not head else ("text" if _is_text(head) else f"starts with {head[:8]!r}")
+        raise ValueError(f"{path}: not a video file ({looks}); expected a video container (MP4/MOV, AVI, "
+                         "MKV/WebM, MPEG, GIF, Ogg, ...) or a folder of images")
+    return kind
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _folder_files(source: Path, names: Optional[Sequence[str]]) -> list:
+    from .readers import list_images
+    files = None
+    if names:
+        cand = [source / Path(n).name for n in names]
+        if all(p.is_file() for p in cand):
+            files = cand
+    if files is None:
+        files = list_images(source)
+    if not files:
+        raise ValueError(f"{source}: no images in this folder")
+    return files
+
+
+def iter_frames(source, names: Optional[Sequence[str]] = None, gray: bool = True) -> Iterator[np.ndarray]:
+    """Frames of a video file or an image folder one at a time, as uint8 arrays (one
+    frame in memory, whatever the length). A folder is read as in read_frames; a
+    file must be a video container (check_video_file)."""
     import cv2
 
     source = Path(source)
     flag = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
     if source.is_dir():
-        from .readers import list_images
-        files = None
-        if names:
-            cand = [source / Path(n).name for n in names]
-            if all(p.is_file() for p in cand):
-                files = cand
-        if files is None:
-            files = list_images(source)
-        if not files:
-            raise ValueError(f"{source}: no images in this folder")
-        frames = []
-        for p in files:
+        first = None
+        for p in _folder_files(source, names):
             img = cv2.imread(str(p), flag)
             if img is None:
                 raise ValueError(f"{p}: cannot read this image")
-            if frames and img.shape != frames[0].shape:
+            if first is None:
+                first = img.shape
+            elif img.shape != first:
                 raise ValueError(f"{p}: size {img.shape[1]}x{img.shape[0]} differs from the first image "
-                                 f"({frames[0].shape[1]}x{frames[0].shape[0]})")
-            frames.append(img)
-        return frames, [p.name for p in files]
+                                 f"({first[1]}x{first[0]})")
+            yield img
+        return
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such video file or image folder")
+    check_video_file(source)
     cap = cv2.VideoCapture(str(source))
     try:
         if not cap.isOpened():
             raise ValueError(f"{source}: OpenCV cannot open this video")
-        frames = []
+        count = 0
         while True:
             ok, img = cap.read()
             if not ok:
                 break
-            frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if gray else img)
+            count += 1
+            yield cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if gray else img
+        if count == 0:
+            raise ValueError(f"{source}: no frames could be decoded")
     finally:
         cap.release()
-    if not frames:
-        raise ValueError(f"{source}: no frames could be decoded")
+
+
+def video_frame_count(source, names: Optional[Sequence[str]] = None) -> Optional[int]:
+    """Frames in an image folder (exact), or the count a video file's container
+    declares (may be approximate; None when it declares none)."""
+    source = Path(source)
+    if source.is_dir():
+        return len(_folder_files(source, names))
+    import cv2
+    check_video_file(source)
+    cap = cv2.VideoCapture(str(source))
+    try:
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        cap.release()
+    return n if n > 0 else None
+
+
+def video_size(source) -> tuple[int, int]:
+    """(width, height) of the first frame of a video file or image folder."""
+    frames = iter_frames(source)
+    try:
+        img = next(frames)
+    except StopIteration:
+        raise ValueError(f"{source}: no frames could be decoded") from None
+    finally:
+        frames.close()
+    return img.shape[1], img.shape[0]
+
+
+def read_frames(source, names: Optional[Sequence[str]] = None, gray: bool = True) -> tuple[list, list]:
+    """Every frame of a video file (cv2.VideoCapture) or an image folder, as uint8 arrays
+    in a list (short clips; pi_from_video streams instead).
+
+    For a folder: when every one of `names` (a track's image names) is a file there, those
+    files in that order; otherwise all images sorted by name. Returns (frames, labels)."""
+    source = Path(source)
+    frames = list(iter_frames(source, names, gray))
+    if source.is_dir():
+        return frames, [p.name for p in _folder_files(source, names)]
     return frames, [f"{source.name}#{i}" for i in range(len(frames))]
 
 
@@ -245,57 +346,89 @@ def dis_flow(prev: np.ndarray, cur: np.ndarray, preset: str = DEFAULT_PRESET, _c
 
 
 def pi_from_video(track: Track, video, offset: Optional[int] = None, preset: str = DEFAULT_PRESET,
-                  border: float = DEFAULT_BORDER, frames: Optional[list] = None,
-                  flow_long_side: Optional[int] = FLOW_LONG_SIDE) -> ReferencePi:
+                  border: float = DEFAULT_BORDER, frames: Optional[Sequence] = None,
+                  flow_long_side: Optional[int] = FLOW_LONG_SIDE,
+                  progress: Optional[Callable[[int, int], None]] = None) -> ReferencePi:
     """Gauge-free Pi of every step from the video (file or image folder) of the track.
 
+    The video is read as a stream: two frames in memory whatever its length.
     offset: None requires exactly one video frame per track frame; an integer k pairs
     track frame i with video frame k + i (the video may then be longer).
-    frames: already decoded grayscale frames (skips reading `video`).
+    frames: already decoded grayscale frames, any iterable (skips reading `video`).
     flow_long_side: frames larger than this are downscaled before the flow (Pi is in
-    focal-length units, so only K follows); None keeps full resolution."""
-    if frames is None:
-        frames, _ = read_frames(video, names=track.names)
+    focal-length units, so only K follows); None keeps full resolution.
+    progress(done, total): called after each step."""
     n = len(track)
-    if offset is None:
-        if len(frames) != n:
-            raise ValueError(f"{video}: {len(frames)} video frames for a track of {n} frames; they must "
+    if offset is not None and offset < 0:
+        raise ValueError(f"{video}: offset {offset} must be 0 or more")
+    if frames is None and offset is None and Path(video).is_dir():
+        count = video_frame_count(video, names=track.names)  # exact for a folder: refuse before any work
+        if count != n:
+            raise ValueError(f"{video}: {count} video frames for a track of {n} frames; they must "
                              "match one to one, or give an explicit offset (track frame i = video frame "
                              "offset + i)")
-        offset = 0
-    if offset < 0 or offset + n > len(frames):
-        raise ValueError(f"{video}: offset {offset} needs video frames {offset}..{offset + n - 1}, "
-                         f"but the video has {len(frames)}")
-    frames = frames[offset:offset + n]
-    frames = _flow_frames([f if f.ndim == 2 else _to_gray(f) for f in frames], flow_long_side)
-    h, w = frames[0].shape
-    K = np.stack([scale_intrinsics(k, track.width, track.height, w, h) for k in track.K])
+    stream = iter(frames) if frames is not None else iter_frames(video, names=track.names)
     R = track.rotations
     d, _ = steps(track.c2w)
     pis = np.empty(n - 1)
-    for t in range(1, n):
-        flow = dis_flow(frames[t - 1], frames[t], preset)
-        H = rotation_homography(K[t - 1], K[t], R[t - 1], R[t])
-        pis[t - 1] = residual_parallax(flow, H, K[t - 1], border)
+    seen = 0          # video frames read so far
+    prev = K = None
+    flow_size = None
+    try:
+        for img in stream:
+            seen += 1
+            i = seen - 1 - (offset or 0)  # track frame of this video frame
+            if i < 0:
+                continue
+            if i >= n:
+                if offset is not None:
+                    break  # the rest of a longer video is not needed
+                continue  # counting: the error below says how many there are
+            g = _flow_frame(img if img.ndim == 2 else _to_gray(img), flow_long_side)
+            if K is None:
+                h, w = g.shape
+                flow_size = [w, h]
+                K = np.stack([scale_intrinsics(k, track.width, track.height, w, h) for k in track.K])
+            elif g.shape != prev.shape:
+                raise ValueError(f"{video}: frame {seen - 1} is {img.shape[1]}x{img.shape[0]}, unlike the "
+                                 "frames before it")
+            if i > 0:
+                flow = dis_flow(prev, g, preset)
+                H = rotation_homography(K[i - 1], K[i], R[i - 1], R[i])
+                pis[i - 1] = residual_parallax(flow, H, K[i - 1], border)
+                if progress is not None:
+                    progress(i, n - 1)
+            prev = g
+    finally:
+        if hasattr(stream, "close"):
+            stream.close()
+    if offset is None and seen != n:
+        raise ValueError(f"{video}: {seen} video frames for a track of {n} frames; they must "
+                         "match one to one, or give an explicit offset (track frame i = video frame "
+                         "offset + i)")
+    offset = offset or 0
+    if offset + n > seen:
+        raise ValueError(f"{video}: offset {offset} needs video frames {offset}..{offset + n - 1}, "
+                         f"but the video has {seen}")
     if not np.isfinite(pis).all():
         t = int(np.argmax(~np.isfinite(pis))) + 1
         raise ValueError(f"{video}: step {t} has no usable flow (everything leaves the image)")
     return ReferencePi("video", "flow", pis, np.linalg.norm(d, axis=1), track.times.copy(), list(track.names),
                        meta={"video": str(video), "offset": offset, "preset": preset, "border": border,
-                             "flow_size": [w, h]})
+                             "flow_size": flow_size})
 
 
-def _flow_frames(frames: list, long_side: Optional[int]) -> list:
-    """Frames downscaled (area averaging) so the long side is at most `long_side`:
+def _flow_frame(frame: np.ndarray, long_side: Optional[int]) -> np.ndarray:
+    """The frame downscaled (area averaging) so its long side is at most `long_side`:
     at 960x540 the flow costs a quarter and Pi moves by about 0.1% (parascale bench)."""
-    h, w = frames[0].shape
+    h, w = frame.shape
     if long_side is None or max(h, w) <= long_side:
-        return frames
+        return frame
     import cv2
 
     scale = long_side / max(h, w)
     size = (max(2, int(round(w * scale))), max(2, int(round(h * scale))))
-    return [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
 def _to_gray(img: np.ndarray) -> np.ndarray:

@@ -47,11 +47,14 @@ parascale   the ParaScale .json below (SCHEMA_VERSION).
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
 import math
 import os
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -65,6 +68,10 @@ from .rotations import quat_from_matrix
 
 FORMATS = ("re10k", "motionctrl", "recammaster", "nerf", "colmap", "gen3c", "parascale")
 FOLDER_FORMATS = ("colmap", "gen3c")
+# What a folder export writes (plus the bridge script the exporter adds): an existing
+# folder holding anything else is not replaced.
+COLMAP_FILES = ("cameras.txt", "images.txt", "points3D.txt", "parascale_bridge.py")
+GEN3C_FILES = ("camera.npz", "depth.npz", "parascale_bridge.py")
 # Frame counts the formats' main consumers expect when the caller gives none.
 DEFAULT_FRAMES = {"recammaster": 81}
 EXTENSIONS = {"re10k": ".txt", "motionctrl": ".json", "recammaster": ".json", "nerf": ".json",
@@ -85,9 +92,119 @@ class ExportError(ValueError):
 
 # ---------------------------------------------------------------------------
 # Atomic writes
+#
+# Every temporary is a hidden sibling of its destination, named
+# ".<name>.parascale-tmp-<pid>-<random>", so a run killed at any point leaves
+# only names that the next run recognises (the pid no longer alive) and removes.
+# Files get the user's umask, like any tool (mkstemp alone would make them 0600).
 
-def _tmp_name(path: Path) -> str:
-    return f".{path.name}.tmp-{os.getpid()}-"
+TMP_TAG = ".parascale-tmp-"
+_LEGACY_TAG = ".tmp-"  # temporaries of earlier versions (".<name>.tmp-<pid>-...")
+
+
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}{TMP_TAG}{os.getpid()}-"
+
+
+def temp_sibling(path, suffix: str = "") -> Path:
+    """A fresh temporary name beside `path` (not created), recognised by clean_stale."""
+    path = Path(path)
+    return path.parent / f"{_tmp_prefix(path)}{os.urandom(4).hex()}{suffix}"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _chmod_umask(path, mode: int = 0o666) -> None:
+    os.chmod(path, mode & ~_umask())
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's live process
+    return True
+
+
+def _stale_pid(name: str, dest: str) -> Optional[int]:
+    """The pid in a temporary name of `dest` whose process is gone, else None."""
+    for tag in (TMP_TAG, _LEGACY_TAG):
+        prefix = f".{dest}{tag}"
+        if name.startswith(prefix):
+            pid = name[len(prefix):].split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                return int(pid)
+    return None
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+def _roll_forward(journal: Path) -> None:
+    """Finish the commit a killed run recorded: every temporary still present is moved
+    onto its destination, then the journals are removed (the set becomes the new one)."""
+    try:
+        plan = json.loads(journal.read_text())
+        moves, journals = plan["moves"], plan["journals"]
+    except (OSError, ValueError, KeyError, TypeError):
+        # A journal is written before any move; one that cannot be read was cut short
+        # while writing, so no move happened: the temporaries are discarded.
+        _remove(journal)
+        return
+    for tmp, dest in moves:
+        if os.path.lexists(tmp):
+            os.replace(tmp, dest)
+    for j in journals:
+        _remove(Path(j))
+
+
+def clean_stale(path) -> None:
+    """Recover and remove what killed runs left beside `path`: a recorded commit is
+    finished (rolled forward), an interrupted folder swap is undone (the old folder
+    restored), every other temporary of a dead process is deleted."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    stale = [(n, _stale_pid(n, path.name)) for n in names]
+    stale = [(folder / n, pid) for n, pid in stale if pid is not None]
+    for p, _ in stale:
+        if p.name.endswith("-commit.json") and p.exists():
+            _roll_forward(p)
+    for p, _ in stale:
+        if p.name.endswith("-old") and p.is_dir() and not os.path.lexists(path):
+            os.rename(p, path)  # killed between the two renames of a swap: the old folder back
+    for p, _ in stale:
+        if os.path.lexists(p):
+            _remove(p)
+
+
+def scratch_dir(prefix: str) -> str:
+    """A private scratch folder in the system temp folder, "<prefix><pid>_<random>";
+    those a killed process left (its pid gone) are removed first."""
+    root = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(root):
+            rest = name[len(prefix):] if name.startswith(prefix) else ""
+            pid = rest.split("_", 1)[0]
+            if pid.isdigit() and "_" in rest and not _pid_alive(int(pid)):
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}_", dir=root)
 
 
 def atomic_write_text(path, text: str) -> Path:
@@ -95,17 +212,38 @@ def atomic_write_text(path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_write_json(path, obj, end: str = "", **kwargs) -> Path:
+    """json.dump streamed into the temporary file: the text of a long track is never one
+    string (json.dumps with indent keeps every piece of the document until it joins
+    them: about 2.5 KB a frame)."""
+    def write(fh):
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="\n", write_through=False)
+        json.dump(obj, text, **kwargs)
+        text.write(end)
+        text.flush()
+        text.detach()
+    return _atomic_write(path, write)
+
+
 def atomic_write_bytes(path, data: bytes) -> Path:
+    return _atomic_write(path, lambda fh: fh.write(data))
+
+
+def _atomic_write(path, write) -> Path:
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ExportError(f"{path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=_tmp_name(path), dir=folder)
+    if path.is_dir():
+        raise ExportError(f"{path}: is a folder, expected a file name")
+    clean_stale(path)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        _chmod_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -114,29 +252,142 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     return path
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where the
+    system or file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def swap_in_folder(tmp: Path, path: Path) -> None:
+    """Make the complete folder `tmp` appear at `path`, replacing any folder there in one
+    step (an exchange), or else in two renames that clean_stale can undo."""
+    if not os.path.lexists(path):
+        os.rename(tmp, path)
+        return
+    if _exchange(tmp, path):
+        shutil.rmtree(tmp, ignore_errors=True)  # now holds the old folder
+        return
+    old = path.parent / f"{_tmp_prefix(path)}{os.urandom(4).hex()}-old"
+    os.rename(path, old)
+    os.rename(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def check_replaceable_folder(path, allowed: Sequence[str]) -> None:
+    """Refuse to replace an existing folder holding anything a previous export of this
+    kind would not have written (replacing it would delete the user's files)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ExportError(f"{path}: exists and is not a folder")
+    foreign = sorted(n for n in os.listdir(path) if n not in allowed)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ExportError(f"{path}: this folder holds files an export did not write ({shown}); "
+                          "it would be replaced as a whole, so choose a new or empty folder")
+
+
 @contextlib.contextmanager
-def atomic_folder(path):
-    """Yield a temporary sibling folder; on success it replaces `path` (an existing
-    folder there is swapped out and removed); on failure it is removed."""
+def atomic_folder(path, allowed: Optional[Sequence[str]] = None):
+    """Yield a temporary sibling folder; on success it replaces `path` as a whole (an
+    existing folder there is swapped out and removed); on failure it is removed.
+    allowed: the names an existing folder at `path` may hold (None: anything)."""
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ExportError(f"{path}: folder {parent} does not exist")
     if path.exists() and not path.is_dir():
         raise ExportError(f"{path}: exists and is not a folder")
-    tmp = Path(tempfile.mkdtemp(prefix=_tmp_name(path), dir=parent))
+    if allowed is not None:
+        check_replaceable_folder(path, allowed)
+    clean_stale(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), dir=parent))
     try:
+        _chmod_umask(tmp, 0o777)
         yield tmp
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=_tmp_name(path) + "old-", dir=parent))
-            os.rename(path, old / "x")
-            os.rename(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, path)
+        for p in tmp.rglob("*"):
+            if p.is_file():
+                _chmod_umask(p)
+        swap_in_folder(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+class AtomicSet:
+    """Several files made to appear together: each is written to its own temporary
+    (`tmp(path)`), then `commit()` records the moves in a journal beside every
+    destination before making them, so a run killed during the moves is finished by
+    the next one (clean_stale rolls it forward): readers after recovery see the old
+    set or the new set, never a mix. Until commit nothing at the destinations changes;
+    on error (or without commit) the temporaries are removed.
+
+        with AtomicSet([blend, report]) as s:
+            save(s.tmp(blend)); write(s.tmp(report)); s.commit()
+    """
+
+    def __init__(self, paths, suffixes: Optional[Mapping] = None):
+        self.paths = [Path(os.path.abspath(p)) for p in paths]
+        if len(set(self.paths)) != len(self.paths):
+            raise ExportError(f"the outputs must be different files: {', '.join(map(str, paths))}")
+        suffixes = {Path(os.path.abspath(k)): v for k, v in (suffixes or {}).items()}
+        self._tmp = {p: temp_sibling(p, suffixes.get(p, p.suffix)) for p in self.paths}
+        self._done = False
+
+    def __enter__(self):
+        for p in self.paths:
+            if not p.parent.is_dir():
+                raise ExportError(f"{p}: folder {p.parent} does not exist")
+            if p.is_dir():
+                raise ExportError(f"{p}: is a folder, expected a file name")
+            clean_stale(p)
+        return self
+
+    def tmp(self, path) -> Path:
+        return self._tmp[Path(os.path.abspath(path))]
+
+    def commit(self) -> None:
+        for p, t in self._tmp.items():
+            if not t.is_file():
+                raise ExportError(f"{p}: nothing was written for it")
+            _chmod_umask(t)
+        journals = [temp_sibling(p, "-commit.json") for p in self.paths]
+        plan = json.dumps({"moves": [[str(self._tmp[p]), str(p)] for p in self.paths],
+                           "journals": [str(j) for j in journals]})
+        for j in journals:
+            with open(j, "w") as fh:
+                fh.write(plan)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for p in self.paths:
+            os.replace(self._tmp[p], p)
+        for j in journals:
+            _remove(j)
+        self._done = True
+
+    def __exit__(self, *exc):
+        if not self._done:
+            for t in self._tmp.values():
+                for name in os.listdir(t.parent):
+                    if name.startswith(t.name):  # Blender's own "<tmp>@" too
+                        _remove(t.parent / name)
+        return False
 
 
 def _save_npz(path: Path, **arrays) -> None:
@@ -237,7 +488,7 @@ def write_motionctrl(track: Track, path, *, frames: Optional[int] = None, relati
     """MotionCtrl camera-pose .json (see module doc)."""
     t = prepare(track, frames, relative)
     rows = [[float(v) for v in r] for r in motionctrl_matrix(t)]
-    return atomic_write_text(path, json.dumps(rows, indent=4) + "\n")
+    return atomic_write_json(path, rows, indent=4, end="\n")
 
 
 def read_motionctrl(path, *, K=None, width: int = 256, height: int = 256, fps: float = 8.0) -> Track:
@@ -307,7 +558,7 @@ def write_recammaster(track: Union[Track, Mapping[str, Track]], path, *, frames:
     n = lengths.pop()
     mats = {k: _ue_rows(t.c2w, unit_scale) for k, t in prepared.items()}
     out = {f"frame{i}": {k: _ue_string(M[i], precision) for k, M in mats.items()} for i in range(n)}
-    return atomic_write_text(path, json.dumps(out, indent=4))
+    return atomic_write_json(path, out, indent=4)
 
 
 def parse_ue_matrix(text: str) -> np.ndarray:
@@ -409,26 +660,19 @@ def write_nerf(track: Track, path, *, frames: Optional[int] = None, relative: bo
             fr.update(fl_x=float(t.K[i, 0, 0]), fl_y=float(t.K[i, 1, 1]),
                       cx=float(t.K[i, 0, 2]), cy=float(t.K[i, 1, 2]), w=W, h=H)
         out["frames"].append(fr)
-    return atomic_write_text(path, json.dumps(out, indent=2))
+    return atomic_write_json(path, out, indent=2)
 
 
 # ---------------------------------------------------------------------------
 # COLMAP text model
 
-def write_colmap(track: Track, path, *, frames: Optional[int] = None, relative: bool = False) -> Path:
-    """COLMAP text model folder (see module doc)."""
+def write_colmap(track: Track, path, *, frames: Optional[int] = None, relative: bool = False,
+                 extra_files: Optional[Mapping[str, bytes]] = None) -> Path:
+    """COLMAP text model folder (see module doc). extra_files: name -> bytes written
+    into the folder with the model (it appears as a whole). An existing folder is
+    replaced only when it holds nothing but what this writer writes."""
     t = prepare(track, frames, relative)
-    cams: list = []
-    cam_of = []
-    for K in t.K:
-        key = (K[0, 0], K[1, 1], K[0, 2], K[1, 2])
-        for j, k in enumerate(cams):
-            if np.allclose(k, key, rtol=0, atol=1e-12):
-                cam_of.append(j + 1)
-                break
-        else:
-            cams.append(key)
-            cam_of.append(len(cams))
+    cams, cam_of = _distinct_intrinsics(t.K)
     w2c = _w2c(t)
     q = quat_from_matrix(w2c[:, :3, :3])
     cameras = ["# Camera list with one line of data per camera:",
@@ -454,18 +698,42 @@ def write_colmap(track: Track, path, *, frames: Optional[int] = None, relative: 
         points.append(f"# Number of points: {len(pts)}")
         for j, p in enumerate(pts):
             points.append(f"{j + 1} {_f(p[0])} {_f(p[1])} {_f(p[2])} 128 128 128 0")
-    with atomic_folder(path) as tmp:
+    with atomic_folder(path, allowed=COLMAP_FILES + tuple(extra_files or ())) as tmp:
         (tmp / "cameras.txt").write_text("\n".join(cameras) + "\n")
         (tmp / "images.txt").write_text("\n".join(images) + "\n")
         (tmp / "points3D.txt").write_text("\n".join(points) + "\n")
+        _write_extra(tmp, extra_files)
     return Path(path)
+
+
+def _distinct_intrinsics(K: np.ndarray) -> tuple[list, list]:
+    """COLMAP cameras: the distinct (fx, fy, cx, cy) in order of first use, and the
+    1-based camera of every frame. One hash lookup per frame (a zoom has one camera
+    per frame: comparing against every earlier camera was quadratic)."""
+    keys = np.stack([K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2]], axis=1)
+    # equal within 1e-12 (pixels) counts as one camera: the values rounded to that grid
+    rounded = np.round(keys, 12)
+    cams, index, cam_of = [], {}, []
+    for row, key in zip(keys, map(tuple, rounded.tolist())):
+        j = index.get(key)
+        if j is None:
+            cams.append(tuple(row.tolist()))
+            j = index[key] = len(cams)
+        cam_of.append(j)
+    return cams, cam_of
+
+
+def _write_extra(folder: Path, extra_files) -> None:
+    for name, data in (extra_files or {}).items():
+        (folder / name).write_bytes(data)
 
 
 # ---------------------------------------------------------------------------
 # GEN3C-style folder
 
 def write_gen3c(track: Track, path, *, frames: Optional[int] = None, relative: bool = False,
-                depths: Optional[np.ndarray] = None, depth_K: Optional[np.ndarray] = None) -> Path:
+                depths: Optional[np.ndarray] = None, depth_K: Optional[np.ndarray] = None,
+                extra_files: Optional[Mapping[str, bytes]] = None) -> Path:
     """GEN3C-style folder (see module doc). Depth comes from `depths` (N, h, w) for
     the written frames, or else track.depths; one of them is required. depth_K: the
     pixel K of the depth grid, (3,3) or (N,3,3); by default track K scaled to h x w."""
@@ -484,10 +752,11 @@ def write_gen3c(track: Track, path, *, frames: Optional[int] = None, relative: b
         S = np.diag([w / t.width, h / t.height, 1.0])
         depth_K = S[None] @ t.K
     depth_K = np.broadcast_to(np.asarray(depth_K, float), (n, 3, 3))
-    with atomic_folder(path) as tmp:
+    with atomic_folder(path, allowed=GEN3C_FILES + tuple(extra_files or ())) as tmp:
         _save_npz(tmp / "camera.npz", w2c=_w2c(t), intrinsics=t.K,
                   image_size=np.array([t.width, t.height]), times=t.times)
         _save_npz(tmp / "depth.npz", depth=depths, intrinsics=np.array(depth_K))
+        _write_extra(tmp, extra_files)
     return Path(path)
 
 
@@ -567,7 +836,7 @@ def parascale_document(track: Track) -> dict:
 def write_parascale(track: Track, path, *, frames: Optional[int] = None, relative: bool = False) -> Path:
     """The ParaScale .json (see parascale_document). Absolute poses by default."""
     t = prepare(track, frames, relative)
-    return atomic_write_text(path, json.dumps(parascale_document(t), indent=1, allow_nan=False) + "\n")
+    return atomic_write_json(path, parascale_document(t), indent=1, allow_nan=False, end="\n")
 
 
 def read_parascale(path) -> Track:

@@ -25,12 +25,19 @@ class CommandError(Exception):
     """A user-facing failure: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line naming the option, exit status 2 (no usage dump)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _load(name: str):
     return importlib.import_module(f"{__package__}.cmd_{name}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="parascale",
         description="ParaScale: transfer camera moves between scenes of any scale by "
                     "matching their Parallax Number (translation over depth, per frame).")

@@ -13,20 +13,23 @@ import os
 
 from ..core.writers import atomic_write_text
 
-SECTION_NAMES = ("depth", "calibration", "video", "keyframes")
+SECTION_NAMES = ("depth", "calibration", "video", "keyframes", "length")
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true",
-                        help="smaller scenes and shots (about a minute); the targets apply to the full run")
+                        help="smaller scenes and shots (about a minute), without the length section unless "
+                             "--only names it; the targets apply to the full run")
     parser.add_argument("--json", metavar="OUT", help="write all figures and the machine info to this JSON file")
     parser.add_argument("--only", nargs="+", choices=SECTION_NAMES, metavar="SECTION",
                         help=f"run only these sections ({', '.join(SECTION_NAMES)})")
 
 
 def run(args) -> int:
+    from . import cli_checks as chk
     from .bench import format_table, run_all
 
+    chk.check_output_file("--json", args.json)
     if args.json:
         folder = os.path.dirname(os.path.abspath(args.json))
         os.makedirs(folder, exist_ok=True)

@@ -7,7 +7,10 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    from . import cli_checks as chk
     from . import demo
+
+    chk.check_output_folder("--out", args.out)
 
     if args.quick:
         report = demo.run_demo(args.out, scales=(1e-2, 1e4), methods=("raw", "harmonic", "flow"))

@@ -21,7 +21,23 @@ def add_arguments(p):
     p.add_argument("--json", required=True, help="where to write the report")
 
 
+def check_args(args) -> None:
+    """Every argument checked before any work (nothing opened, rendered or created)."""
+    from . import cli_checks as chk
+
+    chk.check_blend("--blend", args.blend)
+    chk.check_input("--reference", args.reference)
+    chk.check_track_format("--format", args.format)
+    chk.check_video("--video", args.video)
+    chk.check_int("--render-size", args.render_size, 16, chk.MAX_RENDER_SIDE, "long side in pixels")
+    chk.check_int("--samples", args.samples, 1, chk.MAX_SAMPLES, "Cycles samples")
+    chk.check_output_folder("--frames-dir", args.frames_dir)
+    chk.check_output_file("--json", args.json)
+    chk.check_distinct({"--blend": args.blend, "--reference": args.reference, "--json": args.json})
+
+
 def run(args) -> int:
+    check_args(args)
     import bpy
     from ..core.writers import atomic_write_text
     from . import evaluate, pipeline

@@ -5,6 +5,8 @@ next to what was written.
 """
 from __future__ import annotations
 
+import math
+
 from .cli import CommandError
 
 FORMATS = ("re10k", "motionctrl", "recammaster", "nerf", "colmap", "gen3c", "parascale")
@@ -32,6 +34,52 @@ def add_arguments(p):
                    help="explicit multiplier on top of the gauge (1 = the calibrated motion as is)")
 
 
+def check_args(args) -> tuple[int, int]:
+    """Every argument checked before any work (nothing is opened or created);
+    returns the depth grid (W, H)."""
+    from ..core import writers
+    from . import cli_checks as chk
+
+    chk.check_blend("--blend", args.blend)
+    chk.check_int("--frames", args.frames, 2, chk.MAX_EXPORT_FRAMES, "evenly spaced frames to write")
+    if args.frame_range:
+        a, b = args.frame_range
+        chk.check_frame("--frame-range START", a)
+        chk.check_frame("--frame-range END", b)
+        chk.check_frame_range("--frame-range", a, b)
+    w, h = chk.parse_size("--depth-size", args.depth_size)
+    from ..core.gauge import GAUGES
+
+    if args.generator not in ("auto", "scene") and args.generator not in GAUGES:
+        raise CommandError(f"--generator {args.generator!r}: choose auto, scene or one of {', '.join(GAUGES)}")
+    if not (math.isfinite(args.speed) and args.speed > 0):
+        raise CommandError(f"--speed {args.speed}: expected a positive multiplier (1 = the calibrated motion)")
+    if args.format in writers.FOLDER_FORMATS:
+        chk.check_output_folder("--output", args.output)
+        allowed = writers.COLMAP_FILES if args.format == "colmap" else writers.GEN3C_FILES
+        try:  # refused now, not after the depth renders
+            writers.check_replaceable_folder(args.output, allowed)
+        except ValueError as exc:
+            raise CommandError(f"--output {exc}") from None
+    else:
+        chk.check_output_file("--output", args.output)
+    chk.check_distinct({"--blend": args.blend, "--output": args.output})
+    return w, h
+
+
+def check_keyed_range(obj, args, scene=None) -> None:
+    """--frame-range inside the camera's keyed frames (outside them every pose is the
+    same: nothing moves)."""
+    from .animation import animated_frame_range
+
+    keyed = animated_frame_range(obj, scene) if obj.type == "CAMERA" else None
+    if args.frame_range and keyed is not None:
+        a, b = args.frame_range
+        if a < keyed[0] or b > keyed[1]:
+            raise CommandError(f"--frame-range {a} {b}: outside the keyed frames {keyed[0]}..{keyed[1]} of "
+                               f"{obj.name!r} in {args.blend}")
+
+
 def run(args) -> int:
     import os
 
@@ -39,12 +87,7 @@ def run(args) -> int:
 
     from .export import export_with_gauge
 
-    if not os.path.isfile(args.blend):
-        raise CommandError(f"{args.blend}: no such .blend file")
-    try:
-        w, h = (int(x) for x in args.depth_size.lower().split("x"))
-    except ValueError:
-        raise CommandError(f"--depth-size {args.depth_size!r}: expected WxH, for example 96x54")
+    w, h = check_args(args)
     bpy.ops.wm.open_mainfile(filepath=os.path.abspath(args.blend))
     scene = bpy.data.scenes.get(args.scene) if args.scene else bpy.context.scene
     if scene is None:
@@ -55,12 +98,9 @@ def run(args) -> int:
     if obj is None:
         cams = sorted(o.name for o in bpy.data.objects if o.type == "CAMERA")
         raise CommandError(f"{args.blend}: no object {args.camera!r} (cameras: {', '.join(cams) or 'none'})")
+    check_keyed_range(obj, args, scene)
     import sys
 
-    from ..core.gauge import GAUGES
-
-    if args.generator not in ("auto", "scene") and args.generator not in GAUGES:
-        raise CommandError(f"--generator {args.generator!r}: choose auto, scene or one of {', '.join(GAUGES)}")
     result = export_with_gauge(scene, obj, args.format, args.output, frames=args.frames,
                                frame_range=tuple(args.frame_range) if args.frame_range else None,
                                depth_size=(w, h), generator=args.generator, speed=args.speed)

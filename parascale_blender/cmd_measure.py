@@ -51,24 +51,21 @@ def parse_size(text):
 
 
 def measure(track_path, video=None, format=None, estimator=None, offset=None, size=None, images=None,
-            preset="medium"):
-    """(ReferencePi, Track) as the command measures them."""
+            preset="medium", progress=None):
+    """(ReferencePi, Track) as the command measures them. The video is streamed (a few
+    frames in memory whatever its length); progress(done, total) per step."""
     from ..core.readers import read_track
-    from ..core.reference import measure_reference, pi_from_video, read_frames
+    from ..core.reference import measure_reference, pi_from_video, video_size
 
-    frames = None
-    if video is not None:
-        frames, _ = read_frames(video)
-        if size is None:
-            size = (frames[0].shape[1], frames[0].shape[0])
+    if video is not None and size is None:
+        size = video_size(video)
     track = read_track(track_path, None if format in (None, "auto") else format, size=size, images=images)
     if video is not None:
         if estimator not in (None, "flow"):
             raise ValueError(f"with --video Pi is measured from optical flow (estimator flow), not {estimator!r}; "
                              "drop --video to measure from the track's points or depth")
-        if frames is not None and track.meta.get("format") == "colmap" and Path(video).is_dir():
-            frames, _ = read_frames(video, names=track.names)  # the track's own image order
-        ref = pi_from_video(track, video, offset=offset, preset=preset, frames=frames)
+        # an image folder is read in the track's own image order when it names its files
+        ref = pi_from_video(track, video, offset=offset, preset=preset, progress=progress)
     else:
         ref = measure_reference(track, estimator=estimator)
     from ..core.validate import check_reference_pi
@@ -76,9 +73,36 @@ def measure(track_path, video=None, format=None, estimator=None, offset=None, si
     return ref, track
 
 
+def progress_printer(label: str, stream=None):
+    """progress(done, total) printing '<label>: step done/total' about every 1%."""
+    import sys
+
+    stream = stream or sys.stdout
+    state = {"last": -1}
+
+    def progress(done, total):
+        pct = 100 * done // max(total, 1)
+        if pct != state["last"] or done == total:
+            state["last"] = pct
+            print(f"\r{label}: step {done}/{total}", end="\n" if done == total else "", file=stream, flush=True)
+    return progress
+
+
 def run(args) -> int:
+    from . import cli_checks as chk
+
+    chk.check_input("--track", args.track)
+    chk.check_video("--video", args.video)
+    chk.check_input("--images", args.images, "folder")
+    chk.check_int("--offset", args.offset, 0, chk.MAX_OFFSET, "video frame of the track's first frame")
+    size = parse_size(args.size)
+    if size is not None and max(size) > chk.MAX_RENDER_SIDE:
+        raise ValueError(f"--size {args.size}: sides must be at most {chk.MAX_RENDER_SIDE}")
+    chk.check_output_file("--json", args.json)
+    chk.check_distinct({"--track": args.track, "--json": args.json})
     ref, track = measure(args.track, args.video, args.format, args.estimator, args.offset,
-                         parse_size(args.size), args.images, args.preset)
+                         size, args.images, args.preset,
+                         progress=progress_printer("measuring video") if args.video else None)
     data = ref.to_json()
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.json, json.dumps(data, indent=1) + "\n")

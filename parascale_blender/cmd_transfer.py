@@ -42,13 +42,42 @@ def add_arguments(p):
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise CommandError(f"--depth-size {text!r}: expected WIDTHxHEIGHT, for example 96x54") from None
-    if w < 2 or h < 2:
-        raise CommandError(f"--depth-size {text!r}: both sides must be at least 2")
-    return w, h
+    from .cli_checks import parse_size as checked_size
+
+    return checked_size("--depth-size", text)
+
+
+def check_args(args) -> None:
+    """Every argument checked before any work: inputs exist and are what they claim,
+    numbers in range, outputs writable and distinct (nothing is created)."""
+    from . import cli_checks as chk
+
+    chk.check_input("--track", args.track)
+    chk.check_track_format("--format", args.format)
+    chk.check_video("--video", args.video)
+    chk.check_blend("--source-blend", args.source_blend)
+    chk.check_blend("--target", args.target)
+    chk.check_frame("--start-frame", args.start_frame)
+    chk.check_frame("--end-frame", args.end_frame)
+    chk.check_frame_range("--start-frame/--end-frame", args.start_frame, args.end_frame)
+    if args.realised_grid.lower() != "none":
+        chk.parse_size("--realised-grid", args.realised_grid)
+    if not args.output.lower().endswith(".blend"):
+        raise CommandError(f"--output {args.output}: expected a .blend file name")
+    chk.check_output_file("--output", args.output)
+    chk.check_output_file("--report", args.report)
+    chk.check_distinct({"--target": args.target, "--source-blend": args.source_blend,
+                        "--track": args.track, "--output": args.output, "--report": args.report})
+
+
+def check_scene_range(scene, args) -> None:
+    """--start-frame/--end-frame inside the target scene's frames (checked once the
+    scene is open, before any work)."""
+    lo, hi = scene.frame_start, scene.frame_end
+    for option, value in (("--start-frame", args.start_frame), ("--end-frame", args.end_frame)):
+        if value is not None and not lo <= value <= hi:
+            raise CommandError(f"{option} {value}: outside the scene's frames {lo}..{hi} in {args.target}; "
+                               f"choose a frame in {lo}..{hi} or change the scene's frame range")
 
 
 def find_camera(bpy, name, blend):
@@ -73,9 +102,7 @@ def open_blend(bpy, path):
 def run(args) -> int:
     if bool(args.track) == bool(args.source_blend):
         raise CommandError("give the reference as --track PATH, or as --source-blend PATH [--source-camera NAME]")
-    for path in (args.output, args.report):
-        if os.path.abspath(path) == os.path.abspath(args.target):
-            raise CommandError(f"{path}: would overwrite the target scene; choose another output")
+    check_args(args)
     depth_size = parse_size(args.depth_size)
     realised_grid = None if args.realised_grid.lower() == "none" else parse_size(args.realised_grid)
     if args.video and args.estimator in ("harmonic", "mean"):
@@ -85,7 +112,11 @@ def run(args) -> int:
 
     import bpy
     from . import pipeline
-    from ..core.writers import atomic_write_text
+
+    # The target's cameras and frame range are checked before the reference is measured.
+    open_blend(bpy, args.target)
+    find_camera(bpy, args.camera, args.target)
+    check_scene_range(bpy.context.scene, args)
 
     from ..core.parallax import default_estimator_for
 
@@ -122,10 +153,7 @@ def run(args) -> int:
     result = job.run(progress=progress)
     print()
     report = result.report()
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(args.output), copy=True)
-    os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)
-    atomic_write_text(args.report, json.dumps(report, indent=2) + "\n")
+    save_outputs(bpy, args.output, args.report, json.dumps(report, indent=2) + "\n")
     for w in result.warnings[len(job.warnings):]:
         print(f"warning: {w.message}")
     print(f"{report['camera']}: frames {report['frames'][0]}..{report['frames'][-1]}, method {report['method']}, "
@@ -138,3 +166,21 @@ def run(args) -> int:
               f"geometry covers {100 * min(r['coverage']):.1f}% of the view at least")
     print(f"saved {args.output}, report {args.report}")
     return 0
+
+
+def save_outputs(bpy, output, report_path, report_text: str) -> None:
+    """The .blend and its report as one set: both written beside, then swapped in
+    together (core.writers.AtomicSet), so a kill leaves the old pair or the new one."""
+    from ..core.writers import AtomicSet
+    from .quiet import quiet_stdout
+
+    for path in (output, report_path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with AtomicSet([output, report_path]) as out:
+        with quiet_stdout():  # Blender's "Saved copy as <temporary name>"
+            bpy.ops.wm.save_as_mainfile(filepath=str(out.tmp(output)), copy=True)
+        with open(out.tmp(report_path), "w", encoding="utf-8") as fh:
+            fh.write(report_text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        out.commit()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from typing import Optional
 
 import bpy
@@ -22,6 +21,7 @@ from ..core.calibrate import DepthView
 from ..core.cameras import cv_to_blender
 from ..core.parallax import normalized_grid, scale_intrinsics
 from . import compat
+from ..core.writers import scratch_dir
 from .animation import apply_intrinsics
 from .quiet import quiet_stdout
 from .render import new_camera, remove_camera, set_fast_cycles, temporary_scene
@@ -91,7 +91,7 @@ class ZPassDepth:
         r.use_compositing = True
         self._view_layer = s.view_layers[0]
         self._view_layer.use_pass_z = True
-        self._tmp = tempfile.mkdtemp(prefix="parascale_depth_")
+        self._tmp = scratch_dir("parascale_depth_")  # a killed run's folder is removed by the next
         r.filepath = os.path.join(self._tmp, "render_")
         self._camera = new_camera(s, "ParaScale.depth")
         s.camera = self._camera

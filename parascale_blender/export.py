@@ -218,15 +218,19 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
     if fmt == "recammaster":
         # in a gauge the translation is already metres; in scene units convert with the scene's scale
         kwargs.update(unit_scale=1.0 if generator is not None else track.meta.get("unit_scale", 1.0))
-    written = writers.write_track(written_track, fmt, output, frames=None, **kwargs)
-    folder = written if fmt in writers.FOLDER_FORMATS else written.parent
-    bridge = copy_bridge(folder)
-    manifest_path = (Path(written) / "manifest.json" if fmt in writers.FOLDER_FORMATS
-                     else Path(written).with_name(Path(written).name + ".manifest.json"))
-    manifest = {"format": fmt, "output": str(written), "frames": len(track), "frame_labels": labels,
+    manifest = {"format": fmt, "output": str(output), "frames": len(track), "frame_labels": labels,
                 "gauge": record, "range": check, "warnings": warnings}
-    writers.atomic_write_text(manifest_path, json.dumps(manifest, indent=1, allow_nan=False) + "\n")
-    return ExportResult([str(written), str(bridge), str(manifest_path)], record, warnings, check)
+    manifest_text = json.dumps(manifest, indent=1, allow_nan=False) + "\n"
+    if fmt in writers.FOLDER_FORMATS:  # the bridge and manifest go in with the folder, which appears whole
+        kwargs["extra_files"] = {BRIDGE_NAME: BRIDGE_SOURCE.read_bytes(), "manifest.json": manifest_text.encode()}
+        written = Path(writers.write_track(written_track, fmt, output, frames=None, **kwargs))
+        paths = [written, written / BRIDGE_NAME, written / "manifest.json"]
+    else:
+        written = Path(writers.write_track(written_track, fmt, output, frames=None, **kwargs))
+        manifest_path = written.with_name(written.name + ".manifest.json")
+        writers.atomic_write_text(manifest_path, manifest_text)
+        paths = [written, copy_bridge(written.parent), manifest_path]
+    return ExportResult([str(p) for p in paths], record, warnings, check)
 
 
 def gauge_preview(scene, camera_obj, generator: str, *, speed: float = 1.0, frames: Optional[int] = None,

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..core.cameras import Track, blender_to_cv
 from ..core.readers import list_images, read_track
-from ..core.reference import ReferencePi, measure_reference, pi_from_video, read_frames
+from ..core.reference import ReferencePi, measure_reference, pi_from_video, video_size
 from .animation import (apply_intrinsics, camera_intrinsics, matrix_to_numpy, write_camera_animation,
                         write_stepped_curve)
 
@@ -215,11 +215,6 @@ def set_scene_to_track(scene, track: Track, frames: np.ndarray, fps: Optional[fl
     scene.frame_end = int(np.ceil(frames[-1] - 1e-6))
 
 
-def _video_size(video) -> tuple[int, int]:
-    frames, _ = read_frames(video)
-    return frames[0].shape[1], frames[0].shape[0]
-
-
 def import_reference(context, path, format: Optional[str] = None, video=None, estimator: Optional[str] = None,
                      apply_render_size: bool = False, size=None, name: Optional[str] = None,
                      offset: Optional[int] = None, background: bool = True, preset: str = "medium",
@@ -237,22 +232,17 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
     scene = context.scene
     path = Path(path)
     warnings = []
-    frames_cache = None
     if video is not None and not Path(video).exists():
         raise FileNotFoundError(f"{video}: no such video file or image folder")
-    if video is not None:
-        frames_cache, _ = read_frames(video)
-        if size is None:
-            size = (frames_cache[0].shape[1], frames_cache[0].shape[0])
+    if video is not None and size is None:
+        size = video_size(video)  # the video itself is streamed by pi_from_video
     track = read_track(path, None if format in (None, "auto") else format, size=size, images=images)
     fmt = track.meta.get("format", format or "")
     ref = None
     if video is not None:
         if estimator not in (None, "flow"):
             raise ValueError(f"Pi from a video is measured as image motion (estimator flow), not {estimator!r}")
-        if Path(video).is_dir():
-            frames_cache, _ = read_frames(video, names=track.names)
-        ref = pi_from_video(track, video, offset=offset, preset=preset, frames=frames_cache)
+        ref = pi_from_video(track, video, offset=offset, preset=preset)
     elif track.points is not None or track.depths is not None:
         ref = measure_reference(track, estimator=estimator)
     else:
