@@ -70,8 +70,8 @@ FORMATS = ("re10k", "motionctrl", "recammaster", "nerf", "colmap", "gen3c", "par
 FOLDER_FORMATS = ("colmap", "gen3c")
 # What a folder export writes (plus the bridge script the exporter adds): an existing
 # folder holding anything else is not replaced.
-COLMAP_FILES = ("cameras.txt", "images.txt", "points3D.txt", "parascale_bridge.py")
-GEN3C_FILES = ("camera.npz", "depth.npz", "parascale_bridge.py")
+COLMAP_FILES = ("cameras.txt", "images.txt", "points3D.txt", "parascale_bridge.py", "manifest.json")
+GEN3C_FILES = ("camera.npz", "depth.npz", "parascale_bridge.py", "manifest.json")
 # Frame counts the formats' main consumers expect when the caller gives none.
 DEFAULT_FRAMES = {"recammaster": 81}
 EXTENSIONS = {"re10k": ".txt", "motionctrl": ".json", "recammaster": ".json", "nerf": ".json",

@@ -154,7 +154,8 @@ def test_kill_transfer(scenes, env, tmp_path):
 def colmap_state(folder: Path):
     if not folder.exists():
         return None
-    assert sorted(os.listdir(folder)) == ["cameras.txt", "images.txt", "parascale_bridge.py", "points3D.txt"]
+    assert sorted(os.listdir(folder)) == ["cameras.txt", "images.txt", "manifest.json", "parascale_bridge.py",
+                                          "points3D.txt"]
     from parascale.core import readers
 
     return len(readers.read_track(folder, "colmap"))
