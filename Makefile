@@ -7,6 +7,7 @@ BLENDER_EXT = $(PY) $(VENV)/lib/python3.11/site-packages/bpy/5.0/scripts/addons_
 PARASCALE_DATA ?= $(abspath ../shared/data)
 OUT ?= out
 OPENCV_WHEEL := opencv-python-headless==4.11.0.86
+PYCOLMAP_WHEEL := pycolmap==4.2.1
 
 .PHONY: setup demo test bench zip validate clean
 
@@ -41,6 +42,12 @@ wheels: $(STAMP)
 	    --platform macosx_13_0_arm64 $(OPENCV_WHEEL)
 	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --dest wheels --python-version 3.11 \
 	    --platform macosx_13_0_x86_64 $(OPENCV_WHEEL)
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --dest wheels --python-version 3.11 \
+	    --platform manylinux_2_28_x86_64 $(PYCOLMAP_WHEEL)
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --dest wheels --python-version 3.11 \
+	    --platform win_amd64 $(PYCOLMAP_WHEEL)
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --dest wheels --python-version 3.11 \
+	    --platform macosx_14_0_arm64 $(PYCOLMAP_WHEEL)
 
 zip: wheels
 	mkdir -p dist
