@@ -552,7 +552,10 @@ def plausibility(c2w, registered, names, reproj, K, intrinsics: Intrinsics, W, H
                 mid = 0.5 * (centres[:-2] + centres[2:])
                 dev = np.linalg.norm(centres[1:-1] - mid, axis=1) / med
                 checks["max_jump_ratio"] = float(dev.max())
-                jump = np.flatnonzero(dev > JUMP_RATIO)
+                # a jump is a local peak: its neighbours deviate only because of it
+                padded = np.concatenate([[0.0], dev, [0.0]])
+                peak = (dev >= padded[:-2]) & (dev >= padded[2:])
+                jump = np.flatnonzero((dev > JUMP_RATIO) & peak)
                 if len(jump):
                     errors.append(f"{_frames_text(ok[jump + 1], names)} jump{'s' if len(jump) == 1 else ''} away "
                                   f"from {'its' if len(jump) == 1 else 'their'} neighbours "

@@ -473,6 +473,63 @@ def bench_video(cfg: Config, res: Results) -> None:
 
 
 # ---------------------------------------------------------------------------
+# 5. video tracking with COLMAP (pycolmap, optional)
+
+TRACK_FRAMES = 16
+
+
+def bench_tracking(cfg: Config, res: Results) -> None:
+    """Frames per second of `parascale track` (frames written, SIFT, sequential matching,
+    global mapping) on the synthetic 960x540 video with the lens given: SIFT at full
+    resolution (baseline) vs the default long side, with the rotation error of each."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import cv2
+
+    from ..core.rotations import rotation_angle
+    from ..core.track import DEFAULT_LONG_SIDE, Intrinsics, TrackOptions, track_video, tracking_available
+
+    ok, why = tracking_available()
+    if not ok:
+        res.notes.append(f"tracking section skipped: {why}")
+        _log(f"tracking: skipped ({why})")
+        return
+    n = 8 if cfg.quick else TRACK_FRAMES
+    W, H = VIDEO_SIZE
+    frames, c2w, K, _ = synthetic_video(n)
+    tmp = Path(tempfile.mkdtemp(prefix="parascale-bench-track-"))
+    try:
+        for i, f in enumerate(frames):
+            cv2.imwrite(str(tmp / f"frame_{i:04d}.png"), f)
+        rel_true = np.einsum("ji,njk->nik", c2w[0, :3, :3], c2w[:, :3, :3])
+        measured = {}
+        for label, size in (("baseline: SIFT at full resolution", 0),
+                            (f"default: SIFT at long side {DEFAULT_LONG_SIDE}", DEFAULT_LONG_SIDE)):
+            _log(f"tracking: {label} ({n} frames) ...")
+            t0 = time.perf_counter()
+            result = track_video(tmp, tmp / f"out{size}", Intrinsics(K[0, 0], K[1, 1], "focal"),
+                                 TrackOptions(max_image_size=size), strict=False)
+            sec = (time.perf_counter() - t0) / n
+            R = result.c2w[:, :3, :3]
+            rel = np.einsum("ji,njk->nik", R[0], R)
+            err = float(np.degrees(rotation_angle(np.einsum("nji,njk->nik", rel, rel_true))).max())
+            measured[label] = (sec, err, result.registered, result.timings)
+            _log(f"tracking: {label}: {1 / sec:.2f} fps, {result.registered}/{n} registered, "
+                 f"rotation error up to {err:.3f} deg")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    base_label = next(iter(measured))
+    base = measured[base_label][0]
+    rows = [row(label, sec, "frame", base_label, base, fps=1.0 / sec, rot_error_deg=err, registered=reg,
+                stages_s=timings) for label, (sec, err, reg, timings) in measured.items()]
+    res.sections["tracking"] = {"size": [W, H], "frames": n,
+                                "rot_error": "largest per-frame rotation error (deg) relative to frame 0",
+                                "rows": rows}
+
+
+# ---------------------------------------------------------------------------
 # 4. bulk keyframes vs keyframe_insert
 
 def bench_keyframes(cfg: Config, res: Results) -> None:
@@ -550,7 +607,7 @@ def bench_keyframes(cfg: Config, res: Results) -> None:
 # driver and table
 
 SECTIONS = (("depth", bench_depth), ("calibration", bench_calibration), ("video", bench_video),
-            ("keyframes", bench_keyframes))
+            ("keyframes", bench_keyframes), ("tracking", bench_tracking))
 
 
 def run_all(quick: bool = False, sections=None, log: Callable[[str], None] = _log) -> Results:
@@ -583,6 +640,7 @@ TITLES = {
     "calibration": "Calibration, {n}-frame shot, ratio = default transfer time / time",
     "video": "Reference Pi from video at {w}x{h}, ratio = full-resolution time / time",
     "keyframes": "Camera keyframes, ratio = keyframe_insert time / time",
+    "tracking": "Video tracking (COLMAP) at {w}x{h}, lens given, ratio = full-resolution time / time",
 }
 
 
@@ -599,7 +657,7 @@ def format_table(res: Results) -> str:
         width = max(len(r["label"]) for r in sec["rows"]) + 2
         head = f"  {'':<{width}}{'per unit':>11}{'per second':>13}{'ratio':>9}"
         extra = {"video": "  Pi error", "calibration": "     total  steps vs default",
-                 "depth": "  first call"}.get(name, "")
+                 "depth": "  first call", "tracking": "  rot err  registered"}.get(name, "")
         lines.append(head + extra)
         for r in sec["rows"]:
             line = f"  {r['label']:<{width}}{_fmt_time(r['seconds']):>11}{r['per_second']:>13.1f}{r['ratio']:>8.2f}x"
@@ -609,6 +667,8 @@ def format_table(res: Results) -> str:
                 line += f"{r['total_s']:>9.1f} s{r['step_diff']:>17.1e}"
             elif name == "depth":
                 line += f"{_fmt_time(r['first_s']):>12}"
+            elif name == "tracking":
+                line += f"{r['rot_error_deg']:>9.3f}{r['registered']:>12d}"
             lines.append(line)
         if name == "keyframes":
             lines.append(f"  same keys written by both: {'yes' if sec['same_keys'] else 'NO'} "
@@ -620,6 +680,8 @@ def format_table(res: Results) -> str:
                          f"residual {_fmt_time(b['residual_s'])} (medians)")
         if name == "calibration":
             lines.append(f"  steps vs default: {sec['step_diff']}")
+        if name == "tracking":
+            lines.append(f"  rot err: {sec['rot_error']}")
     if res.targets:
         lines.append("")
         lines.append("Targets")
