@@ -50,6 +50,7 @@ class Config:
     video_repeats: int = 2
     key_frames: int = 10_000
     bulk_repeats: int = 3
+    track_frames: int = 10         # video tracking (full bench only)
 
     @classmethod
     def make(cls, quick: bool) -> "Config":
@@ -475,9 +476,6 @@ def bench_video(cfg: Config, res: Results) -> None:
 # ---------------------------------------------------------------------------
 # 5. video tracking with COLMAP (pycolmap, optional)
 
-TRACK_FRAMES = 16
-
-
 def bench_tracking(cfg: Config, res: Results) -> None:
     """Frames per second of `parascale track` (frames written, SIFT, sequential matching,
     global mapping) on the synthetic 960x540 video with the lens given: SIFT at full
@@ -492,11 +490,12 @@ def bench_tracking(cfg: Config, res: Results) -> None:
     from ..core.track import DEFAULT_LONG_SIDE, Intrinsics, TrackOptions, track_video, tracking_available
 
     ok, why = tracking_available()
-    if not ok:
+    if not ok or cfg.quick:
+        why = why if not ok else "--quick: the tracking section runs only in the full bench (COLMAP takes minutes)"
         res.notes.append(f"tracking section skipped: {why}")
         _log(f"tracking: skipped ({why})")
         return
-    n = 8 if cfg.quick else TRACK_FRAMES
+    n = cfg.track_frames
     W, H = VIDEO_SIZE
     frames, c2w, K, _ = synthetic_video(n)
     tmp = Path(tempfile.mkdtemp(prefix="parascale-bench-track-"))
