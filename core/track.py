@@ -26,6 +26,7 @@ seeds, and single-threaded mapping.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -65,10 +66,19 @@ class TrackingUnavailable(ImportError):
 # ---------------------------------------------------------------------------
 # availability
 
+@functools.lru_cache(maxsize=1)
 def tracking_available() -> tuple[bool, str]:
     """(True, "pycolmap X") when pycolmap can be imported here, else (False, why).
-    Cheap: pycolmap itself is not imported (the Blender UI calls this)."""
+    Cheap: pycolmap itself is not imported (the Blender UI calls this; cached)."""
     import importlib.util
+    import platform
+
+    if sys.platform == "darwin":
+        release = platform.mac_ver()[0]
+        major = int(release.split(".")[0]) if release.split(".")[0].isdigit() else 0
+        if 0 < major < 14:
+            return False, (f"video tracking is not available on macOS {release}: the pycolmap wheel "
+                           "needs macOS 14 or later")
 
     try:
         spec = importlib.util.find_spec("pycolmap")
