@@ -579,7 +579,7 @@ def plausibility(c2w, registered, names, reproj, K, intrinsics: Intrinsics, W, H
         checks["fov_deg"] = math.degrees(2 * math.atan(0.5 * W / fx))
         if not intrinsics.known:
             guess = GUESS_FOCAL_FACTOR * max(W, H)
-            for name, f in (("fx", fx), ("fy", fy)):
+            for name, f in ((("fx", fx), ("fy", fy)) if fx != fy else (("focal", fx),)):
                 r = f / guess
                 if not FOCAL_DRIFT[0] <= r <= FOCAL_DRIFT[1]:
                     errors.append(f"the refined focal {name} = {f:.1f} px is {r:.2f}x the guess "
