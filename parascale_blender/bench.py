@@ -524,7 +524,9 @@ def bench_tracking(cfg: Config, res: Results) -> None:
     rows = [row(label, sec, "frame", base_label, base, fps=1.0 / sec, rot_error_deg=err, registered=reg,
                 stages_s=timings) for label, (sec, err, reg, timings) in measured.items()]
     res.sections["tracking"] = {"size": [W, H], "frames": n,
-                                "rot_error": "largest per-frame rotation error (deg) relative to frame 0",
+                                "rot_error": "largest per-frame rotation error (deg) relative to frame 0; the "
+                                             "video is one textured plane (two-fold homography ambiguity): "
+                                             "accuracy is tested on real clips",
                                 "rows": rows}
 
 
