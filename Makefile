@@ -25,6 +25,9 @@ OUT ?= out
 OPENCV_WHEEL := opencv-python-headless==4.11.0.86
 # The wheel's tag is cp37-abi3: one wheel per platform serves Python 3.11 and 3.13 alike.
 WHEEL_PLATFORMS := manylinux2014_x86_64 win_amd64 macosx_13_0_arm64 macosx_13_0_x86_64
+# pycolmap (video tracking) has one wheel per platform and Python; none for Intel macOS.
+PYCOLMAP_WHEEL := pycolmap==4.2.1
+PYCOLMAP_PLATFORMS := manylinux_2_28_x86_64 win_amd64 macosx_14_0_arm64
 
 .PHONY: setup demo test bench zip validate clean
 .PHONY: test-all wheels
@@ -79,6 +82,9 @@ wheels: $(STAMP)
 	for p in $(WHEEL_PLATFORMS); do \
 	    $(PY) -m pip download --quiet --no-deps --only-binary=:all: --dest wheels \
 	        --python-version 3.11 --platform $$p $(OPENCV_WHEEL) || exit 1; done
+	for py in 3.11 3.13; do for p in $(PYCOLMAP_PLATFORMS); do \
+	    $(PY) -m pip download --quiet --no-deps --only-binary=:all: --dest wheels \
+	        --python-version $$py --platform $$p $(PYCOLMAP_WHEEL) || exit 1; done; done
 
 # One build serves every supported Blender (blender_version_min in the manifest).
 zip: wheels

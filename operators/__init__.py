@@ -6,8 +6,9 @@ draw functions for File > Import / Export.
 import bpy
 
 from . import calibrate, export_poses, import_track
+from . import track_video
 
-MODULES = (import_track, calibrate, export_poses)
+MODULES = (import_track, calibrate, export_poses, track_video)
 CLASSES = tuple(cls for module in MODULES for cls in module.CLASSES)
 
 

@@ -56,6 +56,7 @@ class Config:
     key_frames: int = 10_000
     bulk_repeats: int = 3
     length_frames: int = LENGTH_FRAMES
+    track_frames: int = 10         # video tracking (full bench only)
 
     @classmethod
     def make(cls, quick: bool) -> "Config":
@@ -480,6 +481,63 @@ def bench_video(cfg: Config, res: Results) -> None:
 
 
 # ---------------------------------------------------------------------------
+# 5. video tracking with COLMAP (pycolmap, optional)
+
+def bench_tracking(cfg: Config, res: Results) -> None:
+    """Frames per second of `parascale track` (frames written, SIFT, sequential matching,
+    global mapping) on the synthetic 960x540 video with the lens given: SIFT at full
+    resolution (baseline) vs the default long side, with the rotation error of each."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import cv2
+
+    from ..core.rotations import rotation_angle
+    from ..core.track import DEFAULT_LONG_SIDE, Intrinsics, TrackOptions, track_video, tracking_available
+
+    ok, why = tracking_available()
+    if not ok or cfg.quick:
+        why = why if not ok else "--quick: the tracking section runs only in the full bench (COLMAP takes minutes)"
+        res.notes.append(f"tracking section skipped: {why}")
+        _log(f"tracking: skipped ({why})")
+        return
+    n = cfg.track_frames
+    W, H = VIDEO_SIZE
+    frames, c2w, K, _ = synthetic_video(n)
+    tmp = Path(tempfile.mkdtemp(prefix="parascale-bench-track-"))
+    try:
+        for i, f in enumerate(frames):
+            cv2.imwrite(str(tmp / f"frame_{i:04d}.png"), f)
+        rel_true = np.einsum("ji,njk->nik", c2w[0, :3, :3], c2w[:, :3, :3])
+        measured = {}
+        for label, size in (("baseline: SIFT at full resolution", 0),
+                            (f"default: SIFT at long side {DEFAULT_LONG_SIDE}", DEFAULT_LONG_SIDE)):
+            _log(f"tracking: {label} ({n} frames) ...")
+            t0 = time.perf_counter()
+            result = track_video(tmp, tmp / f"out{size}", Intrinsics(K[0, 0], K[1, 1], "focal"),
+                                 TrackOptions(max_image_size=size), strict=False)
+            sec = (time.perf_counter() - t0) / n
+            R = result.c2w[:, :3, :3]
+            rel = np.einsum("ji,njk->nik", R[0], R)
+            err = float(np.degrees(rotation_angle(np.einsum("nji,njk->nik", rel, rel_true))).max())
+            measured[label] = (sec, err, result.registered, result.timings)
+            _log(f"tracking: {label}: {1 / sec:.2f} fps, {result.registered}/{n} registered, "
+                 f"rotation error up to {err:.3f} deg")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    base_label = next(iter(measured))
+    base = measured[base_label][0]
+    rows = [row(label, sec, "frame", base_label, base, fps=1.0 / sec, rot_error_deg=err, registered=reg,
+                stages_s=timings) for label, (sec, err, reg, timings) in measured.items()]
+    res.sections["tracking"] = {"size": [W, H], "frames": n,
+                                "rot_error": "largest per-frame rotation error (deg) relative to frame 0; the "
+                                             "video is one textured plane (two-fold homography ambiguity): "
+                                             "accuracy is tested on real clips",
+                                "rows": rows}
+
+
+# ---------------------------------------------------------------------------
 # 4. bulk keyframes vs keyframe_insert
 
 def bench_keyframes(cfg: Config, res: Results) -> None:
@@ -708,6 +766,7 @@ def bench_length(cfg: Config, res: Results) -> None:
 
 SECTIONS = (("depth", bench_depth), ("calibration", bench_calibration), ("video", bench_video),
             ("keyframes", bench_keyframes), ("length", bench_length))
+            ("keyframes", bench_keyframes), ("tracking", bench_tracking))
 
 
 def run_all(quick: bool = False, sections=None, log: Callable[[str], None] = _log) -> Results:
@@ -746,6 +805,7 @@ TITLES = {
     "keyframes": "Camera keyframes, ratio = keyframe_insert time / time",
     "length": "Length: a {n}-frame track, video {w}x{h} streamed; ratio = per-frame time at 1/10 the length / "
               "per-frame time (1 = linear)",
+    "tracking": "Video tracking (COLMAP) at {w}x{h}, lens given, ratio = full-resolution time / time",
 }
 
 
@@ -764,6 +824,7 @@ def format_table(res: Results) -> str:
         head = f"  {'':<{width}}{'per unit':>11}{'per second':>13}{'ratio':>9}"
         extra = {"video": "  Pi error", "calibration": "     total  steps vs default",
                  "depth": "  first call", "length": "     total  peak memory"}.get(name, "")
+                 "depth": "  first call", "tracking": "  rot err  registered"}.get(name, "")
         lines.append(head + extra)
         for r in sec["rows"]:
             line = f"  {r['label']:<{width}}{_fmt_time(r['seconds']):>11}{r['per_second']:>13.1f}{r['ratio']:>8.2f}x"
@@ -775,6 +836,8 @@ def format_table(res: Results) -> str:
                 line += f"{_fmt_time(r['first_s']):>12}"
             elif name == "length":
                 line += f"{r['total_s']:>9.1f} s{r['peak_mb']:>10.0f} MB"
+            elif name == "tracking":
+                line += f"{r['rot_error_deg']:>9.3f}{r['registered']:>12d}"
             lines.append(line)
         if name == "keyframes":
             lines.append(f"  same keys written by both: {'yes' if sec['same_keys'] else 'NO'} "
@@ -790,6 +853,8 @@ def format_table(res: Results) -> str:
             lines.append(f"  peak resident memory {sec['peak_mb']:.0f} MB for {sec['frames']:,} frames "
                          f"({sec['peak_mb_small']:.0f} MB at {sec['frames'] // 10:,}; "
                          f"{sec['import_peak_mb']:.0f} MB after importing bpy)")
+        if name == "tracking":
+            lines.append(f"  rot err: {sec['rot_error']}")
     if res.targets:
         lines.append("")
         lines.append("Targets")

@@ -18,6 +18,7 @@ COMMANDS = {
     "evaluate": "render a calibrated camera and measure its realised Parallax Number",
     "demo": "run the embedded end-to-end demo (tabletop to galaxy)",
     "bench": "benchmark the hot paths against their baselines",
+    "track": "recover the camera track of a video with COLMAP (pycolmap)",
 }
 
 

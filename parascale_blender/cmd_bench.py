@@ -13,7 +13,7 @@ import os
 
 from ..core.writers import atomic_write_text
 
-SECTION_NAMES = ("depth", "calibration", "video", "keyframes", "length")
+SECTION_NAMES = ("depth", "calibration", "video", "keyframes", "length", "tracking")
 
 
 def add_arguments(parser) -> None:

@@ -22,8 +22,8 @@ def add_arguments(parser) -> None:
     from ..core.readers import FORMATS
     from ..core.reference import DIS_PRESETS
 
-    parser.add_argument("--track", required=True, help="track file or folder (COLMAP model, transforms.json, "
-                        "RealEstate10K .txt, poses_bounds.npy, MegaSaM .npz)")
+    parser.add_argument("--track", help="track file or folder (COLMAP model, transforms.json, "
+                        "RealEstate10K .txt, poses_bounds.npy, MegaSaM .npz); without it, --video is tracked first")
     parser.add_argument("--video", help="the track's video file or image folder: Pi from optical flow")
     parser.add_argument("--format", choices=("auto",) + FORMATS, default="auto", help="force a track format")
     parser.add_argument("--estimator", choices=ESTIMATORS, default=None,
@@ -36,6 +36,8 @@ def add_arguments(parser) -> None:
                              "video's frame size, else square pixels at height 576")
     parser.add_argument("--images", default=None, help="image folder whose files the track names (checked)")
     parser.add_argument("--preset", choices=tuple(DIS_PRESETS), default="medium", help="DIS optical-flow preset")
+    from .cmd_track import add_lens_arguments  # --video alone: track it first (parascale track)
+    add_lens_arguments(parser, with_out=True)
 
 
 def parse_size(text):
@@ -100,6 +102,11 @@ def run(args) -> int:
         raise ValueError(f"--size {args.size}: sides must be at most {chk.MAX_RENDER_SIDE}")
     chk.check_output_file("--json", args.json)
     chk.check_distinct({"--track": args.track, "--json": args.json})
+    if args.track is None:
+        from .cmd_track import track_first
+        if args.video is None:
+            raise ValueError("give --track PATH, or --video FILE|DIR alone to track the video first")
+        args.track = track_first(args)
     ref, track = measure(args.track, args.video, args.format, args.estimator, args.offset,
                          size, args.images, args.preset,
                          progress=progress_printer("measuring video") if args.video else None)

@@ -39,6 +39,8 @@ def add_arguments(p):
     p.add_argument("--follow-zoom", action="store_true", help="the lens follows the reference's zoom")
     p.add_argument("--output", required=True, help="where to save the scene with the new camera (.blend)")
     p.add_argument("--report", required=True, help="where to write the JSON report")
+    from .cmd_track import add_lens_arguments  # --video alone: track it first (parascale track)
+    add_lens_arguments(p, with_out=True)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -100,6 +102,9 @@ def open_blend(bpy, path):
 
 
 def run(args) -> int:
+    if args.video and not args.track and not args.source_blend:
+        from .cmd_track import track_first
+        args.track = track_first(args)
     if bool(args.track) == bool(args.source_blend):
         raise CommandError("give the reference as --track PATH, or as --source-blend PATH [--source-camera NAME]")
     check_args(args)

@@ -1,0 +1,285 @@
+"""`parascale track`: recover the camera track of a video with COLMAP (pycolmap).
+
+    parascale track VIDEO [--focal PX [--focal-y PX] | --fov DEG | --sensor MM --lens MM] --out DIR
+                    [--max-image-size PX] [--mapper global|incremental] [--keep-implausible]
+
+VIDEO is a video file or a folder of frames. DIR receives images/ (the frames),
+sparse/ (the COLMAP binary model: read it with --track DIR) and track_report.json.
+Without a lens the focal is guessed (0.6 x the long side) and refined; give it when you
+know it. An implausible track (unregistered frames, a jump, an outlier step, a focal that
+fits no lens) is refused with the frames named; --keep-implausible writes it anyway with
+the problems as warnings.
+
+`measure` and `transfer` call `track_first` when they get --video without --track.
+This module is bpy-free; `main(argv)` runs it alone (the Blender operator starts it in a
+subprocess of Blender's own Python so that a crash in COLMAP cannot take Blender down).
+"""
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+PROGRESS_PREFIX = "PARASCALE-PROGRESS"
+
+
+def add_lens_arguments(parser, with_out: bool = False) -> None:
+    """The lens options shared by track, measure and transfer (video without a track)."""
+    g = parser.add_argument_group("lens (tracking a video; one of, optional)")
+    g.add_argument("--focal", type=float, metavar="PX", help="focal length in pixels (held fixed)")
+    g.add_argument("--focal-y", type=float, metavar="PX", help="vertical focal in pixels, for non-square pixels")
+    g.add_argument("--fov", type=float, metavar="DEG", help="horizontal field of view in degrees")
+    g.add_argument("--sensor", type=float, metavar="MM", help="sensor size along the long side, with --lens")
+    g.add_argument("--lens", type=float, metavar="MM", help="focal length in millimetres, with --sensor")
+    if with_out:
+        g.add_argument("--track-out", metavar="DIR",
+                       help="keep the recovered track (COLMAP model) here; default a temporary folder")
+
+
+def add_arguments(parser) -> None:
+    from ..core.track import DEFAULT_LONG_SIDE
+
+    parser.add_argument("video", metavar="VIDEO", help="video file or folder of frames")
+    add_lens_arguments(parser)
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (images/, sparse/, report)")
+    parser.add_argument("--max-image-size", type=int, default=DEFAULT_LONG_SIDE, metavar="PX",
+                        help=f"long side for SIFT features (default {DEFAULT_LONG_SIDE}; 0 = full resolution)")
+    parser.add_argument("--mapper", choices=("global", "incremental"), default="global",
+                        help="global mapping (default; incremental as a fallback) or incremental only")
+    parser.add_argument("--keep-implausible", action="store_true",
+                        help="write an implausible track anyway, with its problems as warnings")
+    parser.add_argument("--progress", action="store_true", help=argparse.SUPPRESS)  # machine-readable lines
+
+
+def intrinsics_for(args, video):
+    """Intrinsics from the lens options, at the video's frame size."""
+    from ..core.track import Intrinsics, intrinsics_from_args
+
+    if all(getattr(args, k, None) is None for k in ("focal", "focal_y", "fov", "sensor", "lens")):
+        return Intrinsics()
+    from ..core.reference import read_frames
+
+    if Path(video).is_dir():
+        frames, _ = read_frames(video)
+        h, w = frames[0].shape[:2]
+    else:
+        w, h = _video_size(video)
+    return intrinsics_from_args(w, h, args.focal, getattr(args, "focal_y", None), args.fov, args.sensor, args.lens)
+
+
+def _video_size(video) -> tuple[int, int]:
+    import cv2
+
+    if not Path(video).is_file():
+        raise FileNotFoundError(f"{video}: no such video file or image folder")
+    cap = cv2.VideoCapture(str(video))
+    try:
+        ok, img = cap.read()
+    finally:
+        cap.release()
+    if not ok:
+        raise ValueError(f"{video}: OpenCV cannot decode a frame of this video")
+    return img.shape[1], img.shape[0]
+
+
+def _progress_printer(machine: bool):
+    last = [-1]
+
+    def progress(fraction: float, message: str) -> None:
+        if machine:
+            print(f"{PROGRESS_PREFIX} {fraction:.4f} {message}", flush=True)
+            return
+        pct = int(100 * fraction)
+        if pct != last[0]:
+            last[0] = pct
+            print(f"[{pct:3d}%] {message}", flush=True)
+
+    return progress
+
+
+def track(video, out, args, progress=None):
+    """Run the tracking with the command's options; returns the TrackingResult."""
+    from ..core.track import TrackingUnavailable, TrackOptions, track_video
+    from .cli import CommandError
+
+    options = TrackOptions(max_image_size=getattr(args, "max_image_size", TrackOptions.max_image_size),
+                           mapper=getattr(args, "mapper", "global"))
+    try:
+        return track_video(video, out, intrinsics_for(args, video), options, progress=progress,
+                           strict=not getattr(args, "keep_implausible", False))
+    except TrackingUnavailable as exc:
+        raise CommandError(str(exc)) from None
+
+
+def print_report(result) -> None:
+    print(f"{result.registered}/{result.frames} frames registered ({result.mapper} mapping, "
+          f"intrinsics {result.intrinsics}: fx {result.K[0, 0]:.1f} px, fy {result.K[1, 1]:.1f} px), "
+          f"mean reprojection error {result.reprojection_error:.3f} px, {result.points} points")
+    t = result.timings
+    print(f"time {t.get('total', 0):.1f} s ({result.frames / max(t.get('total', 1e-9), 1e-9):.1f} frames/s): "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in t.items() if k != "total"))
+    for w in result.warnings:
+        print(f"warning: {w}")
+
+
+def track_first(args) -> str:
+    """measure / transfer with --video and no --track: track the video first and return
+    the model folder (--track-out, or a temporary folder removed at exit)."""
+    out = getattr(args, "track_out", None)
+    if out is None:
+        tmp = tempfile.mkdtemp(prefix="parascale-track-")
+        atexit.register(shutil.rmtree, tmp, True)
+        out = str(Path(tmp) / "track")
+    print(f"no --track: recovering the camera track of {args.video} first")
+    result = track(args.video, out, args, progress=_progress_printer(False))
+    print_report(result)
+    return out
+
+
+def run(args) -> int:
+    result = track(args.video, args.out, args, progress=_progress_printer(args.progress))
+    print_report(result)
+    print(f"wrote {args.out} (COLMAP model in {Path(args.out) / 'sparse'}; "
+          f"use it with --track {args.out})")
+    if args.progress:
+        print(f"{PROGRESS_PREFIX}-RESULT " + json.dumps({"out": str(args.out), "frames": result.frames,
+                                                        "registered": result.registered,
+                                                        "warnings": result.warnings}), flush=True)
+    return 0
+
+
+def main(argv=None) -> int:
+    """`parascale track` on its own (the Blender operator's subprocess)."""
+    from .cli import CommandError
+
+    parser = argparse.ArgumentParser(prog="parascale track", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except (CommandError, ValueError, OSError, ImportError) as exc:
+        print(f"parascale track: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+# ---------------------------------------------------------------------------
+# the tracking as a child process (Blender's operator; no bpy here)
+
+# Loads the extension folder as the package `parascale` without running its __init__
+# (which registers Blender classes), then runs this module's main.
+_BOOT = ("import sys, types; root = sys.argv[1]; pkg = types.ModuleType('parascale'); pkg.__path__ = [root]; "
+         "sys.modules['parascale'] = pkg; from parascale.parascale_blender.cmd_track import main; "
+         "sys.exit(main(sys.argv[2:]))")
+
+
+class TrackJob:
+    """`parascale track` in a subprocess of this Python (sys.executable: Blender's own in
+    Blender), so that a crash in COLMAP cannot take the caller down. poll() never blocks:
+    a reader thread collects the child's progress lines.
+
+        job = TrackJob(video, out, focal=..., focal_y=...); job.start()
+        while job.poll() is None: ...  # job.fraction, job.message
+        job.returncode == 0 -> job.out holds the model; else job.error says why
+    """
+
+    def __init__(self, video, out, focal=None, focal_y=None, fov=None, sensor=None, lens=None,
+                 max_image_size=None, python=None, extra_args=()):
+        self.video, self.out = str(video), str(out)
+        self.args = [self.video, "--out", self.out, "--progress"]
+        for flag, value in (("--focal", focal), ("--focal-y", focal_y), ("--fov", fov), ("--sensor", sensor),
+                            ("--lens", lens), ("--max-image-size", max_image_size)):
+            if value is not None:
+                self.args += [flag, repr(float(value)) if flag != "--max-image-size" else str(int(value))]
+        self.args += list(extra_args)
+        self.python = python or sys.executable
+        self.proc = None
+        self.fraction, self.message = 0.0, "starting"
+        self.result, self.error, self.returncode = None, None, None
+        self._lines, self._err, self._threads = [], [], []
+
+    def command(self) -> list:
+        root = str(Path(__file__).resolve().parent.parent)
+        return [self.python, "-c", _BOOT, root, *self.args]
+
+    def start(self) -> "TrackJob":
+        import os
+        import subprocess
+        import threading
+
+        env = dict(os.environ)
+        # The child sees the same packages (Blender adds extension wheels to sys.path at run time).
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        env["PYTHONNOUSERSITE"] = "1"
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, text=True, env=env, bufsize=1)
+        self._threads = [threading.Thread(target=self._pump, args=(stream, sink), daemon=True)
+                         for stream, sink in ((self.proc.stdout, self._lines), (self.proc.stderr, self._err))]
+        for t in self._threads:
+            t.start()
+        return self
+
+    @staticmethod
+    def _pump(stream, sink) -> None:
+        for line in stream:
+            sink.append(line.rstrip("\n"))
+
+    def _read_lines(self) -> None:
+        while self._lines:
+            line = self._lines.pop(0)
+            if line.startswith(PROGRESS_PREFIX + "-RESULT "):
+                self.result = json.loads(line.split(" ", 1)[1])
+            elif line.startswith(PROGRESS_PREFIX + " "):
+                _, frac, *msg = line.split(" ", 2)
+                self.fraction, self.message = float(frac), (msg[0] if msg else "")
+
+    def poll(self):
+        """None while running; the return code when done (then result / error are set)."""
+        self._read_lines()
+        if self.returncode is not None:
+            return self.returncode
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        for t in self._threads:  # the pipes are closed: the readers end at once
+            t.join(5)
+        self._read_lines()
+        self.returncode = self.proc.returncode
+        if self.returncode != 0:
+            self.error = self._error_text()
+        return self.returncode
+
+    def _error_text(self) -> str:
+        errors = [ln for ln in self._err if ln.startswith("parascale track: error:")]
+        if errors:
+            return errors[-1].split("error:", 1)[1].strip()
+        tail = [ln for ln in self._err if ln.strip()][-3:]
+        how = f"exit status {self.returncode}" if self.returncode > 0 else f"signal {-self.returncode}"
+        return f"the tracking process stopped ({how}): " + (" | ".join(tail) or "no message")
+
+    def wait(self, timeout=None) -> int:
+        self.proc.wait(timeout)
+        return self.poll()
+
+    def cancel(self) -> None:
+        """Stop the child and remove what it left half-written (its temporary folder)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+        out = Path(self.out)
+        # core.writers.atomic_folder builds the result in ".<name>.tmp-<pid>-*" beside it.
+        for leftover in out.parent.glob(f".{out.name}.tmp-{self.proc.pid}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        self.returncode = self.proc.returncode
+        self.error = "cancelled"
