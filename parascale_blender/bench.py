@@ -612,9 +612,6 @@ def bench_keyframes(cfg: Config, res: Results) -> None:
 
 
 # ---------------------------------------------------------------------------
-# driver and table
-
-# ---------------------------------------------------------------------------
 # Length: long tracks through measure, transfer and every export format
 
 LENGTH_VIDEO_SIZE = (64, 36)   # tiny frames: the figure is about length, not resolution
@@ -764,9 +761,11 @@ def bench_length(cfg: Config, res: Results) -> None:
                               "peak_mb_small": small["peak_mb"]}
 
 
+# ---------------------------------------------------------------------------
+# driver and table
+
 SECTIONS = (("depth", bench_depth), ("calibration", bench_calibration), ("video", bench_video),
-            ("keyframes", bench_keyframes), ("length", bench_length))
-            ("keyframes", bench_keyframes), ("tracking", bench_tracking))
+            ("keyframes", bench_keyframes), ("length", bench_length), ("tracking", bench_tracking))
 
 
 def run_all(quick: bool = False, sections=None, log: Callable[[str], None] = _log) -> Results:
@@ -823,8 +822,8 @@ def format_table(res: Results) -> str:
         width = max(len(r["label"]) for r in sec["rows"]) + 2
         head = f"  {'':<{width}}{'per unit':>11}{'per second':>13}{'ratio':>9}"
         extra = {"video": "  Pi error", "calibration": "     total  steps vs default",
-                 "depth": "  first call", "length": "     total  peak memory"}.get(name, "")
-                 "depth": "  first call", "tracking": "  rot err  registered"}.get(name, "")
+                 "depth": "  first call", "length": "     total  peak memory",
+                 "tracking": "  rot err  registered"}.get(name, "")
         lines.append(head + extra)
         for r in sec["rows"]:
             line = f"  {r['label']:<{width}}{_fmt_time(r['seconds']):>11}{r['per_second']:>13.1f}{r['ratio']:>8.2f}x"
