@@ -49,7 +49,8 @@ class PARASCALE_OT_track_video(bpy.types.Operator):
     out_dir: StringProperty(name="Output Folder", subtype="DIR_PATH", default="",
                             description="Where the COLMAP model is written (default: beside the video, "
                                         "'<name>_track')")
-    background: BoolProperty(name="Video as Background", default=True)
+    background: BoolProperty(name="Video as Background", default=True,
+                             description="Show the video as the reference camera's background, in step with the keys")
     run_modal: BoolProperty(default=False, options={"HIDDEN", "SKIP_SAVE"})
 
     _job = None

@@ -102,6 +102,8 @@ def run(args) -> int:
         raise ValueError(f"--size {args.size}: sides must be at most {chk.MAX_RENDER_SIDE}")
     chk.check_output_file("--json", args.json)
     chk.check_distinct({"--track": args.track, "--json": args.json})
+    from .cmd_track import check_lens_arguments
+    check_lens_arguments(args)
     if args.track is None:
         from .cmd_track import track_first
         if args.video is None:

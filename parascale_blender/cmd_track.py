@@ -40,6 +40,22 @@ def add_lens_arguments(parser, with_out: bool = False) -> None:
                        help="keep the recovered track (COLMAP model) here; default a temporary folder")
 
 
+def check_lens_arguments(args) -> None:
+    """The lens options in range, before any work (shared by track, measure, transfer)."""
+    from . import cli_checks as chk
+    from .cli import CommandError
+
+    chk.check_number("--focal", getattr(args, "focal", None), 1e-3, 1e6)
+    chk.check_number("--focal-y", getattr(args, "focal_y", None), 1e-3, 1e6)
+    chk.check_number("--fov", getattr(args, "fov", None), 1e-3, 179.0)
+    chk.check_number("--sensor", getattr(args, "sensor", None), 1e-3, 1e4)
+    chk.check_number("--lens", getattr(args, "lens", None), 1e-3, 1e5)
+    if (getattr(args, "sensor", None) is None) != (getattr(args, "lens", None) is None):
+        raise CommandError("--sensor and --lens go together (the focal in pixels is lens / sensor x width)")
+    if getattr(args, "track_out", None) is not None:
+        chk.check_output_folder("--track-out", args.track_out)
+
+
 def add_arguments(parser) -> None:
     from ..core.track import DEFAULT_LONG_SIDE
 
@@ -141,6 +157,12 @@ def track_first(args) -> str:
 
 
 def run(args) -> int:
+    from . import cli_checks as chk
+
+    check_lens_arguments(args)
+    chk.check_input("VIDEO", args.video)
+    chk.check_int("--max-image-size", args.max_image_size, 0, 1 << 16, "pixels on the long side (0 = full)")
+    chk.check_output_folder("--out", args.out)
     result = track(args.video, args.out, args, progress=_progress_printer(args.progress))
     print_report(result)
     print(f"wrote {args.out} (COLMAP model in {Path(args.out) / 'sparse'}; "

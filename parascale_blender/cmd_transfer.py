@@ -62,6 +62,8 @@ def check_args(args) -> None:
     chk.check_frame("--start-frame", args.start_frame)
     chk.check_frame("--end-frame", args.end_frame)
     chk.check_frame_range("--start-frame/--end-frame", args.start_frame, args.end_frame)
+    from .cmd_track import check_lens_arguments
+    check_lens_arguments(args)
     if args.realised_grid.lower() != "none":
         chk.parse_size("--realised-grid", args.realised_grid)
     if not args.output.lower().endswith(".blend"):
@@ -102,11 +104,10 @@ def open_blend(bpy, path):
 
 
 def run(args) -> int:
-    if args.video and not args.track and not args.source_blend:
-        from .cmd_track import track_first
-        args.track = track_first(args)
-    if bool(args.track) == bool(args.source_blend):
-        raise CommandError("give the reference as --track PATH, or as --source-blend PATH [--source-camera NAME]")
+    video_alone = bool(args.video and not args.track and not args.source_blend)
+    if not video_alone and bool(args.track) == bool(args.source_blend):
+        raise CommandError("give the reference as --track PATH, --video FILE alone (tracked first), or "
+                           "--source-blend PATH [--source-camera NAME]")
     check_args(args)
     depth_size = parse_size(args.depth_size)
     realised_grid = None if args.realised_grid.lower() == "none" else parse_size(args.realised_grid)
@@ -122,6 +123,9 @@ def run(args) -> int:
     open_blend(bpy, args.target)
     find_camera(bpy, args.camera, args.target)
     check_scene_range(bpy.context.scene, args)
+    if video_alone:  # every argument and the target checked: now recover the track (parascale track)
+        from .cmd_track import track_first
+        args.track = track_first(args)
 
     from ..core.parallax import default_estimator_for
 

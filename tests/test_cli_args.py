@@ -135,6 +135,17 @@ def cases(f: Path, o: Path):
     er = e + ["--format", "re10k", "--output", o / "poses.txt"]
     ev = ["evaluate", "--blend", ref, "--camera", "Reference", "--json", o / "eval.json"]
     return [
+        # the lens options (tracking a video): shared by measure, transfer and track
+        *[(f"{cmd}-{opt[2:]}-{bad}", pre + [opt, bad], opt)
+          for cmd, pre in (("measure", mj), ("transfer", tj), ("track", ["track", video, "--out", o / "trk"]))
+          for opt, bad in (("--focal", -3), ("--focal-y", 0), ("--fov", 200), ("--sensor", -1), ("--lens", 0))],
+        ("measure-track-out-file", mj + ["--video", video, "--track-out", track], "--track-out"),
+        ("transfer-track-out-file", tj + ["--track-out", track], "--track-out"),
+        ("transfer-sensor-alone", tj + ["--sensor", 36], "--sensor and --lens"),
+        ("track-video-missing", ["track", f / "nope.mp4", "--out", o / "trk"], "VIDEO"),
+        ("track-out-file", ["track", video, "--out", track], "--out"),
+        ("track-max-image-size", ["track", video, "--out", o / "trk", "--max-image-size", -5], "--max-image-size"),
+        ("track-mapper-choice", ["track", video, "--out", o / "trk", "--mapper", "magic"], "--mapper"),
         # measure
         ("measure-track-missing", ["measure", "--track", f / "nope.txt", "--json", o / "pi.json"], "--track"),
         ("measure-video-text", mj + ["--video", txt], "not a video file"),
@@ -258,7 +269,7 @@ def test_every_option_of_every_subcommand_is_covered():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     tried = {(c[1][0], str(a)) for c in cases(Path("f"), Path("o")) for a in c[1] if str(a).startswith("--")}
-    exempt = {"--help", "--quick", "--follow-zoom", "--stop-short", "--source-camera", "--camera", "--scene"}
+    exempt = {"--help", "--quick", "--follow-zoom", "--stop-short", "--keep-implausible", "--progress", "--source-camera", "--camera", "--scene"}
     missing = []
     for name, p in sub.choices.items():
         for action in p._actions:

@@ -221,7 +221,7 @@ def measured_alone(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("measure_alone")
     out_json, track_dir = tmp / "pi.json", tmp / "track"
     fx, fy = gt.K[0, 0, 0], gt.K[0, 1, 1]
-    code = cli_main(["measure", "--video", str(video), "--focal", repr(fx), "--focal-y", repr(fy),
+    code = cli_main(["measure", "--video", str(video), "--focal", repr(float(fx)), "--focal-y", repr(float(fy)),
                      "--track-out", str(track_dir), "--json", str(out_json)])
     assert code == 0
     return video, gt, track_dir, json.loads(out_json.read_text())
@@ -238,7 +238,7 @@ def test_track_command_is_deterministic(measured_alone, tmp_path):
     video, gt, track_dir, _ = measured_alone
     out = tmp_path / "again"
     fx, fy = gt.K[0, 0, 0], gt.K[0, 1, 1]
-    assert cli_main(["track", str(video), "--focal", repr(fx), "--focal-y", repr(fy), "--out", str(out)]) == 0
+    assert cli_main(["track", str(video), "--focal", repr(float(fx)), "--focal-y", repr(float(fy)), "--out", str(out)]) == 0
     for name in ("cameras.bin", "images.bin", "points3D.bin"):
         assert (out / "sparse" / name).read_bytes() == (track_dir / "sparse" / name).read_bytes(), name
 
