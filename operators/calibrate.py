@@ -14,6 +14,23 @@ def _problem_or_none(context):
     return pipeline.settings_problem(context.scene)
 
 
+def end_modal(operator, context) -> None:
+    """Undo what a modal operator's invoke set up: its timer, progress bar and status text."""
+    wm = context.window_manager
+    wm.event_timer_remove(operator._timer)
+    wm.progress_end()
+    context.workspace.status_text_set(None)
+
+
+def _has_result(cls, context, message: str) -> bool:
+    """poll() of the operators that work on the result camera."""
+    settings = getattr(context.scene, "parascale", None)
+    if settings is None or settings.result_camera is None:
+        cls.poll_message_set(message)
+        return False
+    return True
+
+
 class _StepwiseJob:
     """Mixin: run self._make_job(context) step by step, modal when there is a window."""
 
@@ -70,10 +87,7 @@ class _StepwiseJob:
         return {"RUNNING_MODAL"}
 
     def _stop_modal(self, context):
-        wm = context.window_manager
-        wm.event_timer_remove(self._timer)
-        wm.progress_end()
-        context.workspace.status_text_set(None)
+        end_modal(self, context)
 
     def modal(self, context, event):
         if event.type == "ESC":
@@ -139,11 +153,7 @@ class PARASCALE_OT_evaluate(_StepwiseJob, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        settings = getattr(context.scene, "parascale", None)
-        if settings is None or settings.result_camera is None:
-            cls.poll_message_set("Calibrate first: there is no result camera to evaluate")
-            return False
-        return True
+        return _has_result(cls, context, "Calibrate first: there is no result camera to evaluate")
 
     def _make_job(self, context):
         scene = context.scene
@@ -171,11 +181,7 @@ class PARASCALE_OT_view_result(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        settings = getattr(context.scene, "parascale", None)
-        if settings is None or settings.result_camera is None:
-            cls.poll_message_set("Calibrate first: there is no result camera")
-            return False
-        return True
+        return _has_result(cls, context, "Calibrate first: there is no result camera")
 
     def execute(self, context):
         obj = context.scene.parascale.result_camera

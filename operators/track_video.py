@@ -13,6 +13,7 @@ from bpy.props import BoolProperty, FloatProperty, StringProperty
 from ..core.track import tracking_available
 from ..parascale_blender.cmd_track import TrackJob
 from ..parascale_blender.reference import import_reference
+from .calibrate import end_modal
 
 
 def default_out(video: Path) -> Path:
@@ -142,10 +143,7 @@ class PARASCALE_OT_track_video(bpy.types.Operator):
         return self._import(context)
 
     def _stop_modal(self, context):
-        wm = context.window_manager
-        wm.event_timer_remove(self._timer)
-        wm.progress_end()
-        context.workspace.status_text_set(None)
+        end_modal(self, context)
 
     def modal(self, context, event):
         job = self._job

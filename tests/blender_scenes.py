@@ -42,3 +42,20 @@ def animate_reference(bpy, n=12, scale=1.0, name="Reference"):
     scene.frame_start, scene.frame_end = 1, n
     scene.camera = obj
     return obj, c2w
+
+
+def save_reference_and_target(bpy, folder):
+    """folder/ref.blend (a tabletop with the camera "Reference" keyed over frames 1..12)
+    and folder/target.blend (the tabletop, a still camera "Target" at the move's start,
+    frames 1..12); leaves an empty factory scene."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    build_tabletop(bpy)
+    animate_reference(bpy, 12)
+    bpy.ops.wm.save_as_mainfile(filepath=str(folder / "ref.blend"))
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    build_tabletop(bpy)
+    target = add_camera(bpy, "Target", reference_move(12)[0])
+    bpy.context.scene.camera = target
+    bpy.context.scene.frame_start, bpy.context.scene.frame_end = 1, 12
+    bpy.ops.wm.save_as_mainfile(filepath=str(folder / "target.blend"))
+    bpy.ops.wm.read_factory_settings(use_empty=True)

@@ -40,24 +40,14 @@ def files(tmp_path_factory):
     camera keyed 1..12), a RealEstate10K track, a text file, a tiny video."""
     bpy = pytest.importorskip("bpy")
     cv2 = pytest.importorskip("cv2")
-    from blender_scenes import add_camera, animate_reference, build_tabletop
+    from blender_scenes import save_reference_and_target
 
     from analytic_scenes import reference_move
     from parascale.core import writers
     from parascale.core.cameras import Track
 
     d = tmp_path_factory.mktemp("inputs")
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    build_tabletop(bpy)
-    animate_reference(bpy, 12)
-    bpy.ops.wm.save_as_mainfile(filepath=str(d / "ref.blend"))
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    build_tabletop(bpy)
-    target = add_camera(bpy, "Target", reference_move(12)[0])
-    bpy.context.scene.camera = target
-    bpy.context.scene.frame_start, bpy.context.scene.frame_end = 1, 12
-    bpy.ops.wm.save_as_mainfile(filepath=str(d / "target.blend"))
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    save_reference_and_target(bpy, d)
     c2w = reference_move(12)
     K = np.array([[300.0, 0, 160], [0, 300, 90], [0, 0, 1]])
     writers.write_re10k(Track(c2w=c2w, K=K, width=320, height=180, times=np.arange(12) / 24), d / "track.txt")

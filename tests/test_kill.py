@@ -75,22 +75,10 @@ def env(tmp_path_factory):
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
     bpy = pytest.importorskip("bpy")
-    from blender_scenes import add_camera, animate_reference, build_tabletop
-
-    from analytic_scenes import reference_move
+    from blender_scenes import save_reference_and_target
 
     d = tmp_path_factory.mktemp("scenes")
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    build_tabletop(bpy)
-    animate_reference(bpy, 12)
-    bpy.ops.wm.save_as_mainfile(filepath=str(d / "ref.blend"))
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    build_tabletop(bpy)
-    target = add_camera(bpy, "Target", reference_move(12)[0])
-    bpy.context.scene.camera = target
-    bpy.context.scene.frame_start, bpy.context.scene.frame_end = 1, 12
-    bpy.ops.wm.save_as_mainfile(filepath=str(d / "target.blend"))
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    save_reference_and_target(bpy, d)
     return d
 
 
