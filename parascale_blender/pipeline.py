@@ -42,11 +42,6 @@ class ReferenceMotion:
     source: str            # points | depth | video | scene
     label: str = ""
     K: Optional[np.ndarray] = None  # (N, 3, 3) for zoom following, if known
-    # A track file's reference keeps its track and measurement, to re-measure Pi
-    # from points or depth at new frame times rather than interpolate it.
-    track: object = None
-    measured: object = None
-    video: object = None
     # Untimed tracks (COLMAP, LLFF, transforms.json) have one image per scene frame.
     timed: bool = True
 
@@ -75,9 +70,7 @@ class ReferenceMotion:
         """Untimed tracks put one frame on each frame of a scene at `fps`."""
         if self.timed:
             return self
-        times = np.arange(len(self.c2w)) / fps
-        track = None if self.track is None else replace(self.track, times=times)
-        return replace(self, times=times, track=track, timed=True)
+        return replace(self, times=np.arange(len(self.c2w)) / fps, timed=True)
 
     @property
     def duration(self) -> float:
@@ -110,16 +103,15 @@ class ReferenceMotion:
 def reference_from_track_file(path, *, video=None, format=None, estimator="harmonic",
                               offset: Optional[int] = None) -> ReferenceMotion:
     """A track file (COLMAP, transforms.json, RealEstate10K, LLFF, MegaSaM), with its
-    Pi read from its points or depth, or from the video when one is given (a video
-    is measured as image motion, so its estimator is always `flow`)."""
+    Pi read from its points or depth, or from the video when one is given (image
+    motion, read on the target with `exact`)."""
     from ..core.readers import read_track
     from ..core.reference import measure_reference
 
     track = read_track(path, format=format)
     measured = measure_reference(track, video=video, estimator=None if video else estimator, offset=offset)
     return ReferenceMotion(track.c2w, track.times, measured.pi, measured.estimator, measured.source,
-                           str(path), track.K, track=track, measured=measured, video=video,
-                           timed=bool(track.meta.get("timed", True)))
+                           str(path), track.K, timed=bool(track.meta.get("timed", True)))
 
 
 def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None, depth="zpass",
