@@ -80,6 +80,7 @@ class ParaScaleSettings(bpy.types.PropertyGroup):
 
 
 def _draw_reference(layout, context, settings):
+    from ..core.track import tracking_available
     from ..parascale_blender import pipeline
 
     layout.prop(settings, "reference_kind", expand=True)
@@ -89,7 +90,12 @@ def _draw_reference(layout, context, settings):
         summary = pipeline.reference_summary(settings.reference_object, context.scene)
         if summary:
             layout.label(text=summary, icon="INFO")
-        layout.operator("parascale.import_track", text="Import Track", icon="IMPORT")
+        row = layout.row(align=True)
+        row.operator("parascale.import_track", text="Import Track", icon="IMPORT")
+        row.operator("parascale.track_video", text="Track Video", icon="TRACKER")
+        available, why = tracking_available()
+        if not available:
+            layout.label(text=why, icon="ERROR")  # says plainly why, e.g. no pycolmap wheel here
     elif kind == "FILE":
         layout.prop(settings, "track_path")
         layout.prop(settings, "video_path")

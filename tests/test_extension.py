@@ -316,6 +316,11 @@ def test_every_panel_draws_with_existing_properties_and_operators(fresh_blender)
         assert {"target_camera", "estimator", "depth_source", "frame_start", "frame_end"} <= props
         # poll explains why calibrate cannot run yet
         assert not bpy.ops.parascale.calibrate.poll()
+        # a video alone: the Camera reference offers tracking (or says why it cannot)
+        scene.parascale.reference_kind = "OBJECT"
+        log = []
+        bpy.types.PARASCALE_PT_main.draw(type("S", (), {"layout": RecordingLayout(log)})(), bpy.context)
+        assert ("operator", "parascale.track_video") in log
         # the results panel explains a residual and a closed-loop PCE that disagree
         log = []
         bpy.types.PARASCALE_PT_results.draw(type("S", (), {"layout": RecordingLayout(log)})(), bpy.context)
