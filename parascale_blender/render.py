@@ -5,7 +5,8 @@ and frame are never changed, not even mid-run, and no temporary data is left beh
 from __future__ import annotations
 
 import contextlib
-import uuid
+import itertools
+import os
 from pathlib import Path
 
 import bpy
@@ -14,6 +15,7 @@ import numpy as np
 from .quiet import quiet_stdout
 
 TEMP_SCENE_NAME = "ParaScale.render"
+_TEMP_SCENES = itertools.count(1)
 RENDER_RESULT = "Render Result"
 
 
@@ -36,9 +38,10 @@ def temporary_scene(scene, view_layer=None, frame=None):
     current frame), removed afterwards with everything created in it. Renders go there."""
     view_layer = view_layer or (bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0])
     had_render_result = RENDER_RESULT in bpy.data.images
-    # A name never used before: Blender keeps a render (and Cycles' persistent data) per
-    # scene name, so a reused name would render the previous temporary scene's contents.
-    tmp = bpy.data.scenes.new(f"{TEMP_SCENE_NAME}.{uuid.uuid4().hex[:12]}")
+    # A name never used before in this process: Blender keeps a render (and Cycles'
+    # persistent data) per scene name, so a reused name would render the previous
+    # temporary scene's contents. A counter, not a random name: runs are reproducible.
+    tmp = bpy.data.scenes.new(f"{TEMP_SCENE_NAME}.{os.getpid()}.{next(_TEMP_SCENES)}")
     try:
         for child in scene.collection.children:
             tmp.collection.children.link(child)
@@ -59,6 +62,14 @@ def temporary_scene(scene, view_layer=None, frame=None):
         tmp.frame_set(int(frame), subframe=float(frame - int(frame)))
         yield tmp
     finally:
+        # Free Cycles' persistent data of this scene now (the property's update does), and
+        # unlink the user's data, so removing the scene leaves nothing that points into it.
+        tmp.render.use_persistent_data = False
+        for obj in list(tmp.collection.objects):
+            tmp.collection.objects.unlink(obj)
+        for child in list(tmp.collection.children):
+            tmp.collection.children.unlink(child)
+        tmp.world = None
         bpy.data.scenes.remove(tmp)
         if not had_render_result and RENDER_RESULT in bpy.data.images:
             bpy.data.images.remove(bpy.data.images[RENDER_RESULT])
