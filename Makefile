@@ -62,7 +62,7 @@ test-all:
 	    times="$$times  Blender $$v: $$(( $$(date +%s) - start )) s\n"; done; \
 	start=$$(date +%s); \
 	PARASCALE_BLENDER_VENVS="$(foreach v,$(SUPPORTED_BLENDERS),.venv-$(v))" \
-	    $(MAKE) --no-print-directory test BLENDER=$(BLENDER) PYTEST_ARGS="-s tests/test_versions.py" \
+	    $(MAKE) --no-print-directory test BLENDER=$(BLENDER) PYTEST_ARGS="-s tests/blender/test_versions.py" \
 	    || failed="$$failed cross-version"; \
 	times="$$times  cross-version transfer: $$(( $$(date +%s) - start )) s\n"; \
 	printf "test-all wall times (venv setup included):\n$$times"; \
@@ -72,7 +72,7 @@ test-all:
 FUZZ_EXAMPLES ?= 20000
 .PHONY: fuzz
 fuzz: $(STAMP)
-	PARASCALE_DATA=$(PARASCALE_DATA) PARASCALE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -s tests/test_fuzz.py $(PYTEST_ARGS)
+	PARASCALE_DATA=$(PARASCALE_DATA) PARASCALE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -s tests/formats/test_fuzz.py $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/parascale bench --json $(OUT)/bench.json

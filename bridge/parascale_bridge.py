@@ -149,7 +149,7 @@ def resample(c2w, K, times, n):
 
 
 # ---------------------------------------------------------------------------
-# Input validation. A deliberate, small duplicate of parascale.core.validate: this file
+# Input validation. A deliberate, small duplicate of parascale.core.formats.validate: this file
 # must run in a generator's environment with numpy only, so it cannot import parascale.
 # Same rules: poses finite, bounded, rotations orthonormal with det +1; K finite with
 # fx, fy > 0 and last row 0 0 1; image sides 1..65536; unit_scale finite and > 0.

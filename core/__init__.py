@@ -1,2 +1,2 @@
-"""ParaScale core: camera math, Parallax Number estimators, calibration, metrics
-and file formats. numpy (and OpenCV where noted) only; never bpy or mathutils."""
+"""ParaScale core, the method: camera math, rotations, Parallax Number estimators, calibration, metrics, gauges, reference Pi; formats/ and tracking.py beside it.
+May import: numpy, OpenCV (reference, tracking), pycolmap (tracking only), the standard library; never bpy, mathutils or parascale_blender."""

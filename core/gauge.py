@@ -303,7 +303,7 @@ def measure_clip(pose_file, video) -> dict:
     """One RealEstate10K clip: Pi per step from its video (the project's measure path:
     readers.read_track at the video's size, reference.pi_from_video), |d_t| from its
     track, D_t = |d_t| / Pi_t."""
-    from .readers import read_track
+    from .formats.readers import read_track
     from .reference import pi_from_video, read_frames
 
     frames, _ = read_frames(video)
@@ -369,7 +369,7 @@ def _main(argv=None) -> int:
     print(f"Pi per step in the gauge: {m['pi_step_range'][0]:.4f}..{m['pi_step_range'][1]:.4f}; "
           f"path per clip: {m['path_range'][0]:.3f}..{m['path_range'][1]:.3f} depths")
     if args.json:
-        from .writers import atomic_write_text
+        from .formats.writers import atomic_write_text
 
         atomic_write_text(args.json, json.dumps(m, indent=1) + "\n")
     return 0

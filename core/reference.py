@@ -193,7 +193,7 @@ def _is_text(head: bytes) -> bool:
 
 
 def _folder_files(source: Path, names: Optional[Sequence[str]]) -> list:
-    from .readers import list_images
+    from .formats.readers import list_images
     files = None
     if names:
         cand = [source / Path(n).name for n in names]

@@ -1,4 +1,5 @@
-"""Blender operators: thin wrappers that call parascale_blender.
+"""Blender operators: thin wrappers that call parascale_blender (File > Import/Export, the panel's buttons).
+May import: bpy, parascale_blender; core only for types.
 
 Each module lists its classes in CLASSES and may offer `menu_import` / `menu_export`
 draw functions for File > Import / Export.

@@ -18,7 +18,7 @@ FORMAT_ITEMS = (
 
 
 def _generator_items(_self, _context):
-    from ..core.gauge import GAUGES
+    from ..parascale_blender.export import GAUGES
 
     items = [("auto", "Format's Generator", "The gauge of the generator the format is for (scene units for "
                                              "NeRF, COLMAP and ParaScale json)"),

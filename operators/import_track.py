@@ -4,7 +4,6 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from ..core.parallax import default_estimator_for
 from ..parascale_blender import pipeline
 from ..parascale_blender.reference import import_reference
 
@@ -69,8 +68,7 @@ class PARASCALE_OT_import_track(bpy.types.Operator, ImportHelper):
             ob.select_set(False)
         result.obj.select_set(True)
         context.view_layer.objects.active = result.obj
-        pipeline.use_as_reference(context.scene, result.obj,
-                                  default_estimator_for(result.reference.source) if result.reference else None)
+        pipeline.use_imported_reference(context.scene, result)
         src = result.reference.source if result.reference else "none"
         self.report({"INFO"}, f"Imported {len(result.track)} frames as {result.obj.name!r} (Pi from {src})")
         return {"FINISHED"}

@@ -1,6 +1,6 @@
 """Track a video (or a Movie Clip) with COLMAP and import it as a reference camera.
 
-Thin: the tracking is `parascale track` run by parascale_blender.cmd_track.TrackJob in a
+Thin: the tracking is `parascale track` run by parascale_blender.tracking_job.TrackJob in a
 subprocess of Blender's own Python (a crash in COLMAP cannot take Blender down; the UI
 stays responsive; Esc cancels and leaves nothing), then the model is imported with
 parascale_blender.reference.import_reference, the video measured for Pi.
@@ -10,8 +10,7 @@ from pathlib import Path
 import bpy
 from bpy.props import BoolProperty, FloatProperty, StringProperty
 
-from ..core.track import tracking_available
-from ..parascale_blender.cmd_track import TrackJob
+from ..parascale_blender.tracking_job import TrackJob, frame_width, tracking_available
 from ..parascale_blender.reference import import_reference
 from .calibrate import end_modal
 
@@ -103,7 +102,7 @@ class PARASCALE_OT_track_video(bpy.types.Operator):
         out = Path(bpy.path.abspath(self.out_dir)) if self.out_dir else default_out(video)
         focal = None
         if self.use_lens:  # Movie Clip convention: focal in pixels = lens / sensor width * image width
-            focal = self.lens / self.sensor * _frame_width(video)
+            focal = self.lens / self.sensor * frame_width(video)
         self._job = TrackJob(video, out, focal=focal)
         return self._job
 
@@ -169,16 +168,6 @@ class PARASCALE_OT_track_video(bpy.types.Operator):
     def cancel(self, context):
         if self._job is not None:
             self._job.cancel()
-
-
-def _frame_width(video: Path) -> int:
-    from ..core.reference import read_frames
-    from ..parascale_blender.cmd_track import _video_size
-
-    if video.is_dir():
-        frames, _ = read_frames(video)
-        return frames[0].shape[1]
-    return _video_size(video)[0]
 
 
 def menu_import(self, context):

@@ -1,4 +1,5 @@
-"""The ParaScale sidebar (3D View > N panel > ParaScale) and its settings."""
+"""The ParaScale sidebar (3D View > N panel > ParaScale) and its settings (scene.parascale).
+May import: bpy, parascale_blender, operators; core only for types."""
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
@@ -80,7 +81,7 @@ class ParaScaleSettings(bpy.types.PropertyGroup):
 
 
 def _draw_reference(layout, context, settings):
-    from ..core.track import tracking_available
+    from ..parascale_blender.tracking_job import tracking_available
     from ..parascale_blender import pipeline
 
     layout.prop(settings, "reference_kind", expand=True)

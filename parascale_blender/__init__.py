@@ -1,2 +1,2 @@
-"""Blender adapter layer (bpy, mathutils), no UI: camera animation in and out, depth
-of a scene, the transfer pipeline and the headless command line."""
+"""Blender adapter (bpy, mathutils), no UI: camera animation in and out, scene depth, the transfer pipeline, evaluation, export; cli/, bench/ and demo/ are rooms of their own built on it.
+May import: bpy, mathutils, numpy, core; the adapter's own modules never import cli, bench or demo."""

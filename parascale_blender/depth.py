@@ -21,7 +21,7 @@ from ..core.calibrate import DepthView
 from ..core.cameras import cv_to_blender
 from ..core.parallax import normalized_grid, scale_intrinsics
 from . import compat
-from ..core.writers import scratch_dir
+from ..core.formats.writers import scratch_dir
 from .animation import apply_intrinsics
 from .quiet import quiet_stdout
 from .render import new_camera, remove_camera, set_fast_cycles, temporary_scene

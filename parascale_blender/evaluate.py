@@ -83,7 +83,7 @@ class FlowMeasurement:
     def track(self) -> Track:
         """The rendered camera at the rendered frames (poses, per-frame K, times)."""
         from .animation import evaluated_poses
-        from .pipeline import _intrinsics_at
+        from .sources import _intrinsics_at
 
         if getattr(self, "_track", None) is None:
             frames = np.array(self.frames)

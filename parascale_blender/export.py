@@ -1,4 +1,4 @@
-"""Export an animated camera to the pose files of video generators (core.writers),
+"""Export an animated camera to the pose files of video generators (core.formats.writers),
 with the standalone bridge script copied next to what was written. One function,
 used by the File > Export operator and by `parascale export`.
 """
@@ -11,8 +11,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..core import gauge, writers
-from ..core.writers import atomic_write_bytes
+from ..core import gauge
+from ..core.gauge import GAUGES  # noqa: F401  (the Export dialog lists them through the adapter)
+from ..core.formats import writers
+from ..core.formats.writers import atomic_write_bytes
 from ..core.cameras import Track
 from . import animation
 
@@ -145,7 +147,7 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
                       generator: Optional[str] = "auto", speed: float = 1.0,
                       gauge_depth_size=(96, 54)) -> ExportResult:
     """Write camera_obj's animation over frame_range (default: its keyed range) in
-    format fmt (core.writers.FORMATS) to output, resampled to `frames` evenly spaced
+    format fmt (core.formats.writers.FORMATS) to output, resampled to `frames` evenly spaced
     frames when given (None: every frame; recammaster: 81), with the translation in
     `generator`'s gauge ("auto": the format's generator, core.gauge.FORMAT_GENERATOR;
     None or "scene": scene units): scene translation / the scene's depth scale at the

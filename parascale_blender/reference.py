@@ -21,7 +21,7 @@ import bpy
 import numpy as np
 
 from ..core.cameras import Track, blender_to_cv
-from ..core.readers import list_images, read_track
+from ..core.formats.readers import list_images, read_track
 from ..core.reference import ReferencePi, measure_reference, pi_from_video, video_size
 from .animation import (apply_intrinsics, camera_intrinsics, matrix_to_numpy, write_camera_animation,
                         write_stepped_curve)

@@ -1,5 +1,5 @@
 """Real third-party target scenes (glTF, imported with Blender's own importer) and real
-CameraCtrl references, shared by tests/test_real_scenes.py and tests/real_scenes_sweep.py.
+CameraCtrl references, shared by tests/blender/test_real_scenes.py and tests/real_scenes_sweep.py.
 
 The start poses are what an animator would pick: the ship framed three-quarters, filling
 most of the frame; in the town, standing in the street looking across the houses. The

@@ -1,0 +1,75 @@
+"""The `parascale` command line (also `python -m parascale`): the parser and main().
+
+Each subcommand lives in its own module `cli/<name>.py` exposing `add_arguments(parser)`
+and `run(args) -> int`. Those modules import bpy only inside `run`, so `--help` and the
+bpy-free commands start fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> one-line help; the module is parascale_blender.cli.<name>.
+COMMANDS = {
+    "measure": "read a reference track and measure its Parallax Number per step",
+    "transfer": "calibrate a reference move into a target .blend scene",
+    "export": "export a camera's poses for video generators",
+    "evaluate": "render a calibrated camera and measure its realised Parallax Number",
+    "demo": "run the embedded end-to-end demo (tabletop to galaxy)",
+    "bench": "benchmark the hot paths against their baselines",
+    "track": "recover the camera track of a video with COLMAP (pycolmap)",
+}
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line naming the option, exit status 2 (no usage dump)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _load(name: str):
+    return importlib.import_module(f"{__package__}.{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="parascale",
+        description="ParaScale: transfer camera moves between scenes of any scale by "
+                    "matching their Parallax Number (translation over depth, per frame).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, help_text in COMMANDS.items():
+        try:
+            module = _load(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{name}":
+                raise
+            continue  # not built yet
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except CommandError as exc:
+        print(f"parascale {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:
+        # Readers and the pipeline raise these with file, line or frame in the message.
+        print(f"parascale {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The panel's settings (scene.parascale) to and from the pipeline: what is missing, the
+reference and options they describe, and the results, evaluations and exports shown there."""
+from __future__ import annotations
+
+from typing import Optional
+
+import bpy
+import numpy as np
+
+from ..core.parallax import default_estimator_for
+from . import animation
+from .motion import PI_PROPERTY, ReferenceMotion, TransferError
+from .result_camera import RESULT_TAG
+from .sources import reference_from_blend, reference_from_movieclip, reference_from_object, reference_from_track_file
+from .transfer import Transfer, TransferOptions, TransferResult
+
+
+def settings_problem(scene) -> Optional[str]:
+    """Why the panel's transfer cannot run yet, or None."""
+    settings = getattr(scene, "parascale", None)
+    if settings is None:
+        return "ParaScale settings are missing (is the add-on enabled?)"
+    if settings.target_camera is None:
+        return "Pick a target camera"
+    kind = settings.reference_kind
+    if kind == "OBJECT":
+        if settings.reference_object is None:
+            return "Pick a reference camera, or import a reference track"
+        if settings.reference_object == settings.target_camera:
+            return "The reference and the target must be different cameras"
+    elif kind == "FILE" and not settings.track_path:
+        return "Choose a reference track file"
+    elif kind == "BLEND" and not (settings.blend_path and settings.blend_camera):
+        return "Choose a .blend file and the name of its camera"
+    elif kind == "CLIP" and settings.clip is None:
+        return "Pick a solved movie clip"
+    return None
+
+
+def reference_from_settings(scene) -> ReferenceMotion:
+    settings = scene.parascale
+    depth_size = (settings.depth_width, settings.depth_height)
+    kind = settings.reference_kind
+    if kind == "OBJECT":
+        return reference_from_object(settings.reference_object, scene, estimator=settings.estimator,
+                                     depth=settings.depth_source, depth_size=depth_size)
+    if kind == "BLEND":
+        return reference_from_blend(absolute_path(settings.blend_path, "reference .blend"), settings.blend_camera,
+                                    estimator=settings.estimator, depth=settings.depth_source,
+                                    depth_size=depth_size)
+    if kind == "CLIP":
+        return reference_from_movieclip(settings.clip, scene, estimator=settings.estimator)
+    video = absolute_path(settings.video_path, "video") if settings.video_path else None
+    return reference_from_track_file(absolute_path(settings.track_path, "track"), video=video,
+                                     estimator=settings.estimator)
+
+
+def absolute_path(path: str, what: str = "file") -> str:
+    """A path from a file field: Blender's //relative paths resolved against the saved
+    .blend, refused with the reason in a file that was never saved."""
+    if path.startswith("//") and not bpy.data.filepath:
+        raise TransferError(f"the {what} path {path!r} is relative to the .blend file, which has not been "
+                            "saved yet: save the file first, or give an absolute path")
+    return bpy.path.abspath(path)
+
+
+def use_as_reference(scene, obj, estimator: Optional[str] = None) -> None:
+    """Point the panel at a reference camera (after an import), with the estimator its
+    Pi was read with, so the target is measured the same way."""
+    settings = getattr(scene, "parascale", None)
+    if settings is None:
+        return
+    settings.reference_kind = "OBJECT"
+    settings.reference_object = obj
+    if estimator:
+        settings.estimator = estimator
+
+
+def use_imported_reference(scene, imported) -> None:
+    """Point the panel at an imported reference (reference.ImportResult), with the estimator
+    that matches how its Pi was read (exact for a video)."""
+    source = imported.reference.source if imported.reference else None
+    use_as_reference(scene, imported.obj, default_estimator_for(source) if source else None)
+
+
+def reference_summary(obj, scene) -> Optional[str]:
+    """One line about an imported or keyed reference camera: frames, duration, median Pi, source."""
+    if obj is None:
+        return None
+    keyed = animation.property_keys(obj, PI_PROPERTY)
+    fps = scene.render.fps / scene.render.fps_base
+    if keyed is None:
+        span = animation.animated_frame_range(obj, scene)
+        if span is None:
+            return "does not move"
+        n = span[1] - span[0] + 1
+        return f"{n} frames, {(n - 1) / fps:.2f} s, Pi from the scene's depth"
+    frames, pi = keyed
+    return (f"{len(frames)} frames, {(frames[-1] - frames[0]) / fps:.2f} s, median Pi "
+            f"{np.median(pi[1:]):.3g}, from {obj.get('parascale_pi_source', '?')}")
+
+
+def options_from_settings(scene) -> TransferOptions:
+    settings = scene.parascale
+    return TransferOptions(
+        method=settings.estimator, depth=settings.depth_source,
+        frame_start=None if settings.use_scene_range else settings.frame_start,
+        frame_end=None if settings.use_scene_range else settings.frame_end,
+        depth_size=(settings.depth_width, settings.depth_height), follow_zoom=settings.follow_zoom)
+
+
+def transfer_from_settings(scene) -> Transfer:
+    problem = settings_problem(scene)
+    if problem:
+        raise TransferError(problem)
+    settings = scene.parascale
+    return Transfer(scene, settings.target_camera, reference_from_settings(scene), options_from_settings(scene))
+
+
+def store_result(scene, result: TransferResult) -> None:
+    settings = scene.parascale
+    settings.result_camera = result.camera
+    settings.has_calibration = True
+    settings.calib_residual = result.pce["mean"]
+    settings.has_evaluation = False
+
+
+def store_evaluation(scene, out: dict) -> None:
+    """Show an evaluation in the panel, and key the realised Pi per step on the result
+    as the curve `pi_realised` beside `pi_ref` (Graph Editor)."""
+    settings = scene.parascale
+    settings.has_evaluation = True
+    settings.eval_measured_by = out["measured_by"]
+    settings.eval_pce = out["pce"]
+    settings.eval_pce_p90 = out["pce_p90"]
+    settings.eval_trans_err = out.get("trans_err", float("nan"))
+    settings.eval_rot_err = out.get("rot_err", float("nan"))
+    obj = settings.result_camera
+    keyed = animation.property_keys(obj, "pi_ref") if obj is not None and obj.get(RESULT_TAG) else None
+    # Only a per-frame measurement is comparable to the result's per-frame pi_ref curve.
+    if keyed is not None and np.array_equal(np.asarray(out["frames"], float), keyed[0]):
+        realised = np.nan_to_num(np.asarray(out["pi_realised"], float), nan=0.0)
+        animation.write_property_curve(obj, "pi_realised", out["frames"], np.concatenate([[0.0], realised]))
+
+
+def store_export(scene, result) -> None:
+    """Where the exported move sits in its generator's training range, for the panel."""
+    settings = getattr(scene, "parascale", None)
+    if settings is None:
+        return
+    rng = result.range or {}
+    name = (result.gauge or {}).get("generator")
+    if not name or rng.get("position") is None:
+        settings.export_summary = f"Exported in scene units ({len(result.warnings)} warning(s))"
+        return
+    where = "faster than" if rng.get("too_fast") else "slower than" if rng.get("too_slow") else "within"
+    settings.export_summary = (f"{name}: {where} its training range (at {100 * rng['position']:.0f}% of its "
+                               f"path lengths, log scale)")
+
+
+DISAGREE = 0.1  # PCE gap between the residual and an independent figure worth explaining
+
+
+def figures_disagree(settings) -> list:
+    """Why the calibration residual and an independent evaluation differ, when they do."""
+    if not (settings.has_calibration and settings.has_evaluation):
+        return []
+    if not settings.eval_pce - settings.calib_residual > DISAGREE:
+        return []
+    if settings.eval_measured_by.startswith("optical"):
+        return ["Residual is on the calibration's own depth;",
+                "rendered flow adds flow error (sky, low texture,",
+                "occlusions) and the estimator's own bias"]
+    return ["Independent depth disagrees with the calibration:",
+            "different depth source, size or clip range?"]

@@ -1,0 +1,290 @@
+"""Every bad-argument class of every `parascale` subcommand is refused before any work:
+exit status 2, one line on stderr naming the option, no traceback, nothing written
+(the output folder is byte-for-byte as before, hidden files included) and the inputs
+untouched.
+
+The options of each subcommand (parascale_blender/cli/<command>.py) and the classes tried:
+  measure   --track (missing) --video (text file, missing) --format/--estimator/--preset
+            (bad choice) --offset (negative) --size (zero, malformed, huge) --images
+            (missing) --json (a folder, read-only file, read-only folder, = --track)
+  transfer  reference (none, both) --track (missing) --video (text) --source-blend (not
+            a .blend) --target (not a .blend, missing) --estimator/--method/--depth
+            --format (choice) --depth-size (zero, 1x1, huge, malformed) --start-frame (negative,
+            100000000, past the scene's end) --end-frame (before the start, past the end)
+            --camera (no such object) --output (folder, read-only, not .blend, = target)
+            --report (folder, read-only folder, = --output)
+  export    --blend (text, missing) --format (choice) --frames (100000000, 1, -3)
+            --frame-range (reversed, negative, outside the keyed frames) --depth-size (0x0)
+            --output (folder for a file format, read-only file, a file for a folder format,
+            a folder of the user's files, = --blend) --scene/--camera (no such)
+  evaluate  --blend (text) --render-size (0, -5, 10**6) --samples (-3, 0) --reference
+            (missing) --format (unknown) --video (text) --frames-dir (a file) --json (folder, read-only)
+  bench     --json (folder) --only (choice)
+  demo      --out (a file, read-only folder)
+"""
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Inputs in their own folder: a reference and a target .blend (frames 1..12, the
+    camera keyed 1..12), a RealEstate10K track, a text file, a tiny video."""
+    bpy = pytest.importorskip("bpy")
+    cv2 = pytest.importorskip("cv2")
+    from blender_scenes import save_reference_and_target
+
+    from analytic_scenes import reference_move
+    from parascale.core.formats import writers
+    from parascale.core.cameras import Track
+
+    d = tmp_path_factory.mktemp("inputs")
+    save_reference_and_target(bpy, d)
+    c2w = reference_move(12)
+    K = np.array([[300.0, 0, 160], [0, 300, 90], [0, 0, 1]])
+    writers.write_re10k(Track(c2w=c2w, K=K, width=320, height=180, times=np.arange(12) / 24), d / "track.txt")
+    (d / "notes.txt").write_text("not a video, not a scene\n" * 40)
+    vw = cv2.VideoWriter(str(d / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 24, (64, 36))
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        vw.write(rng.integers(0, 255, (36, 64, 3), dtype=np.uint8))
+    vw.release()
+    return d
+
+
+@pytest.fixture
+def out(tmp_path):
+    """An output folder with an old result, a folder, a read-only file and folder, a
+    folder of the user's own files."""
+    (tmp_path / "old.json").write_text("{}")
+    (tmp_path / "a_folder").mkdir()
+    ro = tmp_path / "readonly.json"
+    ro.write_text("{}")
+    ro.chmod(0o444)
+    (tmp_path / "ro_dir").mkdir()
+    (tmp_path / "ro_dir").chmod(0o555)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "holiday.jpg").write_bytes(b"\xff\xd8 the user's photo")
+    yield tmp_path
+    (tmp_path / "ro_dir").chmod(0o755)
+
+
+def snapshot(folder: Path) -> dict:
+    """Every path under folder (hidden ones too) with its bytes and mode."""
+    out = {}
+    for root, dirs, names in os.walk(folder):
+        for n in dirs + names:
+            p = Path(root) / n
+            st = p.stat()
+            out[str(p.relative_to(folder))] = (stat.S_IMODE(st.st_mode),
+                                                p.read_bytes() if p.is_file() else None)
+    return out
+
+
+def refused(capsys, argv, expect, folders):
+    """Run `parascale argv` in process; assert the one-line refusal and that nothing
+    in `folders` changed."""
+    from parascale.parascale_blender.cli import main
+
+    before = [snapshot(f) for f in folders]
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"parascale {argv[0]}: error: "), err
+    assert "Traceback" not in err
+    assert expect in lines[0], f"{expect!r} not in {lines[0]!r}"
+    assert [snapshot(f) for f in folders] == before, "something was written"
+    return lines[0]
+
+
+def cases(f: Path, o: Path):
+    """(id, argv, expected fragment of the message)."""
+    track, video, txt = f / "track.txt", f / "clip.mp4", f / "notes.txt"
+    ref, target = f / "ref.blend", f / "target.blend"
+    m = ["measure", "--track", track]
+    mj = m + ["--json", o / "pi.json"]
+    t = ["transfer", "--track", track, "--target", target]
+    tj = t + ["--output", o / "out.blend", "--report", o / "report.json"]
+    tb = ["transfer", "--source-blend", ref, "--source-camera", "Reference", "--target", target,
+          "--output", o / "out.blend", "--report", o / "report.json"]
+    e = ["export", "--blend", ref, "--camera", "Reference"]
+    er = e + ["--format", "re10k", "--output", o / "poses.txt"]
+    ev = ["evaluate", "--blend", ref, "--camera", "Reference", "--json", o / "eval.json"]
+    return [
+        # the lens options (tracking a video): shared by measure, transfer and track
+        *[(f"{cmd}-{opt[2:]}-{bad}", pre + [opt, bad], opt)
+          for cmd, pre in (("measure", mj), ("transfer", tj), ("track", ["track", video, "--out", o / "trk"]))
+          for opt, bad in (("--focal", -3), ("--focal-y", 0), ("--fov", 200), ("--sensor", -1), ("--lens", 0))],
+        ("measure-track-out-file", mj + ["--video", video, "--track-out", track], "--track-out"),
+        ("transfer-track-out-file", tj + ["--track-out", track], "--track-out"),
+        ("transfer-sensor-alone", tj + ["--sensor", 36], "--sensor and --lens"),
+        ("track-video-missing", ["track", f / "nope.mp4", "--out", o / "trk"], "VIDEO"),
+        ("track-out-file", ["track", video, "--out", track], "--out"),
+        ("track-max-image-size", ["track", video, "--out", o / "trk", "--max-image-size", -5], "--max-image-size"),
+        ("track-mapper-choice", ["track", video, "--out", o / "trk", "--mapper", "magic"], "--mapper"),
+        # measure
+        ("measure-track-missing", ["measure", "--track", f / "nope.txt", "--json", o / "pi.json"], "--track"),
+        ("measure-video-text", mj + ["--video", txt], "not a video file"),
+        ("measure-video-missing", mj + ["--video", f / "nope.mp4"], "--video"),
+        ("measure-format-choice", mj + ["--format", "xyz"], "--format"),
+        ("measure-estimator-choice", mj + ["--estimator", "median"], "--estimator"),
+        ("measure-preset-choice", mj + ["--preset", "slow"], "--preset"),
+        ("measure-offset-negative", mj + ["--video", video, "--offset", -1], "--offset -1"),
+        ("measure-size-zero", mj + ["--size", "0x0"], "--size"),
+        ("measure-size-malformed", mj + ["--size", "big"], "--size"),
+        ("measure-size-huge", mj + ["--size", "100000000x2"], "--size"),
+        ("measure-images-missing", mj + ["--images", f / "no_images"], "--images"),
+        ("measure-json-folder", m + ["--json", o / "a_folder"], "is a folder"),
+        ("measure-json-readonly", m + ["--json", o / "readonly.json"], "read-only"),
+        ("measure-json-readonly-dir", m + ["--json", o / "ro_dir" / "pi.json"], "read-only"),
+        ("measure-json-is-track", m + ["--json", track], "the same file"),
+        # transfer
+        ("transfer-no-reference", ["transfer", "--target", target, "--output", o / "out.blend",
+                                   "--report", o / "r.json"], "--track"),
+        ("transfer-both-references", tj + ["--source-blend", ref], "--track"),
+        ("transfer-track-missing", ["transfer", "--track", f / "nope.txt", "--target", target,
+                                    "--output", o / "out.blend", "--report", o / "r.json"], "--track"),
+        ("transfer-video-text", tj + ["--video", txt], "not a video file"),
+        ("transfer-source-not-blend", ["transfer", "--source-blend", txt, "--target", target,
+                                       "--output", o / "out.blend", "--report", o / "r.json"], "not a .blend"),
+        ("transfer-target-not-blend", ["transfer", "--track", track, "--target", txt,
+                                       "--output", o / "out.blend", "--report", o / "r.json"], "not a .blend"),
+        ("transfer-target-missing", ["transfer", "--track", track, "--target", f / "nope.blend",
+                                     "--output", o / "out.blend", "--report", o / "r.json"], "--target"),
+        ("transfer-format-unknown", tj + ["--format", "fbx"], "--format 'fbx'"),
+        ("transfer-estimator-choice", tj + ["--estimator", "median"], "--estimator"),
+        ("transfer-method-choice", tj + ["--method", "median"], "--method"),
+        ("transfer-realised-grid-zero", tj + ["--realised-grid", "0x0"], "--realised-grid"),
+        ("transfer-depth-choice", tj + ["--depth", "lidar"], "--depth"),
+        ("transfer-depth-size-zero", tj + ["--depth-size", "0x0"], "--depth-size"),
+        ("transfer-depth-size-one", tj + ["--depth-size", "1x1"], "--depth-size"),
+        ("transfer-depth-size-huge", tj + ["--depth-size", "100000x2"], "--depth-size"),
+        ("transfer-depth-size-malformed", tj + ["--depth-size", "96"], "--depth-size"),
+        ("transfer-start-negative", tj + ["--start-frame", -50], "--start-frame -50"),
+        ("transfer-start-huge", tj + ["--start-frame", 100_000_000], "--start-frame 100000000"),
+        ("transfer-end-before-start", tj + ["--start-frame", 5, "--end-frame", 3], "the end must be after"),
+        ("transfer-start-past-scene", tj + ["--start-frame", 40], "outside the scene's frames 1..12"),
+        ("transfer-end-past-scene", tj + ["--end-frame", 500], "outside the scene's frames 1..12"),
+        ("transfer-blend-end-past-scene", tb + ["--end-frame", 13], "outside the scene's frames 1..12"),
+        ("transfer-camera-missing", tj + ["--camera", "NoSuchCam"], "NoSuchCam"),
+        ("transfer-output-folder", t + ["--output", o / "a_folder", "--report", o / "r.json"], "--output"),
+        ("transfer-output-readonly-dir", t + ["--output", o / "ro_dir" / "out.blend", "--report", o / "r.json"],
+         "read-only"),
+        ("transfer-output-not-blend", t + ["--output", o / "out.txt", "--report", o / "r.json"], ".blend"),
+        ("transfer-output-is-target", t + ["--output", target, "--report", o / "r.json"], "the same file"),
+        ("transfer-report-folder", t + ["--output", o / "out.blend", "--report", o / "a_folder"], "is a folder"),
+        ("transfer-report-readonly", t + ["--output", o / "out.blend", "--report", o / "readonly.json"],
+         "read-only"),
+        ("transfer-report-readonly-dir", t + ["--output", o / "out.blend", "--report", o / "ro_dir" / "r.json"],
+         "read-only"),
+        # export
+        ("export-blend-text", ["export", "--blend", txt, "--camera", "C", "--format", "re10k",
+                               "--output", o / "p.txt"], "not a .blend"),
+        ("export-blend-missing", ["export", "--blend", f / "nope.blend", "--camera", "C", "--format", "re10k",
+                                  "--output", o / "p.txt"], "--blend"),
+        ("export-format-choice", e + ["--format", "fbx", "--output", o / "p.txt"], "--format"),
+        ("export-generator-unknown", er + ["--generator", "sora"], "--generator 'sora'"),
+        ("export-speed-negative", er + ["--speed", -2], "--speed -2"),
+        ("export-speed-nan", er + ["--speed", "nan"], "--speed nan"),
+        ("export-frames-huge", er + ["--frames", 100_000_000], "--frames 100000000"),
+        ("export-frames-one", er + ["--frames", 1], "--frames 1"),
+        ("export-frames-negative", er + ["--frames", -3], "--frames -3"),
+        ("export-range-reversed", er + ["--frame-range", 9, 2], "the end must be after"),
+        ("export-range-negative", er + ["--frame-range", -5, 5], "--frame-range START -5"),
+        ("export-range-outside-keys", er + ["--frame-range", 1, 1000], "outside the keyed frames 1..12"),
+        ("export-depth-size-zero", er + ["--depth-size", "0x0"], "--depth-size"),
+        ("export-output-folder", e + ["--format", "re10k", "--output", o / "a_folder"], "is a folder"),
+        ("export-output-readonly", e + ["--format", "nerf", "--output", o / "readonly.json"], "read-only"),
+        ("export-folder-format-on-file", e + ["--format", "colmap", "--output", o / "old.json"],
+         "not a folder"),
+        ("export-folder-format-users-files", e + ["--format", "gen3c", "--output", o / "mine"],
+         "holiday.jpg"),
+        ("export-folder-format-readonly", e + ["--format", "colmap", "--output", o / "ro_dir" / "model"],
+         "read-only"),
+        ("export-output-is-blend", e + ["--format", "re10k", "--output", ref], "the same file"),
+        ("export-scene-missing", er + ["--scene", "NoScene"], "NoScene"),
+        ("export-camera-missing", ["export", "--blend", ref, "--camera", "NoSuchCam", "--format", "re10k",
+                                   "--output", o / "p.txt"], "NoSuchCam"),
+        # evaluate
+        ("evaluate-blend-text", ["evaluate", "--blend", txt, "--camera", "C", "--json", o / "e.json"],
+         "not a .blend"),
+        ("evaluate-render-size-zero", ev + ["--render-size", 0], "--render-size 0"),
+        ("evaluate-render-size-negative", ev + ["--render-size", -5], "--render-size -5"),
+        ("evaluate-render-size-huge", ev + ["--render-size", 10 ** 6], "--render-size 1000000"),
+        ("evaluate-samples-negative", ev + ["--samples", -3], "--samples -3"),
+        ("evaluate-samples-zero", ev + ["--samples", 0], "--samples 0"),
+        ("evaluate-reference-missing", ev + ["--reference", f / "nope.txt"], "--reference"),
+        ("evaluate-format-unknown", ev + ["--reference", track, "--format", "fbx"], "--format 'fbx'"),
+        ("evaluate-video-text", ev + ["--reference", track, "--video", txt], "not a video file"),
+        ("evaluate-frames-dir-file", ev + ["--frames-dir", o / "old.json"], "not a folder"),
+        ("evaluate-json-folder", ["evaluate", "--blend", ref, "--camera", "Reference",
+                                  "--json", o / "a_folder"], "is a folder"),
+        ("evaluate-json-readonly", ["evaluate", "--blend", ref, "--camera", "Reference",
+                                    "--json", o / "readonly.json"], "read-only"),
+        # bench, demo
+        ("bench-json-folder", ["bench", "--json", o / "a_folder"], "is a folder"),
+        ("bench-only-choice", ["bench", "--only", "gpu"], "--only"),
+        ("demo-out-file", ["demo", "--out", o / "old.json"], "not a folder"),
+        ("demo-out-readonly", ["demo", "--out", o / "ro_dir"], "read-only"),
+    ]
+
+
+CASE_IDS = [c[0] for c in cases(Path("f"), Path("o"))]
+
+
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_bad_argument_is_refused_before_any_work(files, out, capsys, case):
+    _, argv, expect = next(c for c in cases(files, out) if c[0] == case)
+    refused(capsys, argv, expect, [out, files])
+
+
+def test_every_option_of_every_subcommand_is_covered():
+    """A new option must get its bad-argument case here (flags and --help aside)."""
+    from parascale.parascale_blender.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    tried = {(c[1][0], str(a)) for c in cases(Path("f"), Path("o")) for a in c[1] if str(a).startswith("--")}
+    exempt = {"--help", "--quick", "--follow-zoom", "--stop-short", "--keep-implausible", "--progress", "--source-camera", "--camera", "--scene"}
+    missing = []
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            for opt in action.option_strings:
+                if opt.startswith("--") and opt not in exempt and (name, opt) not in tried:
+                    missing.append(f"{name} {opt}")
+    assert not missing, f"options without a bad-argument case: {missing}"
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["transfer", "--track", "{track}", "--target", "{txt}", "--output", "{o}/out.blend",
+      "--report", "{o}/r.json"], "not a .blend file"),
+    (["export", "--blend", "{ref}", "--camera", "Reference", "--format", "re10k", "--output", "{o}/p.txt",
+      "--frames", "100000000"], "--frames 100000000"),
+    (["evaluate", "--blend", "{ref}", "--camera", "Reference", "--json", "{o}/e.json", "--render-size", "0"],
+     "--render-size 0"),
+    (["measure", "--track", "{track}", "--video", "{txt}", "--json", "{o}/pi.json"], "not a video file"),
+])
+def test_refusal_as_a_process(files, tmp_path, argv, expect):
+    """The real process: status 2, one stderr line, nothing on disk."""
+    argv = [a.format(track=files / "track.txt", txt=files / "notes.txt", ref=files / "ref.blend", o=tmp_path)
+            for a in argv]
+    r = subprocess.run([sys.executable, "-m", "parascale", *argv], capture_output=True, text=True,
+                       timeout=120, cwd=REPO)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and expect in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert os.listdir(tmp_path) == []
