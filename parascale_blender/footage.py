@@ -160,6 +160,13 @@ def render_footage(scene: str = "procedural", *, path="default", frames: int = 2
     folder = cache / spec["key"]
     if (folder / META_NAME).is_file():
         return load_footage(folder)
+    # a render that wrote more (the video and the PNG frames) serves too
+    for video_too, png_too in ((True, True), (spec["video"], True), (True, spec["png"])):
+        wider = make_spec(scene, path=path, frames=frames, width=width, height=height, fps=fps, focal=focal,
+                          movers=movers, sky=sky, shading=shading, samples=samples, video=video_too,
+                          png=png_too, seed=seed, data_dir=data_dir)
+        if (cache / wider["key"] / META_NAME).is_file():
+            return load_footage(cache / wider["key"])
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{spec['key']}.tmp-", dir=cache))
     try:

@@ -53,6 +53,9 @@ def test_truth_video_and_cache(cache):
     again = footage.render_footage("procedural", frames=6, fps=24, video=True, png=True, cache=cache, **SIZE,
                                    progress=lambda i, n: calls.append(-i))
     assert again.folder == fp.folder and min(calls) > 0, "the second call must come from the cache"
+    video_only = footage.render_footage("procedural", frames=6, fps=24, video=True, png=False, cache=cache, **SIZE,
+                                        progress=lambda i, n: calls.append(-i))
+    assert video_only.folder == fp.folder and min(calls) > 0, "a render with the frames too serves a video-only call"
 
 
 def test_movers_differ_only_inside_their_projected_boxes(cache):
