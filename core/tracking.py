@@ -1021,13 +1021,10 @@ def _register_all(pycolmap, recon, kf_frames, segments, names) -> _Registered:
     ref = pycolmap.AbsolutePoseRefinementOptions()
     ref.refine_focal_length = False
     ref.refine_extra_params = False
-    failed = []
     for k, frames, per_frame in segments:
         xyz, pid = kf_xyz[k], kf_pid[k]
         for f, (idx, xy) in zip(frames, per_frame):
-            if inliers[f] == -1 or xyz is None:
-                if inliers[f] != -1:
-                    failed.append(int(f))
+            if inliers[f] == -1 or xyz is None:   # a mapped keyframe, or an anchor without 3D points
                 continue
             X = xyz[idx]
             ok = np.isfinite(X[:, 0])
@@ -1035,8 +1032,7 @@ def _register_all(pycolmap, recon, kf_frames, segments, names) -> _Registered:
             if ok.sum() >= MIN_PNP_INLIERS:
                 r = pycolmap.estimate_and_refine_absolute_pose(xy[ok], X[ok], camera, est, ref)
             if r is None or r["num_inliers"] < MIN_PNP_INLIERS:
-                failed.append(int(f))
-                continue
+                continue                           # left to the interpolation below
             c2w[f] = _pose_c2w(r["cam_from_world"])
             inliers[f] = int(r["num_inliers"])
             mask = np.asarray(r["inlier_mask"], bool).reshape(-1)

@@ -2,7 +2,7 @@
 May import: core, the adapter (parascale_blender), numpy, OpenCV; bpy only inside functions.
 
 
-Five sections, each measured in one run on this machine so that the ratios are
+Six sections, each measured in one run on this machine so that the ratios are
 comparable even when absolute timings are noisy (a shared machine):
 
 1. depth per keyframe: the Z pass rebuilt per frame (compositor rebuilt, no
@@ -19,7 +19,13 @@ comparable even when absolute timings are noisy (a shared machine):
 5. length: a 100,000-frame track (its 64x36 video written to a file and streamed
    back) through measure, transfer (ray-cast depth) and every export format, in a
    fresh process: seconds and peak resident memory per stage, against the same run
-   at a tenth of the length (equal per-frame times: linear cost).
+   at a tenth of the length (equal per-frame times: linear cost);
+6. video tracking (full bench, pycolmap): `track_video` with the lens given on a rendered
+   240-frame 640x360 clip of a 3-D scene along a known path, three boxes crossing (the
+   glTF town with PARASCALE_DATA, else a procedural block town; footage.py, cached):
+   every frame mapped at full resolution (baseline) vs the default keyframe tracking and a
+   faster setting, frames per second with the rotation and centre errors against the
+   path (targets: 4 fps, 0.5 deg, 2% of the path).
 
 Every timed figure is a row {label, seconds (per unit), unit, baseline,
 baseline_seconds, ratio = baseline_seconds / seconds}.

@@ -31,7 +31,8 @@ class Config:
     key_frames: int = 10_000
     bulk_repeats: int = 3
     length_frames: int = LENGTH_FRAMES
-    track_frames: int = 10         # video tracking (full bench only)
+    track_frames: int = 240        # video tracking (full bench only): a rendered clip ...
+    track_size: tuple = (640, 360) # ... of this size
 
     @classmethod
     def make(cls, quick: bool) -> "Config":

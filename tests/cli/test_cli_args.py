@@ -136,6 +136,7 @@ def cases(f: Path, o: Path):
         ("track-out-file", ["track", video, "--out", track], "--out"),
         ("track-max-image-size", ["track", video, "--out", o / "trk", "--max-image-size", -5], "--max-image-size"),
         ("track-mapper-choice", ["track", video, "--out", o / "trk", "--mapper", "magic"], "--mapper"),
+        ("track-keyframes-choice", ["track", video, "--out", o / "trk", "--keyframes", "some"], "--keyframes"),
         # measure
         ("measure-track-missing", ["measure", "--track", f / "nope.txt", "--json", o / "pi.json"], "--track"),
         ("measure-video-text", mj + ["--video", txt], "not a video file"),

@@ -172,3 +172,44 @@ def test_followed_features_are_spread_over_the_frame():
     assert (pick >= 900).sum() >= 60, "the sparse part of the frame must get its share"
     assert np.array_equal(T._spread(xy, scale, 640, 360, 200), pick)
     assert np.array_equal(T._spread(xy[:50], scale[:50], 640, 360, 200), np.arange(50))
+
+
+def test_a_pnp_pose_off_its_keyframes_is_replaced_by_their_interpolation(tracked):
+    """The check after PnP: features that place a frame consistently but far from where its
+    keyframes put it (here: projected from a pose turned 20 deg) give a confident wrong
+    PnP pose; it is rejected and the frame is interpolated between its keyframes, and named."""
+    from parascale.core.cameras import invert_poses
+    from parascale.core.rotations import rotation_angle
+
+    out, report = tracked
+    pycolmap = T.import_pycolmap()
+    model = pycolmap.Reconstruction(str(out / "sparse"))
+    names = [f"frame_{i:06d}.png" for i in range(FRAMES)]
+    kf = [names.index(n) for n in report["keyframes"]]
+    a, b = kf[1], kf[2]
+    good, bad = a + 1, b - 1
+    assert good < bad
+    by_name = {im.name: im for im in model.images.values()}
+    c2w = read_track(out).c2w
+    anchor = by_name[names[a]]
+    ids = np.array([p.point3D_id for p in anchor.points2D])
+    X = np.array([model.points3D[i].xyz for i in ids])
+    K = np.asarray(anchor.camera.calibration_matrix())
+
+    def seen_from(pose_c2w):
+        w2c = invert_poses(pose_c2w[None])[0]
+        pc = X @ w2c[:3, :3].T + w2c[:3, 3]
+        uv = pc @ K.T
+        return uv[:, :2] / uv[:, 2:]
+
+    turn = np.eye(4)
+    turn[:3, :3] = cv2.Rodrigues(np.array([0.0, np.radians(20.0), 0.0]))[0]
+    segments = [(1, np.array([good, bad]), [(np.arange(len(ids)), seen_from(c2w[good])),
+                                            (np.arange(len(ids)), seen_from(c2w[bad] @ turn))])]
+    reg = T._register_all(pycolmap, model, kf, segments, names)
+    assert reg.inliers[good] >= T.MIN_PNP_INLIERS
+    assert np.degrees(rotation_angle(c2w[good, :3, :3].T @ reg.c2w[good, :3, :3])) < 0.05
+    # (frames given no followed features here are interpolated too)
+    assert bad in reg.interpolated and good not in reg.interpolated
+    expected = T.resample_poses_se3(c2w[[a, b]], (bad - a) / (b - a))
+    np.testing.assert_allclose(reg.c2w[bad], expected, atol=1e-9)
