@@ -2,14 +2,23 @@
 
     track_video(video, out, intrinsics=None, options=None, progress=None) -> TrackingResult
 
-Pipeline: frames (a video file decoded with OpenCV, or an image folder) are written to
-``<out>/images``; SIFT features on frames whose long side is capped (``max_image_size``,
-640 px by default: as accurate as full resolution on the test clips, 2-3x faster);
-sequential matching; global mapping (GLOMAP) with the intrinsics held fixed when they
-are given (a focal guess is refined otherwise); incremental mapping as a fallback. The
-model is written as a COLMAP binary model in ``<out>/sparse`` (read back by
-``core.formats.readers.read_colmap``), with ``<out>/track_report.json``. The folder appears only
-when everything succeeded (built beside it, then renamed).
+Pipeline (docs/tracking.md): the video (a file decoded with OpenCV, or an image folder)
+is read once as a stream, its frames written to ``<out>/images`` on a thread of their own.
+At a working size (long side ``max_image_size``, 640 px by default) the features of the
+last keyframe are followed into each frame (pyramidal Lucas-Kanade, checked both ways);
+a frame becomes a keyframe when too few survive, they moved too far, their motion shows
+parallax, or too many frames passed. Keyframes get SIFT features capped by count,
+enter the COLMAP database at once and are matched with their predecessors; global
+mapping (GLOMAP) of the keyframes follows, with the intrinsics held fixed when they are
+given (a focal guess is refined otherwise), incremental mapping as a fallback. Every
+other frame is posed by PnP on the 3D points of the features followed into it, checked
+against the interpolation between its keyframes. Short clips and photo sets (features
+rarely outlive a frame) are mapped frame by frame instead, SIFT on every frame and
+sequential matching, as before keyframes. The model has every frame, named by its frame
+number, as a COLMAP binary model in ``<out>/sparse`` (read back by
+``core.formats.readers.read_colmap``), with ``<out>/track_report.json``. The folder
+appears only when everything succeeded (built beside it, then renamed). Memory holds a few
+frames whatever the video's length.
 
 A plausibility check that needs no ground truth then refuses (TrackingError naming the
 frames) or warns: too few frames, featureless frames, a camera that does not move,
@@ -21,7 +30,7 @@ importing it. ``import_pycolmap()`` loads the system zlib first: on Linux, a pyc
 loaded before zlib makes later zlib use abort with "double free".
 
 No bpy here. Everything is deterministic for the same input and options: fixed random
-seeds, and single-threaded mapping.
+seeds, rule-based keyframes, matching as fixed matrix products, single-threaded mapping.
 """
 from __future__ import annotations
 
@@ -721,6 +730,7 @@ def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Op
         total, frames = _frame_stream(video, images)
         every = options.keyframes == "all" or 0 < total <= SHORT_CLIP
         front = _FrontEnd(pycolmap, db, spool, options, intrinsics, keyframes=not every, total=total)
+        share = 0.2 if every else 0.6   # of the progress bar: the stream (every frame: only following)
         writer = None
         gray = None
         t_read = 0.0
@@ -736,7 +746,7 @@ def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Op
                 n = len(front.names)
                 if total and (n % 10 == 0 or n == total):
                     what = f"{len(front.kf_frames)} keyframes" if front.keyframes else "following features"
-                    progress(0.6 * min(1.0, n / total), f"frame {n}/{total}: {what}")
+                    progress(share * min(1.0, n / total), f"frame {n}/{total}: {what}")
                 t = time.perf_counter()
             names = front.names
             if len(names) < MIN_FRAMES:
@@ -760,7 +770,7 @@ def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Op
         if every:
             db.unlink()
             pycolmap.Database.open(str(db)).close()
-            progress(0.3, f"SIFT features and matching on all {len(names)} frames")
+            progress(share, f"SIFT features and matching on all {len(names)} frames")
             _every_frame_database(pycolmap, video, db, images, names, intrinsics, options, timings)
             kf = list(range(len(names)))
         else:
@@ -771,7 +781,7 @@ def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Op
         _check_motion(video, motion, names)
 
         t = time.perf_counter()
-        progress(0.6, f"{options.mapper} mapping of {len(kf)} keyframes")
+        progress(0.6, f"{options.mapper} mapping of {len(kf)} {'frames' if every else 'keyframes'}")
         pycolmap.set_random_seed(SEED)
         kf_names = [names[f] for f in kf]
         recon, mapper = None, options.mapper
@@ -790,8 +800,9 @@ def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Op
                                 "or too few matching features between frames)")
 
         t = time.perf_counter()
-        progress(0.85, f"registering {len(names) - len(kf)} frames between keyframes")
-        reg = _register_all(pycolmap, recon, kf, [] if every else front.segments(), names)
+        if not every:
+            progress(0.85, f"posing the {len(names) - len(kf)} frames between keyframes")
+        reg = _register_all(pycolmap, recon, kf, [] if every else front.segments(), names, check=not every)
         timings["registration"] = time.perf_counter() - t
         progress(0.95, "checking the track")
         model_rec = _full_model(pycolmap, recon, reg, names)
@@ -983,7 +994,10 @@ def _pose_c2w(cam_from_world) -> np.ndarray:
     return np.linalg.inv(w2c)
 
 
-def _register_all(pycolmap, recon, kf_frames, segments, names) -> _Registered:
+def _register_all(pycolmap, recon, kf_frames, segments, names, check: bool = True) -> _Registered:
+    """Poses of every frame: the mapped keyframes', then PnP for the frames in `segments`
+    (anchor keyframe, frames, followed features), then (check=True) each PnP pose against
+    the interpolation between its keyframes, which also stands in for failed frames."""
     from .rotations import rotation_angle
 
     n = len(names)
@@ -1040,7 +1054,7 @@ def _register_all(pycolmap, recon, kf_frames, segments, names) -> _Registered:
     # the check: each PnP pose against the interpolation between its keyframes
     kf = np.asarray(kf_frames)
     interpolated = []
-    for f in range(n):
+    for f in range(n if check else 0):
         if inliers[f] == -1:
             continue
         a = kf[kf < f].max() if (kf < f).any() else None
