@@ -57,7 +57,23 @@ def files(tmp_path_factory):
     for _ in range(12):
         vw.write(rng.integers(0, 255, (36, 64, 3), dtype=np.uint8))
     vw.release()
+    huge = d / "huge_frames"  # PNG headers declaring 100000x100000 (a few bytes each)
+    huge.mkdir()
+    for i in range(12):
+        (huge / f"frame_{i:03d}.png").write_bytes(png_header(100000, 100000))
     return d
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose IHDR declares width x height (8-bit RGB), with a token IDAT."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 @pytest.fixture
@@ -133,6 +149,7 @@ def cases(f: Path, o: Path):
         ("transfer-track-out-file", tj + ["--track-out", track], "--track-out"),
         ("transfer-sensor-alone", tj + ["--sensor", 36], "--sensor and --lens"),
         ("track-video-missing", ["track", f / "nope.mp4", "--out", o / "trk"], "VIDEO"),
+        ("track-video-huge-frames", ["track", f / "huge_frames", "--out", o / "trk"], "100000x100000"),
         ("track-out-file", ["track", video, "--out", track], "--out"),
         ("track-max-image-size", ["track", video, "--out", o / "trk", "--max-image-size", -5], "--max-image-size"),
         ("track-mapper-choice", ["track", video, "--out", o / "trk", "--mapper", "magic"], "--mapper"),
@@ -140,6 +157,7 @@ def cases(f: Path, o: Path):
         ("measure-track-missing", ["measure", "--track", f / "nope.txt", "--json", o / "pi.json"], "--track"),
         ("measure-video-text", mj + ["--video", txt], "not a video file"),
         ("measure-video-missing", mj + ["--video", f / "nope.mp4"], "--video"),
+        ("measure-video-huge-frames", mj + ["--video", f / "huge_frames"], "100000x100000"),
         ("measure-format-choice", mj + ["--format", "xyz"], "--format"),
         ("measure-estimator-choice", mj + ["--estimator", "median"], "--estimator"),
         ("measure-preset-choice", mj + ["--preset", "slow"], "--preset"),
@@ -200,6 +218,9 @@ def cases(f: Path, o: Path):
         ("export-generator-unknown", er + ["--generator", "sora"], "--generator 'sora'"),
         ("export-speed-negative", er + ["--speed", -2], "--speed -2"),
         ("export-speed-nan", er + ["--speed", "nan"], "--speed nan"),
+        ("export-speed-huge", er + ["--speed", "1e308"], "1e+06"),
+        ("export-speed-tiny", er + ["--speed", "1e-308"], "1e-06"),
+        ("export-speed-in-scene-units", er + ["--generator", "scene", "--speed", 2], "--speed"),
         ("export-frames-huge", er + ["--frames", 100_000_000], "--frames 100000000"),
         ("export-frames-one", er + ["--frames", 1], "--frames 1"),
         ("export-frames-negative", er + ["--frames", -3], "--frames -3"),
@@ -288,3 +309,22 @@ def test_refusal_as_a_process(files, tmp_path, argv, expect):
     assert len(r.stderr.strip().splitlines()) == 1 and expect in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_colmap_export_into_the_users_fern_model_is_refused(files, data_dir, tmp_path):
+    """A copy of fern's COLMAP model holds exactly the names a COLMAP export writes; no
+    manifest of ParaScale's says it wrote them: exit 2, every file byte-identical."""
+    import shutil
+
+    model = tmp_path / "fern_model"
+    shutil.copytree(data_dir / "llff_fern/data/nerf_llff_data/fern/colmap_text", model)
+    for p in [model, *model.iterdir()]:  # the shared data is read-only; the user's copy is not
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    before = snapshot(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "parascale", "export", "--blend", str(files / "ref.blend"),
+                        "--camera", "Reference", "--format", "colmap", "--output", str(model)],
+                       capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "cameras.txt" in r.stderr and "--force" in r.stderr, r.stderr
+    assert snapshot(tmp_path) == before
