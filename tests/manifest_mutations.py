@@ -24,6 +24,11 @@ HOSTILE_NAMES = ["p", "thesis.tex", "renders/take1.mp4", "renders", "poses.txt",
 def mutate_manifest(r: random.Random, doc) -> str:
     """A mutated manifest.json text (structure-aware, then sometimes byte damage)."""
     doc = json.loads(json.dumps(doc))
+    if r.random() < 0.3:  # still a valid manifest: it lists the user's files with made-up hashes, or is as written
+        if r.random() < 0.5 and isinstance(doc.get("files"), list):
+            doc["files"] += [_entry(n, len(USER_FILES[n]), r.choice(["0" * 64, "a" * 64])) for n in USER_FILES
+                             if r.random() < 0.5]
+        return json.dumps(doc)
     for _ in range(r.choice([1, 1, 2, 3])):
         if not isinstance(doc, dict):
             break

@@ -214,3 +214,15 @@ def test_the_bridge_keeps_the_users_files_beside_its_own(tmp_path, capsys):
     assert bridge.main([str(p), "--generator", "motionctrl", "--size", "8x8", "--out", str(out), "--force"]) == 0
     assert not (out / "my_render.mp4").exists()
     assert (out / "command.txt").read_text() != "my own command\n"
+
+
+@pytest.mark.parametrize("gen, frames", [("cameractrl", 16), ("wan-fun-camera", 81), ("motionctrl", 14),
+                                         ("motionctrl", 16), ("recammaster", 81), ("gen3c", 121), ("uni3c", 81)])
+def test_the_names_checked_before_work_are_the_names_written(tmp_path, capsys, gen, frames):
+    """The user's files are checked against output_names() before any work: they must be
+    exactly what the run writes."""
+    out = tmp_path / "out"
+    assert bridge.main([str(poses(tmp_path)), "--generator", gen, "--frames", str(frames), "--size", "8x12",
+                        "--out", str(out)]) == 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert [e["name"] for e in man["files"]] == bridge.output_names(gen, frames)

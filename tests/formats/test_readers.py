@@ -708,7 +708,7 @@ def test_singular_and_nan_matrices(tmp_path):
 def test_focal_length_not_positive_is_refused(tmp_path):
     for fx in ("0", "-5"):
         d = colmap_text(tmp_path / fx, [1, 2], cam=f"1 PINHOLE 64 48 {fx} 50 32 24")
-        _expect(d, rf"images.txt line 1: focal lengths must be positive, got fx={fx}")
+        _expect(d, rf"cameras.txt line 1: focal lengths must be positive, got fx={fx}")  # where the focal is
     p = megasam_npz(tmp_path / "m.npz", intrinsic=np.array([[0.0, 0, 32], [0, 50, 24], [0, 0, 1]]))
     _expect(p, r"m.npz intrinsic: focal lengths must be positive, got fx=0")
     doc = writers.parascale_document(small_track(3))
@@ -877,7 +877,7 @@ def test_a_focal_error_names_the_cameras_file(fern, tmp_path):
     assert "images.bin" not in msg
 
 
-@pytest.mark.parametrize("fx, fov", [(1e-300, "180"), (1e-3, "179.9"), (100.0, "0.57")])
+@pytest.mark.parametrize("fx, fov", [(1e-300, "180"), (1e-3, "179.8"), (100.0, "0.573")])
 def test_a_field_of_view_outside_1_to_179_degrees_is_refused(tmp_path, fx, fov):
     """RealEstate10K normalised fx 1e-300 was read (a field of view of 180 degrees)."""
     p = tmp_path / "poses.txt"
