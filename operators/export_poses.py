@@ -1,7 +1,7 @@
 """File > Export > Camera Poses for Video Generators (ParaScale): a thin operator over
 parascale_blender.export.export_camera."""
 import bpy
-from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
 from ..parascale_blender import animation, export, pipeline
@@ -74,8 +74,12 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
     generator: EnumProperty(name="Gauge", items=_generator_items,
                             description="Whose depth scale the translation is written in: a generator feels "
                                         "parallax, so the move is rescaled from this scene's depth to its")
-    speed: FloatProperty(name="Speed", default=1.0, min=1e-6, soft_max=10.0,
+    speed: FloatProperty(name="Speed", default=1.0, min=1e-6, max=1e6, soft_max=10.0,
                          description="Explicit multiplier on the translation, on top of the gauge (1 = as calibrated)")
+    force: BoolProperty(name="Replace Anyway", default=False,
+                        description="Replace what is at the output even where ParaScale's manifest does not say it "
+                                    "wrote it (the files there are deleted). Off: such an output is refused, and "
+                                    "the user's own files beside an earlier export are kept")
     camera: StringProperty(name="Camera", default="",
                            description="Camera object (empty: the ParaScale result, else the active or scene camera)")
 
@@ -114,6 +118,7 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
         row = layout.row(align=True)
         row.prop(self, "frame_start")
         row.prop(self, "frame_end")
+        layout.prop(self, "force")
 
     def execute(self, context):
         obj = _camera(context, self.camera)
@@ -126,7 +131,8 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
             result = export.export_with_gauge(context.scene, obj, self.format,
                                               pipeline.absolute_path(self.filepath, "export"),
                                               frames=self.frame_count or None, frame_range=frame_range,
-                                              generator=self.generator, speed=self.speed)
+                                              generator=self.generator, speed=self.speed, force=self.force,
+                                              force_hint="'Replace Anyway'")
         except (ValueError, OSError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -13,33 +13,14 @@ import numpy as np
 
 from ..core import gauge
 from ..core.gauge import GAUGES  # noqa: F401  (the Export dialog lists them through the adapter)
+from ..core.formats import manifest as manifest_lib
 from ..core.formats import writers
 from ..core.formats.writers import atomic_write_bytes
 from ..core.cameras import Track
 from . import animation
+from .outputs import BRIDGE_NAME, BRIDGE_SOURCE, EXTENSIONS, check_replaceable, output_path  # noqa: F401
 
-BRIDGE_SOURCE = Path(__file__).resolve().parents[1] / "bridge" / "parascale_bridge.py"
-BRIDGE_NAME = "parascale_bridge.py"
 CURVES = ("pi_ref", "pi_target", "scale")
-# The file extension each format is written with ("" for the folder formats).
-EXTENSIONS = {"re10k": ".txt", "motionctrl": ".json", "recammaster": ".json", "nerf": ".json",
-              "colmap": "", "gen3c": "", "parascale": ".json"}
-
-
-def output_path(fmt: str, path) -> Path:
-    """The path a format is written to: a file gets its format's extension (added, or
-    replacing a wrong one); a folder format keeps the name, without a file extension."""
-    path = Path(path)
-    ext = EXTENSIONS.get(fmt, "")
-    if not path.name or path.name in (".", ".."):
-        raise ValueError(f"{path}: give a file name for the {fmt} export")
-    if ext and path.suffix.lower() != ext:
-        return path.with_name(path.stem + ext if path.suffix.lower() in (".txt", ".json") else path.name + ext)
-    if not ext and path.suffix.lower() in (".txt", ".json"):
-        return path.with_suffix("")
-    return path
-
-
 def camera_track(scene, camera_obj, frame_range: Optional[Sequence[int]] = None) -> Track:
     """The camera's evaluated poses (OpenCV c2w), per-frame intrinsics, frame times
     (frame / fps), ParaScale curves and provenance as a Track."""
@@ -142,10 +123,31 @@ def default_generator(fmt: str) -> Optional[str]:
     return gauge.FORMAT_GENERATOR.get(fmt)
 
 
+def check_request(fmt: str, generator: Optional[str] = "auto", speed: float = 1.0) -> Optional[str]:
+    """The format, generator and speed of an export, checked before the scene is touched:
+    the generator whose gauge is written (None: scene units). Raises ValueError."""
+    if fmt not in writers.FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(writers.FORMATS)}")
+    if not BRIDGE_SOURCE.is_file():
+        raise ValueError(f"the bridge script is missing from the extension ({BRIDGE_SOURCE})")
+    return gauge.export_generator(fmt, generator, speed)
+
+
+def check_depth_memory(frames: int, depth_size, what: str = "GEN3C depth") -> None:
+    """The depth maps a GEN3C export holds (float32, twice while they are stacked) fit in
+    the memory available. Raises ValueError naming the need."""
+    need = 2 * 4 * int(frames) * int(depth_size[0]) * int(depth_size[1])
+    avail = writers.available_memory()
+    if avail is not None and need > avail:
+        raise ValueError(f"{what}: {frames} frames of {depth_size[0]}x{depth_size[1]} float32 need "
+                         f"{need / 2 ** 30:.3g} GiB of memory; {avail / 2 ** 30:.3g} GiB is available (fewer "
+                         "--frames or a smaller --depth-size)")
+
+
 def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int] = None,
                       frame_range: Optional[Sequence[int]] = None, depth_size=(96, 54), *,
                       generator: Optional[str] = "auto", speed: float = 1.0,
-                      gauge_depth_size=(96, 54)) -> ExportResult:
+                      gauge_depth_size=(96, 54), force: bool = False, force_hint: str = "--force") -> ExportResult:
     """Write camera_obj's animation over frame_range (default: its keyed range) in
     format fmt (core.formats.writers.FORMATS) to output, resampled to `frames` evenly spaced
     frames when given (None: every frame; recammaster: 81), with the translation in
@@ -157,28 +159,23 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
     bridge converts). Copies parascale_bridge.py next to the output and writes a
     manifest (<output>.manifest.json; manifest.json inside folder formats).
     The output gets the format's extension (output_path) and missing folders are
-    created. Raises ValueError."""
-    if fmt not in writers.FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(writers.FORMATS)}")
-    if not BRIDGE_SOURCE.is_file():
-        raise ValueError(f"the bridge script is missing from the extension ({BRIDGE_SOURCE})")
-    if generator == "auto":
-        generator = default_generator(fmt)
-    if generator == "scene":
-        generator = None
-    if generator is not None:
-        gauge.gauge_of(generator)  # unknown names fail before anything is rendered
-    if not (np.isfinite(speed) and speed > 0):
-        raise ValueError(f"speed must be a positive number, got {speed}")
-    if generator is None and speed != 1.0:
-        raise ValueError("speed multiplies the translation in a generator's gauge; this export writes scene "
-                         "units (pick a generator, or use the bridge's --speed)")
+    created.
+
+    Ownership (core.formats.manifest): what is at the output is replaced only as far as
+    ParaScale's manifest says it wrote it; the user's files stay (and the warnings say
+    so); anything else is refused before any work unless force (force_hint: how the
+    caller names that option in the message). Raises ValueError."""
+    generator = check_request(fmt, generator, speed)
     output = output_path(fmt, output)
+    plan = check_replaceable(fmt, output, force, force_hint)
+    if fmt == "gen3c" and frames is not None:
+        check_depth_memory(frames, depth_size)
     track = camera_track(scene, camera_obj, frame_range)
-    output.parent.mkdir(parents=True, exist_ok=True)  # a new folder for the export is fine
     if frames is None:
         frames = writers.DEFAULT_FRAMES.get(fmt)
     track = writers.prepare(track, frames)
+    if fmt == "gen3c":
+        check_depth_memory(len(track), depth_size)
     start_frame = int(track.meta["source_frames"][0])
     scene_depth = None
     early = []
@@ -213,6 +210,10 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
     meta = dict(written_track.meta)
     meta["gauge"] = record
     written_track = replace(written_track, meta=meta)
+    writers.check_output(output, written_track)  # finite, bounded, plausible: before the depth renders
+    if plan.message():
+        warnings.append(plan.message())
+    output.parent.mkdir(parents=True, exist_ok=True)  # a new folder for the export is fine
     kwargs = {}
     if fmt == "gen3c":
         depths, depth_K = _gen3c_depths(scene, track, depth_size)
@@ -222,17 +223,41 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
         kwargs.update(unit_scale=1.0 if generator is not None else track.meta.get("unit_scale", 1.0))
     manifest = {"format": fmt, "output": str(output), "frames": len(track), "frame_labels": labels,
                 "gauge": record, "range": check, "warnings": warnings}
-    manifest_text = json.dumps(manifest, indent=1, allow_nan=False) + "\n"
+    json.dumps(manifest, allow_nan=False)  # JSON-safe before anything is written
     if fmt in writers.FOLDER_FORMATS:  # the bridge and manifest go in with the folder, which appears whole
-        kwargs["extra_files"] = {BRIDGE_NAME: BRIDGE_SOURCE.read_bytes(), "manifest.json": manifest_text.encode()}
-        written = Path(writers.write_track(written_track, fmt, output, frames=None, **kwargs))
-        paths = [written, written / BRIDGE_NAME, written / "manifest.json"]
+        kwargs["extra_files"] = {BRIDGE_NAME: BRIDGE_SOURCE.read_bytes()}
+        written = Path(writers.write_track(written_track, fmt, output, frames=None, manifest=manifest,
+                                           force=force, **kwargs))
+        paths = [written, written / BRIDGE_NAME, written / manifest_lib.MANIFEST_NAME]
     else:
-        written = Path(writers.write_track(written_track, fmt, output, frames=None, **kwargs))
-        manifest_path = written.with_name(written.name + ".manifest.json")
-        writers.atomic_write_text(manifest_path, manifest_text)
-        paths = [written, copy_bridge(written.parent), manifest_path]
+        written, paths = _write_file_set(written_track, fmt, output, manifest, force, force_hint, kwargs)
     return ExportResult([str(p) for p in paths], record, warnings, check)
+
+
+def _write_file_set(track: Track, fmt: str, output: Path, manifest: dict, force: bool, force_hint: str,
+                    kwargs: dict):
+    """The output file, the bridge beside it and the manifest <output>.manifest.json (the
+    commit record, listing the two by size and SHA-256) as one set (writers.AtomicSet): a
+    kill leaves the old set or the new one, or a journal the next run finishes."""
+    bridge = BRIDGE_SOURCE.read_bytes()
+    plan = check_replaceable(fmt, output, force, force_hint)  # again, just before writing
+    sidecar = manifest_lib.sidecar_of(output)
+    bridge_path = output.parent / BRIDGE_NAME
+    write_bridge = BRIDGE_NAME not in plan.kept and not (
+        bridge_path.is_file() and bridge_path.stat().st_size == len(bridge) and bridge_path.read_bytes() == bridge)
+    paths = [output] + ([bridge_path] if write_bridge else []) + [sidecar]  # the record last
+    with writers.AtomicSet(paths) as s:
+        writers.write_track(track, fmt, s.tmp(output), frames=None, **kwargs)
+        entries = [s.entry(output)]
+        if write_bridge:
+            writers.atomic_write_bytes(s.tmp(bridge_path), bridge)
+            entries.append(s.entry(bridge_path))
+        elif BRIDGE_NAME not in plan.kept:
+            entries.append(manifest_lib.entry_of(output.parent, BRIDGE_NAME))
+        doc = manifest_lib.manifest_document(manifest, entries)
+        writers.atomic_write_json(s.tmp(sidecar), doc, indent=1, end="\n")
+        s.commit()
+    return output, [output, bridge_path, sidecar]
 
 
 def gauge_preview(scene, camera_obj, generator: str, *, speed: float = 1.0, frames: Optional[int] = None,

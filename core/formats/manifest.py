@@ -381,3 +381,70 @@ def _listed_beside(folder: Path, p: Path, listed: Optional[dict]) -> bool:
         except ManifestError:
             continue
     return any(p.name in c and _matches(p, c[p.name]) for c in candidates)
+
+
+# ---------------------------------------------------------------------------
+# a file and its report: the report as the commit record
+
+RECORD_KEY = "output"
+
+
+def read_record(path) -> Entry:
+    """The record a report holds of the file it describes ("output": {name, size, sha256,
+    path}), strictly validated; ManifestError with the reason otherwise."""
+    path = Path(path)
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        raise ManifestError(f"cannot read it ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ManifestError("it is not a regular file")
+    if st.st_size > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{st.st_size} bytes, more than {MAX_MANIFEST_BYTES} for a report")
+    try:
+        with V.guard(path, "a ParaScale report", also=(OSError,)):
+            doc = V.load_json(path, "a ParaScale report")
+    except V.TrackFormatError as exc:
+        raise ManifestError(str(exc).replace(f"{path}: ", "", 1).replace(f"{path} ", "", 1)) from None
+    rec = doc.get(RECORD_KEY) if isinstance(doc, dict) else None
+    if not isinstance(rec, dict) or not {"name", "size", "sha256"} <= set(rec) <= {"name", "size", "sha256", "path"}:
+        raise ManifestError(f"no \"{RECORD_KEY}\" record of the file it describes (name, size, sha256)")
+    problem = _name_problem(rec["name"], flat=True)
+    if problem:
+        raise ManifestError(f"{RECORD_KEY}: {problem}")
+    size, digest = rec["size"], rec["sha256"]
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_SIZE:
+        raise ManifestError(f"{RECORD_KEY}: size must be a whole number of bytes, got {V._short(size)}")
+    if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+        raise ManifestError(f"{RECORD_KEY}: sha256 must be 64 lowercase hex digits, got {V._short(digest)}")
+    return Entry(rec["name"], size, digest)
+
+
+def record_pair_plan(output, report, force: bool = False, force_hint: str = FORCE_HINT) -> Plan:
+    """What writing `output` with `report` (its commit record) may replace: an existing
+    report must be ParaScale's (a valid record), an existing output the file it records,
+    as it is. Else OwnershipError naming the file and the way out."""
+    output, report = Path(output), Path(report)
+    plan = Plan(output, force=force)
+    for p in (output, report):
+        if os.path.lexists(p) and (p.is_symlink() or not p.is_file()):
+            raise OwnershipError(f"{p}: exists and is not a file")
+    if force:
+        return plan
+    rec = None
+    if os.path.lexists(report):
+        try:
+            rec = read_record(report)
+        except ManifestError as exc:
+            raise OwnershipError(f"{report}: exists and is not a report ParaScale can tell it wrote ({exc}); choose "
+                                 f"another name, or {force_hint} to replace it") from None
+        plan.ours.append(report.name)
+    if os.path.lexists(output):
+        if rec is None or rec.name != output.name or not _matches(output, rec):
+            why = (f"no report at {report} records it" if rec is None else
+                   f"{report.name} records {printable(rec.name)}" if rec.name != output.name else
+                   "it changed since ParaScale wrote it")
+            raise OwnershipError(f"{output}: exists and ParaScale did not write it as it is ({why}); choose another "
+                                 f"name, or {force_hint} to replace it")
+        plan.ours.append(output.name)
+    return plan

@@ -87,6 +87,9 @@ CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
 WORLD_TO_UE = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
 
 
+available_memory = V.available_memory
+
+
 class ExportError(ValueError):
     """A track or request that cannot be written (named in the message)."""
 
@@ -213,6 +216,17 @@ def atomic_write_text(path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def json_safe(obj):
+    """obj with every non-finite float (NaN, +-inf: not JSON) replaced by null, recursively."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
 def atomic_write_json(path, obj, end: str = "", **kwargs) -> Path:
     """json.dump streamed into the temporary file: the text of a long track is never one
     string (json.dumps with indent keeps every piece of the document until it joins
@@ -294,9 +308,38 @@ def check_replaceable_folder(path, allowed: Optional[Sequence[str]] = None, forc
     """Refuse, before any work, an existing folder at `path` that ParaScale's manifest
     does not say it wrote (core.formats.manifest.folder_plan); allowed: the names the
     new output writes (the user's files may not clash with them). Returns the plan:
-    plan.kept are the user's files that will stay."""
+    plan.kept are the user's files that will stay. What killed runs left beside it is
+    recovered first (clean_stale), so what is judged is what the user has."""
+    clean_stale(path)
     try:
         return M.folder_plan(path, allowed, force=force, force_hint=force_hint)
+    except M.OwnershipError as exc:
+        raise ExportError(str(exc)) from None
+
+
+def check_replaceable_files(output, shared: Optional[Mapping[str, bytes]] = None, force: bool = False,
+                            force_hint: str = M.FORCE_HINT) -> M.Plan:
+    """Refuse, before any work, an existing output file that its manifest beside it
+    (<output>.manifest.json) does not say ParaScale wrote as it is
+    (core.formats.manifest.file_set_plan). shared: files written beside it that several
+    outputs share (the bridge script): plan.kept names those that stay as they are."""
+    output = Path(output)
+    for p in [output, M.sidecar_of(output)] + [output.parent / n for n in (shared or {})]:
+        clean_stale(p)
+    try:
+        return M.file_set_plan(output, force=force, force_hint=force_hint, shared=shared)
+    except M.OwnershipError as exc:
+        raise ExportError(str(exc)) from None
+
+
+def check_replaceable_pair(output, report, force: bool = False, force_hint: str = M.FORCE_HINT) -> M.Plan:
+    """Refuse, before any work, an existing `output` its existing `report` (the commit
+    record: core.formats.manifest.read_record) does not record as it is, or a report that
+    is not ParaScale's. A killed run's commit is finished first (clean_stale)."""
+    for p in (output, report):
+        clean_stale(p)
+    try:
+        return M.record_pair_plan(output, report, force, force_hint)
     except M.OwnershipError as exc:
         raise ExportError(str(exc)) from None
 
@@ -378,6 +421,12 @@ class AtomicSet:
     the next one (clean_stale rolls it forward): readers after recovery see the old
     set or the new set, never a mix. Until commit nothing at the destinations changes;
     on error (or without commit) the temporaries are removed.
+
+    The moves are made in the order of `paths`: the last is the commit record (a
+    manifest or a report holding the others' size and SHA-256, `entry(path)`), so a
+    record always describes files already in place; a reader that finds the record
+    not matching (the window of the moves) knows a commit is under way or was cut
+    short, and the next run finishes it.
 
         with AtomicSet([blend, report]) as s:
             save(s.tmp(blend)); write(s.tmp(report)); s.commit()

@@ -106,6 +106,14 @@ def check_video(option: str, path: Optional[str]) -> Optional[Path]:
         return None
     p = check_input(option, path)
     if p.is_dir():
+        from ...core.formats.readers import list_images
+        from ...core.formats.validate import check_image_header
+
+        try:  # each image's declared size, from its header (nothing decoded)
+            for image in list_images(p):
+                check_image_header(image)
+        except (ValueError, OSError) as exc:
+            raise CommandError(f"{option} {exc}") from None
         return p
     from ...core.reference import check_video_file
 

@@ -31,7 +31,10 @@ def add_arguments(p):
                         "scene units (default: the format's generator: re10k cameractrl, motionctrl motionctrl, "
                         "recammaster recammaster, gen3c gen3c; nerf, colmap and parascale keep scene units)")
     p.add_argument("--speed", type=float, default=1.0,
-                   help="explicit multiplier on top of the gauge (1 = the calibrated motion as is)")
+                   help="explicit multiplier on top of the gauge (1 = the calibrated motion as is; 1e-6 to 1e6)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the output even where ParaScale's manifest does not say it wrote what is there "
+                        "(the user's files there are deleted); without it such an output is refused")
 
 
 def check_args(args) -> tuple[int, int]:
@@ -48,21 +51,39 @@ def check_args(args) -> tuple[int, int]:
         chk.check_frame("--frame-range END", b)
         chk.check_frame_range("--frame-range", a, b)
     w, h = chk.parse_size("--depth-size", args.depth_size)
-    from ...core.gauge import GAUGES
+    from ...core.gauge import GAUGES, GaugeError, export_generator, speed_problem
 
     if args.generator not in ("auto", "scene") and args.generator not in GAUGES:
         raise CommandError(f"--generator {args.generator!r}: choose auto, scene or one of {', '.join(GAUGES)}")
-    if not (math.isfinite(args.speed) and args.speed > 0):
-        raise CommandError(f"--speed {args.speed}: expected a positive multiplier (1 = the calibrated motion)")
+    problem = speed_problem(args.speed)
+    if problem:
+        raise CommandError(f"--speed {args.speed:g}: {problem}")
+    try:
+        export_generator(args.format, args.generator, args.speed)
+    except GaugeError as exc:
+        raise CommandError(f"--speed {args.speed:g} with --generator {args.generator}: {exc}") from None
+    from ..outputs import check_replaceable, output_path
+
+    try:
+        final = output_path(args.format, args.output)
+    except ValueError as exc:
+        raise CommandError(f"--output {exc}") from None
     if args.format in writers.FOLDER_FORMATS:
         chk.check_output_folder("--output", args.output)
-        allowed = writers.COLMAP_FILES if args.format == "colmap" else writers.GEN3C_FILES
-        try:  # refused now, not after the depth renders
-            writers.check_replaceable_folder(args.output, allowed)
-        except ValueError as exc:
-            raise CommandError(f"--output {exc}") from None
     else:
         chk.check_output_file("--output", args.output)
+        if str(final) != str(args.output):  # the name the format's extension gives it
+            chk.check_output_file("--output", str(final))
+    try:  # refused now, not after the scene is opened and the depth rendered
+        check_replaceable(args.format, final, args.force)
+    except ValueError as exc:
+        raise CommandError(f"--output {exc}") from None
+    if args.format == "gen3c" and args.frames:
+        need = 2 * 4 * args.frames * w * h
+        avail = writers.available_memory()
+        if avail is not None and need > avail:
+            raise CommandError(f"--frames {args.frames} --depth-size {w}x{h}: the GEN3C depth maps need "
+                               f"{need / 2 ** 30:.3g} GiB of memory; {avail / 2 ** 30:.3g} GiB is available")
     chk.check_distinct({"--blend": args.blend, "--output": args.output})
     return w, h
 
@@ -103,7 +124,7 @@ def run(args) -> int:
 
     result = export_with_gauge(scene, obj, args.format, args.output, frames=args.frames,
                                frame_range=tuple(args.frame_range) if args.frame_range else None,
-                               depth_size=(w, h), generator=args.generator, speed=args.speed)
+                               depth_size=(w, h), generator=args.generator, speed=args.speed, force=args.force)
     for p in result.paths:
         print(p)
     g = result.gauge

@@ -23,6 +23,7 @@ The options of each subcommand (parascale_blender/cli/<command>.py) and the clas
   demo      --out (a file, read-only folder)
 """
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -280,7 +281,7 @@ def test_every_option_of_every_subcommand_is_covered():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     tried = {(c[1][0], str(a)) for c in cases(Path("f"), Path("o")) for a in c[1] if str(a).startswith("--")}
-    exempt = {"--help", "--quick", "--follow-zoom", "--stop-short", "--keep-implausible", "--progress", "--source-camera", "--camera", "--scene"}
+    exempt = {"--help", "--force", "--quick", "--follow-zoom", "--stop-short", "--keep-implausible", "--progress", "--source-camera", "--camera", "--scene"}
     missing = []
     for name, p in sub.choices.items():
         for action in p._actions:
@@ -328,3 +329,59 @@ def test_colmap_export_into_the_users_fern_model_is_refused(files, data_dir, tmp
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
     assert "cameras.txt" in r.stderr and "--force" in r.stderr, r.stderr
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("extra, expect", [
+    (["--speed", "1e308"], "1e+06"), (["--speed", "1e-308"], "1e-06"), (["--speed", "nan"], "--speed nan"),
+    (["--generator", "scene", "--speed", "2"], "scene units"), (["--generator", "sora"], "sora"),
+    (["--format", "colmap", "--output", "{mine}"], "holiday.jpg"),
+])
+def test_export_options_are_refused_before_the_scene_is_opened(files, out, extra, expect):
+    """check_args, the step before bpy opens the .blend (about 450 MB), refuses them."""
+    from parascale.parascale_blender.cli import build_parser
+    from parascale.parascale_blender.cli.export import check_args
+    from parascale.parascale_blender.cli.parser import CommandError
+
+    argv = ["export", "--blend", str(files / "ref.blend"), "--camera", "Reference", "--format", "re10k",
+            "--output", str(out / "p.txt")] + [a.format(mine=out / "mine") for a in extra]
+    args = build_parser().parse_args(argv)
+    with pytest.raises(CommandError, match=re.escape(expect)):
+        check_args(args)
+
+
+def test_export_replaces_only_what_it_wrote(files, tmp_path, capsys):
+    """A file export is a set: the pose file, the bridge beside it and its manifest
+    (<name>.manifest.json, listing both by size and SHA-256, written last). The user's
+    file of the same name is refused (--force replaces it); a bridge the user edited is
+    kept and the export says so; a folder export keeps the files the user added."""
+    import hashlib
+    import json
+
+    from parascale.parascale_blender.cli import main
+
+    e = ["export", "--blend", str(files / "ref.blend"), "--camera", "Reference"]
+    poses = tmp_path / "poses.txt"
+    poses.write_text("my own RealEstate10K poses\n")
+    refused(capsys, e + ["--format", "re10k", "--output", poses], "--force", [tmp_path])
+    assert main(e + ["--format", "re10k", "--output", str(poses), "--force"]) == 0
+    man = json.loads((tmp_path / "poses.txt.manifest.json").read_text())
+    listed = {x["name"]: x for x in man["files"]}
+    assert sorted(listed) == ["parascale_bridge.py", "poses.txt"]
+    for name, x in listed.items():
+        data = (tmp_path / name).read_bytes()
+        assert x["size"] == len(data) and x["sha256"] == hashlib.sha256(data).hexdigest()
+    assert main(e + ["--format", "re10k", "--output", str(poses), "--frames", "5"]) == 0  # its own: replaced
+    assert len(poses.read_text().splitlines()) == 6
+    (tmp_path / "parascale_bridge.py").write_text("# my edited bridge\n")
+    capsys.readouterr()
+    assert main(e + ["--format", "re10k", "--output", str(poses)]) == 0
+    assert "parascale_bridge.py" in capsys.readouterr().err
+    assert (tmp_path / "parascale_bridge.py").read_text() == "# my edited bridge\n"
+    poses.write_text("edited after the export\n")  # changed since ParaScale wrote it: the user's now
+    refused(capsys, e + ["--format", "re10k", "--output", poses], "changed since ParaScale wrote it", [tmp_path])
+    model = tmp_path / "model"
+    assert main(e + ["--format", "colmap", "--output", str(model)]) == 0
+    (model / "notes.md").write_text("mine")
+    capsys.readouterr()
+    assert main(e + ["--format", "colmap", "--output", str(model), "--frames", "4"]) == 0
+    assert "notes.md" in capsys.readouterr().err and (model / "notes.md").read_text() == "mine"
