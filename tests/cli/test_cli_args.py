@@ -247,6 +247,7 @@ def cases(f: Path, o: Path):
         ("evaluate-render-size-zero", ev + ["--render-size", 0], "--render-size 0"),
         ("evaluate-render-size-negative", ev + ["--render-size", -5], "--render-size -5"),
         ("evaluate-render-size-huge", ev + ["--render-size", 10 ** 6], "--render-size 1000000"),
+        ("evaluate-render-size-memory", ev + ["--render-size", 65536], "GiB of memory"),
         ("evaluate-samples-negative", ev + ["--samples", -3], "--samples -3"),
         ("evaluate-samples-zero", ev + ["--samples", 0], "--samples 0"),
         ("evaluate-reference-missing", ev + ["--reference", f / "nope.txt"], "--reference"),
