@@ -3,14 +3,20 @@
 parascale), so it runs inside a video generator's own environment.
 
     python parascale_bridge.py POSES.json --generator G --out DIR
-           [--size HxW] [--frames N] [--speed K] [--run REPO]
+           [--size HxW] [--frames N] [--speed K] [--force] [--run REPO]
 
 POSES is a ParaScale .json (schema "parascale.poses", written by ParaScale's export) or
 a RealEstate10K .txt (its normalised intrinsics are read as square pixels at a height of
 576, e.g. 1024x576 for the 16:9 originals; only the aspect ratio matters).
 
-It writes into DIR (built in a temporary folder and renamed at the end: an error
-leaves nothing behind):
+It writes into DIR (built in a temporary folder and swapped in at the end: an error
+leaves nothing behind). An existing DIR is replaced only as far as its manifest.json
+says ParaScale wrote it (name, size and SHA-256 of every file): files the user added or
+changed there stay, and the run says so; a folder without a valid manifest that holds
+anything is refused (--force replaces it whole). Limits, refused before any work:
+--speed 1e-6..1e6; a recorded depth scale or unit scale 1e-9..1e9; --size 1..65536 a
+side, the Plucker tensor at most 16 GiB and within the memory available; fields of view
+1..179 degrees. The files written:
   - the generator's pose file,
   - its conditioning tensor as .npy: for Plucker-conditioned generators plucker.npy,
     shape (frames, 6, H, W) float32, CameraCtrl's ray_condition convention: pixel
@@ -18,7 +24,8 @@ leaves nothing behind):
     relative to frame 0 first, channels [o x d, d] (Uni3C: [d, o x d]);
     otherwise the camera tensor the generator builds from its pose file,
   - command.txt: the exact command line of the generator's own inference script,
-  - manifest.json: what was written, frame count, size, units, and notes.
+  - manifest.json: what was written (each file's size and SHA-256), frame count, size,
+    units, and notes.
 
 Translation gauge (--speed K multiplies on top, named as such):
   a generator reads translation, but feels translation / depth. Each generator has a
@@ -1207,7 +1214,7 @@ def main(argv=None) -> int:
         check_translation(path, args.generator, track, factor)
         check_memory(args.generator, n, out_h, out_w, out, size is not None, args.frames is not None)
         _check_fov(path, fit_intrinsics(track["K"], track["width"], track["height"], out_h, out_w), out_w, out_h,
-                   None, f"at --size {out_h}x{out_w} (scaled to cover it, centre-cropped) implies")
+                   None, f"at the output size {out_h}x{out_w} (scaled to cover it, centre-cropped) implies")
         clean_stale(out)
         kept = folder_plan(out, output_names(args.generator, n), args.force)
         files, cmd, needs, notes = build(args.generator, track, out_h, out_w, n, args.speed, out)

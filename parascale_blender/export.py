@@ -15,7 +15,6 @@ from ..core import gauge
 from ..core.gauge import GAUGES  # noqa: F401  (the Export dialog lists them through the adapter)
 from ..core.formats import manifest as manifest_lib
 from ..core.formats import writers
-from ..core.formats.writers import atomic_write_bytes
 from ..core.cameras import Track
 from . import animation
 from .outputs import BRIDGE_NAME, BRIDGE_SOURCE, EXTENSIONS, check_replaceable, output_path  # noqa: F401
@@ -81,13 +80,6 @@ def _gen3c_depths(scene, track: Track, depth_size) -> tuple[np.ndarray, np.ndarr
             depths.append(np.asarray(view.depth, np.float32))
             Ks.append(np.asarray(view.K, float))
     return np.stack(depths), np.stack(Ks)
-
-
-def copy_bridge(folder) -> Path:
-    """Copy the bridge script into folder (atomically)."""
-    dest = Path(folder) / BRIDGE_NAME
-    atomic_write_bytes(dest, BRIDGE_SOURCE.read_bytes())
-    return dest
 
 
 @dataclass

@@ -325,7 +325,7 @@ def file_set_plan(output, others: Iterable = (), force: bool = False, force_hint
     plan.kept."""
     output = Path(output)
     folder = output.parent
-    plan = Plan(output, force=force)
+    plan = Plan(folder, force=force)  # the kept files are named in this folder
     side = sidecar_of(output)
     for p in (output, side):
         if os.path.lexists(p) and (p.is_symlink() or not p.is_file()):
