@@ -1,0 +1,244 @@
+"""The driver of `parascale batch`: reads the job list, skips the jobs already done,
+runs the rest on Ray, one task per job, and writes the dataset summary.
+
+- Ray: `ray.init(address="local")` starts Ray on this machine with N CPUs (--workers,
+  default all cores), or `--address` joins a running cluster (then --workers caps how many
+  jobs run at once; default the cluster's CPUs). Every job and DIR must be at the same
+  paths on every node (a shared file system), and ParaScale installed on every node.
+- One task per job, declaring its CPUs (and, for Blender and tracking jobs, the memory
+  they peak at). measure jobs run in reusable worker processes (no bpy); track and transfer
+  jobs each get a worker process of their own that exits after the job (max_calls=1:
+  bpy holds one scene per process, and a COLMAP crash takes only its own job down).
+- max_retries: a worker that dies (crash, OOM killer, kill) has its job run again, up to
+  MAX_RETRIES times; a job that fails by itself (bad input) is not retried.
+- Each job writes DIR/<id>/ atomically as it finishes (tasks.py). A rerun skips every job
+  whose job.json says ok for the same inputs (jobs.inputs_key) and redoes the others:
+  failed ones, ones whose inputs changed, ones a kill cut off.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from .jobs import Job, inputs_key, parascale_version, read_jobs
+from .progress import Progress, rate_text
+from .tasks import failure_record, one_line, read_record, run_job, write_failure
+
+# CPUs each kind's task declares; memory (MiB) the Blender and tracking kinds declare
+# (their measured peaks, docs/batch.md), so that Ray never starts more of them than a
+# node's memory holds. measure jobs peak far below a worker's own footprint.
+KIND_CPUS = {"measure": 1, "track": 1, "transfer": 1}
+KIND_MEMORY_MB = {"measure": None, "track": 1024, "transfer": 1536}
+FRESH_PROCESS = {"measure": False, "track": True, "transfer": True}
+MAX_RETRIES = 2
+LOCAL_OBJECT_STORE = 128 << 20  # results are a few KB: no need for Ray's default 30% of RAM
+MARKER = "batch.json"
+
+
+class BatchError(ValueError):
+    """A batch that cannot start (named in the message)."""
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise BatchError("parascale batch runs on Ray, which is not installed here: "
+                         "pip install 'parascale[batch]' (ray==2.60.0)") from None
+    return ray
+
+
+def prepare_out(out) -> Path:
+    """DIR: created when missing; an existing one must be empty or a batch's own."""
+    out = Path(os.path.abspath(out))
+    if out.exists() and not out.is_dir():
+        raise BatchError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and not (out / MARKER).is_file():
+        foreign = sorted(os.listdir(out))
+        if foreign:
+            raise BatchError(f"--out {out}: holds files a batch did not write ({', '.join(foreign[:3])}"
+                             f"{', ...' if len(foreign) > 3 else ''}); choose a new or empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def hash_inputs(jobs: list, threads: int = 8) -> tuple[dict, dict]:
+    """({id: key}, {id: reason}) for every job; a job whose inputs cannot be read fails
+    here, alone, with the reason."""
+    memo, keys, missing = {}, {}, {}
+    version = parascale_version()
+
+    def one(job):
+        try:
+            return job.id, inputs_key(job, memo, version), None
+        except OSError as exc:
+            return job.id, None, one_line(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for jid, key, reason in pool.map(one, jobs):
+            if reason is None:
+                keys[jid] = key
+            else:
+                missing[jid] = reason
+    return keys, missing
+
+
+def start_ray(ray, workers: Optional[int], address: Optional[str]) -> int:
+    """Ray started here or joined; returns how many jobs may run at once."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    common = dict(log_to_driver=False, logging_level=logging.ERROR, ignore_reinit_error=True)
+    if address:
+        ray.init(address=address, **common)
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        return max(1, min(workers or cpus, cpus))
+    workers = workers or os.cpu_count() or 1
+    ray.init(address="local", num_cpus=workers, include_dashboard=False,
+             object_store_memory=LOCAL_OBJECT_STORE, **common)
+    return workers
+
+
+def _largest_node_memory_mb(ray) -> Optional[float]:
+    try:
+        sizes = [n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")]
+    except Exception:
+        return None
+    return max(sizes) / (1 << 20) if sizes and max(sizes) > 0 else None
+
+
+def remote_functions(ray, workers: int) -> dict:
+    """One Ray remote function per kind, with its resources and retry policy."""
+    node_mb = _largest_node_memory_mb(ray)
+    out = {}
+    for kind, cpus in KIND_CPUS.items():
+        opts = {"num_cpus": min(cpus, workers), "max_retries": MAX_RETRIES}
+        if FRESH_PROCESS[kind]:
+            opts["max_calls"] = 1
+        mb = KIND_MEMORY_MB[kind]
+        if mb and node_mb:
+            opts["memory"] = int(min(mb, 0.9 * node_mb)) << 20  # never more than a node has
+        out[kind] = (ray.remote(**opts)(run_job), opts["num_cpus"])
+    return out
+
+
+def crash_reason(ray, exc) -> str:
+    """One line for a task that ended in a Ray error rather than a record."""
+    if isinstance(exc, ray.exceptions.RayTaskError):
+        cause = getattr(exc, "cause", None)
+        return one_line(cause) if cause is not None else one_line(exc).splitlines()[0]
+    if isinstance(exc, ray.exceptions.OutOfMemoryError):
+        return f"the worker ran out of memory {MAX_RETRIES + 1} times (killed by Ray's memory monitor)"
+    if isinstance(exc, ray.exceptions.WorkerCrashedError):
+        return (f"the worker process died {MAX_RETRIES + 1} times (a crash, the OOM killer or a kill); "
+                "see the node's Ray logs")
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def write_marker(out: Path, jobs_csv, workers, address) -> None:
+    from ...core.formats.writers import atomic_write_json
+
+    atomic_write_json(out / MARKER, {
+        "tool": "parascale batch", "parascale": parascale_version(), "jobs": os.path.abspath(jobs_csv),
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "address": address or "local",
+        "workers": workers}, end="\n", indent=1)
+
+
+def run_batch(jobs_csv, out, workers: Optional[int] = None, address: Optional[str] = None,
+              stream=None) -> int:
+    """The whole `parascale batch` run. Returns the exit status: 0 when every job is done,
+    1 when some failed (each reported in one line), 130 when interrupted."""
+    stream = stream or sys.stderr
+    jobs = read_jobs(jobs_csv)
+    ray = import_ray()
+    out = prepare_out(out)
+    write_marker(out, jobs_csv, workers, address)  # DIR is a batch's own from here on
+    from ...core.formats.writers import clean_stale
+
+    keys, missing = hash_inputs(jobs)
+    todo, skipped = [], 0
+    for job in jobs:
+        if job.id in missing:
+            continue
+        rec = read_record(out, job.id)
+        if rec and rec.get("status") == "ok" and rec.get("key") == keys[job.id]:
+            skipped += 1
+        else:
+            clean_stale(out / job.id)  # what a killed run left of it
+            todo.append(job)
+    progress = Progress(len(jobs), skipped=skipped, stream=stream)
+    print(f"parascale batch: {len(jobs)} jobs, {skipped} already done, {len(todo)} to run"
+          + (f", {len(missing)} with unreadable inputs" if missing else ""), file=stream, flush=True)
+    for job in jobs:
+        if job.id in missing:
+            rec = failure_record(job, None, missing[job.id])
+            _write_failure_safely(out, rec, progress)
+            progress.finished(rec)
+    interrupted = False
+    if todo:
+        started = False
+        try:
+            workers = start_ray(ray, workers, address)
+            started = True
+            print(f"parascale batch: Ray {ray.__version__} "
+                  f"({'cluster ' + address if address else 'this machine'}), {workers} jobs at once",
+                  file=stream, flush=True)
+            _run_jobs(ray, todo, keys, out, workers, progress)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            progress.stop()
+            if started:
+                ray.shutdown()
+            progress.close()
+    from .summary import write_summary
+
+    paths = write_summary(out, jobs)
+    computed = progress.ok + progress.failed
+    el = progress.elapsed()
+    print(f"parascale batch: {progress.done}/{len(jobs)} done ({skipped} skipped), {progress.failed} failed"
+          + (f"; {computed} jobs in {el:.1f} s ({rate_text(computed, el)})" if computed else "")
+          + f"; summary {paths['csv']}", file=stream, flush=True)
+    if interrupted:
+        print("parascale batch: interrupted; run the same command again to finish the rest "
+              "(finished jobs are kept and skipped)", file=stream, flush=True)
+        return 130
+    return 1 if progress.failed else 0
+
+
+def _write_failure_safely(out: Path, rec: dict, progress: Progress) -> None:
+    try:
+        write_failure(out, rec)
+    except (OSError, ValueError) as exc:
+        progress.say(f"parascale batch: job {rec['id']}: its failure could not be recorded: {one_line(exc)}")
+
+
+def _run_jobs(ray, todo: list, keys: dict, out: Path, workers: int, progress: Progress) -> None:
+    fns = remote_functions(ray, workers)
+    queue = deque(todo)
+    pending = {}
+    window = 2 * workers  # the next job is already queued when one finishes
+    progress.start()
+    while queue or pending:
+        while queue and len(pending) < window:
+            job = queue.popleft()
+            fn, cpus = fns[job.kind]
+            ref = fn.options(name=f"parascale-{job.kind}:{job.id}").remote(
+                job.as_dict(), str(out), keys[job.id], cpus)
+            pending[ref] = job
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+        for ref in ready:
+            job = pending.pop(ref)
+            try:
+                rec = ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                rec = failure_record(job, keys[job.id], crash_reason(ray, exc))
+                _write_failure_safely(out, rec, progress)
+            progress.finished(rec)
+        if not ready:
+            progress.draw()
