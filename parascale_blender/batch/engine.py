@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import socket
 import sys
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +54,34 @@ def import_ray():
         raise BatchError("parascale batch runs on Ray, which is not installed here: "
                          "pip install 'parascale[batch]' (ray==2.60.0)") from None
     return ray
+
+
+ADDRESS = re.compile(r"(ray://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})")
+
+
+def parse_address(address: str):
+    """(host, port) of a cluster address (host:port of the head's GCS, or ray://host:port
+    of its Ray Client server), None for 'auto' (the cluster this node belongs to)."""
+    if address == "auto":
+        return None
+    m = ADDRESS.fullmatch(address or "")
+    if not m or not 0 < int(m.group(3)) < 65536:
+        raise BatchError(f"--address {address!r}: expected host:port (the head node's GCS, e.g. 10.0.0.5:6379), "
+                         "ray://host:port (Ray Client, e.g. ray://head:10001) or auto")
+    return m.group(2).strip("[]"), int(m.group(3))
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A cluster address answers (ray.init would otherwise wait for it for minutes)."""
+    hp = parse_address(address)
+    if hp is None:
+        return
+    try:
+        socket.create_connection(hp, timeout=timeout).close()
+    except OSError as exc:
+        raise BatchError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); "
+                         "start one (ray start --head, ray up, KubeRay) or leave --address out to run "
+                         "on this machine") from None
 
 
 def prepare_out(out) -> Path:
@@ -156,6 +186,8 @@ def run_batch(jobs_csv, out, workers: Optional[int] = None, address: Optional[st
     stream = stream or sys.stderr
     jobs = read_jobs(jobs_csv)
     ray = import_ray()
+    if address:
+        check_reachable(address)
     out = prepare_out(out)
     write_marker(out, jobs_csv, workers, address)  # DIR is a batch's own from here on
     from ...core.formats.writers import clean_stale
@@ -168,9 +200,9 @@ def run_batch(jobs_csv, out, workers: Optional[int] = None, address: Optional[st
         rec = read_record(out, job.id)
         if rec and rec.get("status") == "ok" and rec.get("key") == keys[job.id]:
             skipped += 1
+            clean_stale(out / job.id)  # a later run of it, cut off, is of no use now
         else:
-            clean_stale(out / job.id)  # what a killed run left of it
-            todo.append(job)
+            todo.append(job)  # its worker clears what a cut-off run left (and records it)
     progress = Progress(len(jobs), skipped=skipped, stream=stream)
     print(f"parascale batch: {len(jobs)} jobs, {skipped} already done, {len(todo)} to run"
           + (f", {len(missing)} with unreadable inputs" if missing else ""), file=stream, flush=True)

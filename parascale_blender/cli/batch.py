@@ -32,10 +32,12 @@ def run(args) -> int:
     chk.check_int("--workers", args.workers, 1, 100_000, "jobs at once")
     chk.check_output_folder("--out", args.out)
     chk.check_distinct({"JOBS.csv": args.jobs, "--out": args.out})
-    from ..batch.engine import BatchError, run_batch
+    from ..batch.engine import BatchError, parse_address, run_batch
     from ..batch.jobs import JobListError
 
     try:
+        if args.address is not None:
+            parse_address(args.address)
         return run_batch(args.jobs, args.out, workers=args.workers, address=args.address)
     except (BatchError, JobListError) as exc:
         raise CommandError(str(exc)) from None
