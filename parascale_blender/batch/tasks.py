@@ -39,8 +39,9 @@ from .jobs import Job, parascale_version
 RECORD = "job.json"
 LOG = "log.txt"
 RESULT = "result.json"
-JOB_FILES = (RECORD, LOG, RESULT, "track", "result.blend", "camera_re10k.txt", "camera.json",
-             "parascale_bridge.py")
+EXPORTS = (("re10k", "camera_re10k.txt"), ("parascale", "camera.json"))
+JOB_FILES = (RECORD, LOG, RESULT, "track", "result.blend", "parascale_bridge.py",
+             *(name for _, name in EXPORTS), *(f"{name}.manifest.json" for _, name in EXPORTS))
 KEEP_ON_FAILURE = (RECORD, LOG)
 
 
@@ -221,7 +222,7 @@ def run_transfer(job: Job, tmp: Path) -> dict:
         argv += ["--camera", job.camera]
     cmd.run(command_args("transfer", argv))
     report = json.loads((tmp / RESULT).read_text())
-    for fmt, name in (("re10k", "camera_re10k.txt"), ("parascale", "camera.json")):
+    for fmt, name in EXPORTS:
         export_cmd.run(command_args("export", ["--blend", tmp / "result.blend", "--camera", report["camera"],
                                                "--format", fmt, "--output", tmp / name]))
     out = {"frames": len(report["frames"]), "steps": len(report["pi_ref"]), "camera": report["camera"],
@@ -238,6 +239,20 @@ def run_transfer(job: Job, tmp: Path) -> dict:
 
 
 KIND_RUNNERS = {"measure": run_measure, "track": run_track, "transfer": run_transfer}
+
+
+def retarget_paths(tmp: Path, final: Path) -> None:
+    """The commands record where they wrote (export manifests, the ParaScale json's
+    source, the tracking report): inside the temporary folder, whose name dies with the
+    swap. Every json under tmp is rewritten to name the final folder instead."""
+    from ...core.formats.writers import atomic_write_text
+
+    old, new = json.dumps(str(tmp))[1:-1], json.dumps(str(final))[1:-1]
+    for p in tmp.rglob("*.json"):
+        if p.is_file() and not p.is_symlink():
+            text = p.read_text(encoding="utf-8")
+            if old in text:
+                atomic_write_text(p, text.replace(old, new))
 
 
 # ---------------------------------------------------------------------------
@@ -262,6 +277,7 @@ def run_job(job: dict, out_dir: str, key: str, num_cpus: int = 1) -> dict:
             try:
                 _limit_threads(num_cpus)
                 figures = KIND_RUNNERS[job.kind](job, tmp)
+                retarget_paths(tmp, final)
             except (Exception, SystemExit) as exc:
                 status, reason = "failed", one_line(exc)
                 if isinstance(exc, SystemExit):

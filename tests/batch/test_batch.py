@@ -298,8 +298,13 @@ def test_transfer_jobs_match_single_transfers(data, fresh_blender, tmp_path):
     assert rc == 0, err
     for jid, _, _ in TRANSFERS:
         d = tmp_path / "out" / jid
-        assert sorted(os.listdir(d)) == ["camera.json", "camera_re10k.txt", "job.json", "log.txt",
+        assert sorted(os.listdir(d)) == ["camera.json", "camera.json.manifest.json", "camera_re10k.txt",
+                                         "camera_re10k.txt.manifest.json", "job.json", "log.txt",
                                          "parascale_bridge.py", "result.blend", "result.json"]
+        for name in ("camera.json", "camera.json.manifest.json", "camera_re10k.txt.manifest.json"):
+            assert ".parascale-tmp-" not in (d / name).read_text(), name  # they name the final folder
+        manifest = json.loads((d / "camera_re10k.txt.manifest.json").read_text())
+        assert manifest["output"] == str(d / "camera_re10k.txt")
         report = json.loads((d / "result.json").read_text())
         assert report == json.loads((single / f"{jid}.json").read_text()), jid
         cam = report["camera"]
