@@ -198,7 +198,7 @@ def run_track(job: Job, tmp: Path) -> dict:
     if report.is_file():
         rep = json.loads(report.read_text())
         out["warnings"] = [f"tracking: {w}" for w in rep.get("warnings", [])] + out["warnings"]
-        for k in ("registered", "reprojection_error"):
+        for k in ("registered", "reprojection_error_px"):
             if k in rep:
                 out[f"track_{k}"] = rep[k]
     return out
