@@ -22,8 +22,10 @@ import os
 import re
 import socket
 import sys
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -179,10 +181,26 @@ def write_marker(out: Path, jobs_csv, workers, address) -> None:
         "workers": workers}, end="\n", indent=1)
 
 
+@dataclass
+class BatchRun:
+    """What a run did. code: 0 every job done, 1 some failed (each reported in one line),
+    130 interrupted. seconds: from the first job sent to the last one back (Ray's start
+    and shutdown excluded); ray_start_s: ray.init's own time."""
+    code: int
+    jobs: int
+    done: int
+    skipped: int
+    failed: int
+    computed: int
+    seconds: float
+    ray_start_s: float
+    workers: Optional[int]
+    paths: dict
+
+
 def run_batch(jobs_csv, out, workers: Optional[int] = None, address: Optional[str] = None,
-              stream=None) -> int:
-    """The whole `parascale batch` run. Returns the exit status: 0 when every job is done,
-    1 when some failed (each reported in one line), 130 when interrupted."""
+              stream=None) -> BatchRun:
+    """The whole `parascale batch` run (see BatchRun)."""
     stream = stream or sys.stderr
     jobs = read_jobs(jobs_csv)
     ray = import_ray()
@@ -212,10 +230,13 @@ def run_batch(jobs_csv, out, workers: Optional[int] = None, address: Optional[st
             _write_failure_safely(out, rec, progress)
             progress.finished(rec)
     interrupted = False
+    ray_start = 0.0
     if todo:
         started = False
         try:
+            t0 = time.perf_counter()
             workers = start_ray(ray, workers, address)
+            ray_start = time.perf_counter() - t0
             started = True
             print(f"parascale batch: Ray {ray.__version__} "
                   f"({'cluster ' + address if address else 'this machine'}), {workers} jobs at once",
@@ -239,8 +260,9 @@ def run_batch(jobs_csv, out, workers: Optional[int] = None, address: Optional[st
     if interrupted:
         print("parascale batch: interrupted; run the same command again to finish the rest "
               "(finished jobs are kept and skipped)", file=stream, flush=True)
-        return 130
-    return 1 if progress.failed else 0
+    code = 130 if interrupted else 1 if progress.failed else 0
+    return BatchRun(code, len(jobs), progress.done, skipped, progress.failed, computed, el, ray_start,
+                    workers, paths)
 
 
 def _write_failure_safely(out: Path, rec: dict, progress: Progress) -> None:

@@ -38,6 +38,6 @@ def run(args) -> int:
     try:
         if args.address is not None:
             parse_address(args.address)
-        return run_batch(args.jobs, args.out, workers=args.workers, address=args.address)
+        return run_batch(args.jobs, args.out, workers=args.workers, address=args.address).code
     except (BatchError, JobListError) as exc:
         raise CommandError(str(exc)) from None
