@@ -12,8 +12,8 @@ runs the rest on Ray, one task per job, and writes the dataset summary.
 - max_retries: a worker that dies (crash, OOM killer, kill) has its job run again, up to
   MAX_RETRIES times; a job that fails by itself (bad input) is not retried.
 - Each job writes DIR/<id>/ atomically as it finishes (tasks.py). A rerun skips every job
-  whose job.json says ok for the same inputs (jobs.inputs_key) and redoes the others:
-  failed ones, ones whose inputs changed, ones a kill cut off.
+  whose job.json says ok for the same inputs (jobs.inputs_fingerprint, then inputs_key)
+  and redoes the others: failed ones, ones whose inputs changed, ones a kill cut off.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from .jobs import Job, inputs_key, parascale_version, read_jobs
+from .jobs import inputs_fingerprint, inputs_key, parascale_version, read_jobs
 from .progress import Progress, rate_text
 from .tasks import failure_record, one_line, read_record, run_job, write_failure
 
@@ -100,25 +100,38 @@ def prepare_out(out) -> Path:
     return out
 
 
-def hash_inputs(jobs: list, threads: int = 8) -> tuple[dict, dict]:
-    """({id: key}, {id: reason}) for every job; a job whose inputs cannot be read fails
-    here, alone, with the reason."""
-    memo, keys, missing = {}, {}, {}
+def sort_jobs(jobs: list, out: Path, threads: int = 8) -> tuple[list, int, dict]:
+    """(to run, skipped count, {id: reason} of jobs whose inputs cannot be read). A job is
+    skipped when its job.json says ok and its inputs are the same: the same fingerprint
+    (a stat), or else the same key (the driver reads and hashes them again)."""
     version = parascale_version()
 
     def one(job):
         try:
-            return job.id, inputs_key(job, memo, version), None
+            fingerprint = inputs_fingerprint(job, version)
         except OSError as exc:
-            return job.id, None, one_line(exc)
+            return "missing", one_line(exc)
+        rec = read_record(out, job.id)
+        if not rec or rec.get("status") != "ok":
+            return "run", None
+        if rec.get("fingerprint") == fingerprint:
+            return "skip", None
+        try:
+            same = rec.get("key") == inputs_key(job, {}, version)
+        except OSError as exc:
+            return "missing", one_line(exc)
+        return ("skip" if same else "run"), None
 
+    todo, skipped, missing = [], 0, {}
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for jid, key, reason in pool.map(one, jobs):
-            if reason is None:
-                keys[jid] = key
+        for job, (what, reason) in zip(jobs, pool.map(one, jobs)):
+            if what == "missing":
+                missing[job.id] = reason
+            elif what == "skip":
+                skipped += 1
             else:
-                missing[jid] = reason
-    return keys, missing
+                todo.append(job)
+    return todo, skipped, missing
 
 
 def start_ray(ray, workers: Optional[int], address: Optional[str]) -> int:
@@ -210,23 +223,18 @@ def run_batch(jobs_csv, out, workers: Optional[int] = None, address: Optional[st
     write_marker(out, jobs_csv, workers, address)  # DIR is a batch's own from here on
     from ...core.formats.writers import clean_stale
 
-    keys, missing = hash_inputs(jobs)
-    todo, skipped = [], 0
+    todo, skipped, missing = sort_jobs(jobs, out)
+    running = {job.id for job in todo}
     for job in jobs:
-        if job.id in missing:
-            continue
-        rec = read_record(out, job.id)
-        if rec and rec.get("status") == "ok" and rec.get("key") == keys[job.id]:
-            skipped += 1
-            clean_stale(out / job.id)  # a later run of it, cut off, is of no use now
-        else:
-            todo.append(job)  # its worker clears what a cut-off run left (and records it)
+        if job.id not in running and job.id not in missing:
+            clean_stale(out / job.id)  # a later run of a done job, cut off: of no use now
+    # (a job to run: its worker clears what a cut-off run of it left, and records it)
     progress = Progress(len(jobs), skipped=skipped, stream=stream)
     print(f"parascale batch: {len(jobs)} jobs, {skipped} already done, {len(todo)} to run"
           + (f", {len(missing)} with unreadable inputs" if missing else ""), file=stream, flush=True)
     for job in jobs:
         if job.id in missing:
-            rec = failure_record(job, None, missing[job.id])
+            rec = failure_record(job, missing[job.id])
             _write_failure_safely(out, rec, progress)
             progress.finished(rec)
     interrupted = False
@@ -241,7 +249,7 @@ def run_batch(jobs_csv, out, workers: Optional[int] = None, address: Optional[st
             print(f"parascale batch: Ray {ray.__version__} "
                   f"({'cluster ' + address if address else 'this machine'}), {workers} jobs at once",
                   file=stream, flush=True)
-            _run_jobs(ray, todo, keys, out, workers, progress)
+            _run_jobs(ray, todo, out, workers, progress)
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -272,7 +280,7 @@ def _write_failure_safely(out: Path, rec: dict, progress: Progress) -> None:
         progress.say(f"parascale batch: job {rec['id']}: its failure could not be recorded: {one_line(exc)}")
 
 
-def _run_jobs(ray, todo: list, keys: dict, out: Path, workers: int, progress: Progress) -> None:
+def _run_jobs(ray, todo: list, out: Path, workers: int, progress: Progress) -> None:
     fns = remote_functions(ray, workers)
     queue = deque(todo)
     pending = {}
@@ -282,8 +290,7 @@ def _run_jobs(ray, todo: list, keys: dict, out: Path, workers: int, progress: Pr
         while queue and len(pending) < window:
             job = queue.popleft()
             fn, cpus = fns[job.kind]
-            ref = fn.options(name=f"parascale-{job.kind}:{job.id}").remote(
-                job.as_dict(), str(out), keys[job.id], cpus)
+            ref = fn.options(name=f"parascale-{job.kind}:{job.id}").remote(job.as_dict(), str(out), cpus)
             pending[ref] = job
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
         for ref in ready:
@@ -291,7 +298,7 @@ def _run_jobs(ray, todo: list, keys: dict, out: Path, workers: int, progress: Pr
             try:
                 rec = ray.get(ref)
             except ray.exceptions.RayError as exc:
-                rec = failure_record(job, keys[job.id], crash_reason(ray, exc))
+                rec = failure_record(job, crash_reason(ray, exc))
                 _write_failure_safely(out, rec, progress)
             progress.finished(rec)
         if not ready:

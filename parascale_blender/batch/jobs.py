@@ -16,7 +16,11 @@ unreadable input file is not: that job alone fails, with its reason, and the res
 A job's key is the SHA-256 of its kind, camera and the contents of its input files
 (a folder: every file in it, by relative name), plus the ParaScale version: a rerun
 skips a job whose recorded key is the same. Paths are not part of the key (a dataset
-moved elsewhere is still done). bpy-free, ray-free.
+moved elsewhere is still done). The worker that runs a job hashes its inputs (on its
+node, in parallel with the others). Its fingerprint (each input's path, size and
+modification time) lets a rerun skip a finished job after a stat alone; only a job
+whose fingerprint changed is hashed again by the driver, to tell a touched file from a
+changed one. bpy-free, ray-free.
 """
 from __future__ import annotations
 
@@ -184,4 +188,31 @@ def inputs_key(job: Job, memo: Optional[dict] = None, version: Optional[str] = N
     """The job's key: what its result depends on (see the module doc)."""
     doc = {"key_version": KEY_VERSION, "parascale": version or parascale_version(), "kind": job.kind,
            "camera": job.camera, "inputs": {c: file_digest(p, memo) for c, p in job.inputs().items()}}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _stat_entries(path: Path) -> list:
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file or folder") from None
+    if not p.is_dir():
+        if not os.access(p, os.R_OK):
+            raise PermissionError(f"{path}: not readable")
+        return [["", st.st_size, st.st_mtime_ns]]
+    out = []
+    for f in sorted(q for q in p.rglob("*") if q.is_file()):
+        s = f.stat()
+        out.append([f.relative_to(p).as_posix(), s.st_size, s.st_mtime_ns])
+    return out
+
+
+def inputs_fingerprint(job: Job, version: Optional[str] = None) -> str:
+    """What a stat says of the job's inputs (path, size, modification time of every
+    file), with the kind, camera and version: equal fingerprints, the same key (OSError
+    when an input is missing or unreadable)."""
+    doc = {"key_version": KEY_VERSION, "parascale": version or parascale_version(), "kind": job.kind,
+           "camera": job.camera, "inputs": {c: [os.path.abspath(p), _stat_entries(p)]
+                                            for c, p in job.inputs().items()}}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()

@@ -5,7 +5,7 @@ temporary sibling of DIR/<id>/, which then replaces DIR/<id>/ whole
 temporary that the next attempt removes; DIR/<id>/ holds a complete result or none.
 
 DIR/<id>/ after a job:
-    job.json          the record: status ok|failed, reason, the inputs' key (jobs.inputs_key),
+    job.json          the record: status ok|failed, reason, the inputs' key and fingerprint (jobs.py),
                       wall and CPU seconds, peak memory, the summary row's figures
     log.txt           everything the job printed (its command's output, tracebacks)
     result.json       measure, track: the `parascale measure --json` document;
@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ...core.parallax import COVERAGE_WARN
-from .jobs import Job, parascale_version
+from .jobs import Job, inputs_fingerprint, inputs_key, parascale_version
 
 RECORD = "job.json"
 LOG = "log.txt"
@@ -258,7 +258,7 @@ def retarget_paths(tmp: Path, final: Path) -> None:
 # ---------------------------------------------------------------------------
 # the task
 
-def run_job(job: dict, out_dir: str, key: str, num_cpus: int = 1) -> dict:
+def run_job(job: dict, out_dir: str, num_cpus: int = 1) -> dict:
     """Run one job into out_dir/<id>/ and return its record (also written as job.json).
     A failure of the job itself is a record with status 'failed' and its reason; only a
     dead worker (a crash, the OOM killer, a kill) makes Ray run the task again."""
@@ -274,7 +274,12 @@ def run_job(job: dict, out_dir: str, key: str, num_cpus: int = 1) -> dict:
         with captured_output(tmp / LOG) as log:
             print(f"job {job.id} ({job.kind}, line {job.line}) on {platform.node()} pid {os.getpid()}, "
                   f"started {started}" + (f"; earlier attempts cut off: pid {cut_off}" if cut_off else ""))
+            key = fingerprint = None
             try:
+                # stat before reading: a file changed while it is hashed gives a stale fingerprint, never a
+                # fingerprint that vouches for contents it did not hash
+                fingerprint = inputs_fingerprint(job)
+                key = inputs_key(job)
                 _limit_threads(num_cpus)
                 figures = KIND_RUNNERS[job.kind](job, tmp)
                 retarget_paths(tmp, final)
@@ -291,8 +296,8 @@ def run_job(job: dict, out_dir: str, key: str, num_cpus: int = 1) -> dict:
                 if p.name not in KEEP_ON_FAILURE:
                     shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
         record = {"id": job.id, "kind": job.kind, "line": job.line, "status": status, "reason": reason,
-                  "key": key, "parascale": parascale_version(), "inputs": job.inputs(), "camera": job.camera,
-                  "started": started, "seconds": round(time.perf_counter() - t0, 3),
+                  "key": key, "fingerprint": fingerprint, "parascale": parascale_version(), "inputs": job.inputs(),
+                  "camera": job.camera, "started": started, "seconds": round(time.perf_counter() - t0, 3),
                   "cpu_seconds": round(time.process_time() - c0, 3), "peak_rss_mb": peak_rss_mb(),
                   "num_cpus": num_cpus, "host": platform.node(), "pid": os.getpid(), "cut_off_attempts": cut_off,
                   "outputs": sorted(p.name for p in tmp.iterdir()) + [RECORD], "summary": finite(figures)}
@@ -308,9 +313,9 @@ def _json_default(x):
     raise TypeError(f"{type(x).__name__} is not JSON")
 
 
-def failure_record(job: Job, key, reason: str, **extra) -> dict:
+def failure_record(job: Job, reason: str, **extra) -> dict:
     """The record of a job that failed outside a worker (a missing input, a dead worker)."""
-    return {"id": job.id, "kind": job.kind, "line": job.line, "status": "failed", "reason": reason, "key": key,
+    return {"id": job.id, "kind": job.kind, "line": job.line, "status": "failed", "reason": reason, "key": None,
             "parascale": parascale_version(), "inputs": job.inputs(), "camera": job.camera,
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "summary": {}, **extra}
 

@@ -2,6 +2,7 @@
 a JOBS.csv may hold, each structural problem refused with its file and line, paths read
 from the CSV's folder, and the input key (same contents: same key; any byte changed:
 another key; a moved copy: the same key)."""
+import json
 import os
 from pathlib import Path
 
@@ -108,3 +109,42 @@ def test_input_key(tmp_path):
     assert len(keys) == 7
     with pytest.raises(FileNotFoundError, match="nope.mp4: no such file or folder"):
         J.inputs_key(J.Job("c", "track", video=str(tmp_path / "nope.mp4")), {}, "1.0")
+
+
+def test_rerun_decision(tmp_path):
+    """What a rerun does with each job, before any Ray (engine.sort_jobs): a finished job
+    with the same fingerprint is skipped after a stat; a touched input (same bytes) is
+    hashed again and skipped; changed bytes, a failed record, no record: run; a missing
+    input: that job alone fails with the reason."""
+    from parascale.parascale_blender.batch.engine import sort_jobs
+    from parascale.parascale_blender.batch.tasks import RECORD
+
+    out = tmp_path / "out"
+    out.mkdir()
+    names = ("same", "touched", "changed", "failed", "new", "gone")
+    for n in names:
+        (tmp_path / f"{n}.txt").write_text(f"track {n}\n")
+    jobs = [J.Job(n, "measure", track=str(tmp_path / f"{n}.txt")) for n in names]
+    for job in jobs[:4]:
+        (out / job.id).mkdir()
+        rec = {"id": job.id, "status": "failed" if job.id == "failed" else "ok",
+               "key": J.inputs_key(job), "fingerprint": J.inputs_fingerprint(job)}
+        (out / job.id / RECORD).write_text(json.dumps(rec))
+    st = os.stat(tmp_path / "touched.txt")
+    os.utime(tmp_path / "touched.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    (tmp_path / "changed.txt").write_text("track changed, other bytes\n")
+    (tmp_path / "gone.txt").unlink()
+    todo, skipped, missing = sort_jobs(jobs, out)
+    assert sorted(j.id for j in todo) == ["changed", "failed", "new"]
+    assert skipped == 2
+    assert list(missing) == ["gone"] and missing["gone"].endswith("gone.txt: no such file or folder")
+
+
+def test_fingerprint_follows_stat(tmp_path):
+    (tmp_path / "a.txt").write_text("x")
+    job = J.Job("a", "measure", track=str(tmp_path / "a.txt"))
+    fp, key = J.inputs_fingerprint(job, "1"), J.inputs_key(job, {}, "1")
+    assert J.inputs_fingerprint(job, "1") == fp
+    st = os.stat(tmp_path / "a.txt")
+    os.utime(tmp_path / "a.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert J.inputs_fingerprint(job, "1") != fp and J.inputs_key(job, {}, "1") == key
