@@ -34,11 +34,12 @@ from .jobs import inputs_fingerprint, inputs_key, parascale_version, read_jobs
 from .progress import Progress, rate_text
 from .tasks import failure_record, one_line, read_record, run_job, write_failure
 
-# CPUs each kind's task declares; memory (MiB) the Blender and tracking kinds declare
-# (their measured peaks, docs/batch.md), so that Ray never starts more of them than a
-# node's memory holds. measure jobs peak far below a worker's own footprint.
+# CPUs each kind's task declares; memory (MiB) the Blender and tracking kinds declare, so
+# that Ray never starts more of them than a node's memory holds: about twice their peaks
+# measured on the real test scenes (docs/batch.md; bigger scenes: PARASCALE_BATCH_MEMORY_MB).
+# measure jobs peak far below a worker's own footprint.
 KIND_CPUS = {"measure": 1, "track": 1, "transfer": 1}
-KIND_MEMORY_MB = {"measure": None, "track": 1024, "transfer": 1536}
+KIND_MEMORY_MB = {"measure": None, "track": 512, "transfer": 1536}
 FRESH_PROCESS = {"measure": False, "track": True, "transfer": True}
 MAX_RETRIES = 2
 LOCAL_OBJECT_STORE = 128 << 20  # results are a few KB: no need for Ray's default 30% of RAM
@@ -148,6 +149,17 @@ def start_ray(ray, workers: Optional[int], address: Optional[str]) -> int:
     return workers
 
 
+def use_cluster_token() -> None:
+    """Ray 2.60 clusters started with a token (ray start makes one when ~/.ray/auth_token
+    exists) admit only drivers that say RAY_AUTH_MODE=token: said for the user when a token
+    is at hand and the mode is not set (RAY_AUTH_MODE=disabled keeps it off)."""
+    if os.environ.get("RAY_AUTH_MODE"):
+        return
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(path):
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
 def _largest_node_memory_mb(ray) -> Optional[float]:
     try:
         sizes = [n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")]
@@ -156,15 +168,30 @@ def _largest_node_memory_mb(ray) -> Optional[float]:
     return max(sizes) / (1 << 20) if sizes and max(sizes) > 0 else None
 
 
+def memory_per_kind(env: Optional[str] = None) -> dict:
+    """KIND_MEMORY_MB with PARASCALE_BATCH_MEMORY_MB's changes ("transfer=4096,track=768":
+    MiB a job of that kind is scheduled for; 0 declares none)."""
+    out = dict(KIND_MEMORY_MB)
+    env = os.environ.get("PARASCALE_BATCH_MEMORY_MB", "") if env is None else env
+    for item in filter(None, (x.strip() for x in env.split(","))):
+        kind, _, value = item.partition("=")
+        if kind.strip() not in out or not value.strip().isdigit():
+            raise BatchError(f"PARASCALE_BATCH_MEMORY_MB {env!r}: expected KIND=MIB[,KIND=MIB] with KIND one of "
+                             f"{', '.join(out)}, for example transfer=4096")
+        out[kind.strip()] = int(value) or None
+    return out
+
+
 def remote_functions(ray, workers: int) -> dict:
     """One Ray remote function per kind, with its resources and retry policy."""
     node_mb = _largest_node_memory_mb(ray)
+    memory = memory_per_kind()
     out = {}
     for kind, cpus in KIND_CPUS.items():
         opts = {"num_cpus": min(cpus, workers), "max_retries": MAX_RETRIES}
         if FRESH_PROCESS[kind]:
             opts["max_calls"] = 1
-        mb = KIND_MEMORY_MB[kind]
+        mb = memory[kind]
         if mb and node_mb:
             opts["memory"] = int(min(mb, 0.9 * node_mb)) << 20  # never more than a node has
         out[kind] = (ray.remote(**opts)(run_job), opts["num_cpus"])
@@ -216,6 +243,9 @@ def run_batch(jobs_csv, out, workers: Optional[int] = None, address: Optional[st
     """The whole `parascale batch` run (see BatchRun)."""
     stream = stream or sys.stderr
     jobs = read_jobs(jobs_csv)
+    memory_per_kind()  # a bad PARASCALE_BATCH_MEMORY_MB is refused before any work
+    if address:
+        use_cluster_token()  # before Ray is imported: it reads its configuration then
     ray = import_ray()
     if address:
         check_reachable(address)

@@ -148,3 +148,14 @@ def test_fingerprint_follows_stat(tmp_path):
     st = os.stat(tmp_path / "a.txt")
     os.utime(tmp_path / "a.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 1))
     assert J.inputs_fingerprint(job, "1") != fp and J.inputs_key(job, {}, "1") == key
+
+
+def test_memory_per_kind():
+    from parascale.parascale_blender.batch.engine import KIND_MEMORY_MB, BatchError, memory_per_kind
+
+    assert memory_per_kind("") == KIND_MEMORY_MB
+    m = memory_per_kind("transfer=4096, track=0")
+    assert m["transfer"] == 4096 and m["track"] is None and m["measure"] == KIND_MEMORY_MB["measure"]
+    for bad in ("render=10", "transfer=lots", "transfer"):
+        with pytest.raises(BatchError, match="PARASCALE_BATCH_MEMORY_MB"):
+            memory_per_kind(bad)
