@@ -152,12 +152,13 @@ FRAME_COUNTS = {
 }
 
 
-def frame_count_problem(generator: str, n: int) -> Optional[str]:
-    """None when `generator` takes n frames, else a message saying what it takes."""
+def frame_count_problem(generator: str, n: int, frames_option: str = "--frames") -> Optional[str]:
+    """None when `generator` takes n frames, else a message saying what it takes.
+    frames_option names the setting that resamples (the CLI's --frames, Blender's Frames)."""
     ok, text = FRAME_COUNTS[gauge_of(generator).generator]
     if ok(int(n)):
         return None
-    return f"{generator} takes {text} frames, this move has {n}: resample it (--frames) or use the bridge"
+    return f"{generator} takes {text} frames, this move has {n}: resample it ({frames_option}) or use the bridge"
 
 
 def gauge_of(generator: str) -> Gauge:

@@ -624,7 +624,7 @@ def test_photo_tracks_go_import_calibrate_evaluate_export_bridge(addon, data_dir
     assert bpy.ops.parascale.export_poses(filepath=str(out), format="parascale") == {"FINISHED"}
     bridge = tmp_path / "parascale_bridge.py"
     run = subprocess.run([sys.executable, str(bridge), str(out.with_suffix(".json")), "--generator", "cameractrl",
-                          "--out", str(tmp_path / "cameractrl"), "--size", "64x96"],
+                          "--out", str(tmp_path / "cameractrl"), "--size", "64x96", "--plucker"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     tensors = list((tmp_path / "cameractrl").glob("*.npy"))
