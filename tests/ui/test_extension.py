@@ -174,7 +174,8 @@ assert hasattr(bpy.types.Scene, "parascale")
 import cv2  # the bundled wheel
 # the generator presets of the Export dialog, listed from the installed extension's folder
 listed = bpy.utils.preset_paths("operator/parascale.export_poses")
-assert any(p.replace("\\", "/").endswith("parascale/operators/presets/operator/parascale.export_poses")
+from pathlib import Path
+assert any(Path(p).parts[-5:] == ("parascale", "operators", "presets", "operator", "parascale.export_poses")
            for p in listed), listed
 print("REGISTERED", ops, panels)
 
