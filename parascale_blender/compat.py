@@ -155,17 +155,12 @@ def material_node_tree(material):
 
 # -- path properties and presets -------------------------------------------------
 
-def _supports_blend_relative() -> bool:
-    try:
-        bpy.props.StringProperty(subtype="FILE_PATH", options={"PATH_SUPPORTS_BLEND_RELATIVE"})
-    except TypeError:  # the option is unknown here: such a Blender accepts "//" everywhere
-        return False
-    return True
-
-
 # Newer Blenders warn ('does not support blend relative "//" prefix') when a "//" path is put
 # into a path property that does not declare it; ParaScale resolves "//" itself (bpy.path.abspath).
-PATH_OPTION = "PATH_SUPPORTS_BLEND_RELATIVE" if _supports_blend_relative() else None
+# The option comes with the RNA flag that reports it (bpy.props only checks options when a
+# class registers, so the flag is what can be asked beforehand).
+PATH_OPTION = ("PATH_SUPPORTS_BLEND_RELATIVE"
+               if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else None)
 
 
 def path_options(*options: str) -> set:
