@@ -925,6 +925,9 @@ def main(argv=None) -> int:
     if plucker_rec is not None:
         print(f"plucker.npy: written, {plucker_rec['dtype']} {'x'.join(map(str, plucker_rec['shape']))}"
               if plucker_rec["written"] else f"plucker.npy: {plucker_rec['note']}")
+    elif args.plucker:
+        print(f"parascale_bridge: note: --plucker ignored: {args.generator} is not conditioned on Plucker rays "
+              "(its camera tensor is camera_embedding.npy)", file=sys.stderr)
     for w in warnings:
         print(f"parascale_bridge: warning: {w}", file=sys.stderr)
     if track["depth_scale"] is None:
