@@ -151,6 +151,8 @@ class ExportResult:
     warnings: list = field(default_factory=list)
     range: Optional[dict] = None
     image_size: Optional[tuple] = None
+    steps: Optional[list] = None   # |step| of the exported move in scene units, before the gauge
+    frame_labels: Optional[list] = None
 
 
 def scene_depth_scale(scene, camera_obj, track: Track, *, depth: str = "zpass",
@@ -290,7 +292,12 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
         manifest_path = written.with_name(written.name + ".manifest.json")
         writers.atomic_write_text(manifest_path, manifest_text)
         paths = [written, copy_bridge(written.parent), manifest_path]
-    return ExportResult([str(p) for p in paths], record, warnings, check, (int(track.width), int(track.height)))
+    return ExportResult([str(p) for p in paths], record, warnings, check, (int(track.width), int(track.height)),
+                        _step_lengths(track.c2w), labels)
+
+
+def _step_lengths(c2w) -> list:
+    return np.linalg.norm(np.diff(np.asarray(c2w, float)[:, :3, 3], axis=0), axis=1).tolist()
 
 
 def gauge_preview(scene, camera_obj, generator: str, *, speed: float = 1.0, frames: Optional[int] = None,
@@ -316,6 +323,8 @@ def gauge_preview(scene, camera_obj, generator: str, *, speed: float = 1.0, fram
     out["gauge"] = gauge.record(generator, scene_depth, factor, speed,
                                 depth_frame=int(track.meta["source_frames"][0]))
     out["image_size"] = [int(track.width), int(track.height)]
+    out["steps"] = _step_lengths(track.c2w)
+    out["frame_labels"] = [_frame_label(t * fps) for t in track.times]
     return out
 
 

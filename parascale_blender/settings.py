@@ -152,8 +152,9 @@ def store_export(scene, result, camera_obj=None) -> None:
     if settings is None:
         return
     g = result.gauge or {}
-    if camera_obj is not None and g.get("scene_depth_scale") and result.image_size:
-        _cache_depth(settings, camera_obj.name, g.get("depth_frame"), result.image_size, g["scene_depth_scale"])
+    if camera_obj is not None and g.get("scene_depth_scale") and result.image_size and result.steps:
+        key = _range_key(camera_obj.name, g.get("depth_frame", 0), result.image_size, len(result.steps) + 1)
+        _cache_move(settings, key, g["scene_depth_scale"], result.steps, result.frame_labels)
         refresh_range(scene, camera_obj, render=False)
     rng = result.range or {}
     name = (result.gauge or {}).get("generator")
@@ -185,21 +186,27 @@ def figures_disagree(settings) -> list:
 # -- the panel's Generator, Speed and training-range indicator ---------------------------
 
 RANGE_UNCHECKED = "Check Range to see where the move sits"
+RANGE_CACHE_SIZE = 16
 
 
-def _cache_depth(settings, camera: str, frame, size, depth: float) -> None:
-    """Keep one scene depth scale (one Z pass) per camera, start frame and image size."""
+def _range_key(camera: str, frame, size, frames) -> str:
+    return f"{camera}|{int(round(frame))}|{int(size[0])}x{int(size[1])}|{int(frames)}"
+
+
+def _cache_move(settings, key: str, depth: float, steps, labels) -> None:
+    """Keep what a range check needs without Blender: the scene depth scale (one Z pass)
+    and the move's step lengths in scene units, per camera, start frame, size and frames."""
     try:
         cache = json.loads(settings.range_cache or "{}")
     except ValueError:
         cache = {}
-    cache[f"{camera}|{int(round(frame))}|{int(size[0])}x{int(size[1])}"] = float(depth)
-    settings.range_cache = json.dumps(dict(list(cache.items())[-16:]))
+    cache.pop(key, None)
+    cache[key] = {"depth": float(depth), "steps": [float(v) for v in steps], "labels": list(labels)}
+    settings.range_cache = json.dumps(dict(list(cache.items())[-RANGE_CACHE_SIZE:]))
 
 
-def _cached_depth(settings, camera: str, frame, size) -> Optional[float]:
+def _cached_move(settings, key: str) -> Optional[dict]:
     try:
-        key = f"{camera}|{int(round(frame))}|{int(size[0])}x{int(size[1])}"
         return json.loads(settings.range_cache or "{}").get(key)
     except ValueError:
         return None
@@ -207,10 +214,13 @@ def _cached_depth(settings, camera: str, frame, size) -> Optional[float]:
 
 def refresh_range(scene, camera_obj, *, render: bool = False) -> Optional[dict]:
     """Where camera_obj's move sits in the training range of the panel's Generator at its
-    Speed (export.gauge_preview at the preset's frames and size), shown by the panel's
-    indicator (range_state, range_position, range_text). render: measure the scene depth
-    scale with one Z pass when none is kept for this camera, start frame and size;
-    otherwise the indicator says to check. Returns gauge_preview's dictionary or None."""
+    Speed, at the preset's frames and size, shown by the panel's indicator (range_state,
+    range_position, range_text). What it needs (the scene depth scale and the move's step
+    lengths) is kept per camera, start frame, size and frame count, from Check Range
+    (render=True: export.gauge_preview, one Z pass) or an export; with it kept, a change of
+    Generator or Speed is arithmetic (core.gauge.steps_in_range), without it the indicator
+    says to check. Returns the range dictionary or None."""
+    from ..core import gauge
     from .export import camera_problem, gauge_preview
 
     settings = getattr(scene, "parascale", None)
@@ -222,20 +232,22 @@ def refresh_range(scene, camera_obj, *, render: bool = False) -> Optional[dict]:
         settings.range_state, settings.range_text, settings.range_position = "none", problem, 0.0
         return None
     size = (preset.width, preset.height)
-    start = animation.animated_frame_range(camera_obj, scene)[0]
-    depth = _cached_depth(settings, camera_obj.name, start, size)
-    if depth is None and not render:
-        settings.range_state, settings.range_text, settings.range_position = "none", RANGE_UNCHECKED, 0.0
-        return None
+    key = _range_key(camera_obj.name, animation.animated_frame_range(camera_obj, scene)[0], size, preset.frames)
+    kept = _cached_move(settings, key)
+    name, speed = preset.range_of, settings.export_speed
     try:
-        out = gauge_preview(scene, camera_obj, preset.range_of, speed=settings.export_speed, frames=preset.frames,
-                            size=size, scene_depth=depth)
-    except ValueError as exc:
+        if kept is not None:
+            factor = gauge.gauge_factor(name, kept["depth"], speed)
+            out = gauge.steps_in_range(name, np.asarray(kept["steps"]) * factor, kept["labels"])
+        elif render:
+            out = gauge_preview(scene, camera_obj, name, speed=speed, frames=preset.frames, size=size)
+            _cache_move(settings, key, out["gauge"]["scene_depth_scale"], out["steps"], out["frame_labels"])
+        else:
+            settings.range_state, settings.range_text, settings.range_position = "none", RANGE_UNCHECKED, 0.0
+            return None
+    except ValueError as exc:  # GaugeError too
         settings.range_state, settings.range_text, settings.range_position = "error", str(exc), 0.0
         return None
-    g = out["gauge"]
-    _cache_depth(settings, camera_obj.name, g["depth_frame"], size, g["scene_depth_scale"])
-    name = preset.range_of
     position = out["position"]
     settings.range_position = 0.0 if position is None else float(position)
     if out["too_fast"]:

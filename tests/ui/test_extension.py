@@ -447,13 +447,24 @@ def test_generator_presets_are_blenders_operator_presets_and_export_their_frames
                 assert len(written.read_text().splitlines()) == 1 + p.frames
         # the export kept its depth scale: the panel's indicator follows Generator and Speed without a render
         s = scene.parascale
-        s.export_preset = "ComfyUI_Wan_Camera"
-        assert s.range_state == "inside", s.range_text
-        calm = s.range_position
-        s.export_speed = 30.0
-        assert s.range_state == "fast" and "faster" in s.range_text
-        s.export_speed = 1.0
-        assert s.range_position == pytest.approx(calm)
+        from parascale.parascale_blender import export as export_module
+
+        real_track = export_module.camera_track
+
+        def no_evaluation(*args, **kwargs):
+            raise AssertionError("the indicator evaluated the camera on a change of Generator or Speed")
+
+        export_module.camera_track = no_evaluation  # a slider drag must stay arithmetic
+        try:
+            s.export_preset = "ComfyUI_Wan_Camera"
+            assert s.range_state == "inside", s.range_text
+            calm = s.range_position
+            s.export_speed = 30.0
+            assert s.range_state == "fast" and "faster" in s.range_text
+            s.export_speed = 1.0
+            assert s.range_position == pytest.approx(calm)
+        finally:
+            export_module.camera_track = real_track
         s.export_preset = "GEN3C"  # another size: no depth scale kept for it yet
         assert s.range_state == "none" and "Check Range" in s.range_text
         assert bpy.ops.parascale.check_range() == {"FINISHED"}
