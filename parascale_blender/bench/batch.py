@@ -41,7 +41,8 @@ def bench_batch(cfg: Config, res: Results) -> None:
     """The same job list (measure jobs on one 16-frame 384x256 clip, each its own id) run
     with 1 worker (baseline) and with every core: seconds per job from the first job sent
     to the last one back (Ray's start apart), CPU seconds per job as the workers counted
-    them, and the load average around each run (the machine may be shared)."""
+    them, the cores the workers got (their CPU seconds over that time) and the load average
+    (the machine may be shared: then the cores got, not the workers, set the pace)."""
     try:
         import ray  # noqa: F401
     except ImportError:
@@ -74,8 +75,11 @@ def bench_batch(cfg: Config, res: Results) -> None:
                 raise RuntimeError(f"batch bench: {run.failed} of {n} jobs failed (see {tmp / f'out{workers}'})")
             cpu = [json.loads((tmp / f"out{workers}" / f"j{i:04d}" / "job.json").read_text())["cpu_seconds"]
                    for i in range(n)]
+            # cores the workers got: their CPU seconds over the job phase. On a shared machine this,
+            # not the worker count, says how much CPU the run had (Linux gives each session an
+            # equal share under contention, however many processes it runs)
             measured[label] = (run.seconds / n, total, run.ray_start_s, float(np.mean(cpu)), workers, load0,
-                               os.getloadavg()[0])
+                               os.getloadavg()[0], float(np.sum(cpu)) / run.seconds)
             _log(f"batch: {label}: {n / run.seconds * 60:.1f} jobs/min ({run.seconds:.1f} s for {n} jobs, "
                  f"{np.mean(cpu):.2f} CPU s per job; Ray start {run.ray_start_s:.1f} s; load {load0:.1f})")
     finally:
@@ -83,8 +87,8 @@ def bench_batch(cfg: Config, res: Results) -> None:
     base_label = next(iter(measured))
     base = measured[base_label][0]
     rows = [row(label, sec, "job", base_label, base, total_s=total, ray_start_s=start, cpu_s=cpu, workers=w,
-                load_before=l0, load_after=l1, jobs_per_min=60.0 / sec)
-            for label, (sec, total, start, cpu, w, l0, l1) in measured.items()]
+                load_before=l0, load_after=l1, jobs_per_min=60.0 / sec, cores_used=used)
+            for label, (sec, total, start, cpu, w, l0, l1, used) in measured.items()]
     res.sections["batch"] = {"rows": rows, "jobs": cfg.batch_jobs, "clip": list(BATCH_CLIP), "cores": cores,
                              "frames": cfg.batch_jobs}
     if len(rows) > 1:

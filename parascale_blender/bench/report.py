@@ -78,7 +78,7 @@ def format_table(res: Results) -> str:
         extra = {"video": "  Pi error", "calibration": "     total  steps vs default",
                  "depth": "  first call", "length": "     total  peak memory",
                  "tracking": "  rot err  registered",
-                 "batch": "  CPU/job  Ray start  load before"}.get(name, "")
+                 "batch": "  CPU/job  cores got  Ray start  load before"}.get(name, "")
         lines.append(head + extra)
         for r in sec["rows"]:
             line = f"  {r['label']:<{width}}{_fmt_time(r['seconds']):>11}{r['per_second']:>13.1f}{r['ratio']:>8.2f}x"
@@ -93,7 +93,8 @@ def format_table(res: Results) -> str:
             elif name == "tracking":
                 line += f"{r['rot_error_deg']:>9.3f}{r['registered']:>12d}"
             elif name == "batch":
-                line += f"{r['cpu_s']:>7.2f} s{r['ray_start_s']:>9.1f} s{r['load_before']:>13.1f}"
+                line += (f"{r['cpu_s']:>7.2f} s{r['cores_used']:>11.2f}{r['ray_start_s']:>9.1f} s"
+                         f"{r['load_before']:>13.1f}")
             lines.append(line)
         if name == "keyframes":
             lines.append(f"  same keys written by both: {'yes' if sec['same_keys'] else 'NO'} "
