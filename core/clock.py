@@ -12,6 +12,7 @@
   microseconds (RealEstate10K), a float32 fps_base or a rate written with two decimals
   never lose a frame to rounding.
 - ``whole_frames(duration, fps)``: how many whole frame steps a duration holds (snapped).
+- ``track_rate(track)``: the frame rate of a timed track (its clock's, else its mean rate).
 - ``video_rate(video)``: the frame rate a video file's container declares (no decoding).
 
 No bpy here.
@@ -102,6 +103,19 @@ def whole_frames(duration: float, fps: float) -> int:
     """How many whole frame steps fit in `duration` seconds at `fps` (snapped: a duration a
     microsecond short of 47 frames holds 47)."""
     return int(np.floor(float(duration) * float(fps) + SNAP))
+
+
+def track_rate(track) -> Optional[Fraction]:
+    """The frame rate of a timed Track (core.cameras.Track), exact, or None when untimed:
+    its clock's own rate when it has one (meta "rate": a tracked video's frame_times.json),
+    else the mean rate over its frames (at which its first and last frames fall on whole
+    frames, and frames between at their true times)."""
+    if not track.meta.get("timed", False) or len(track) < 2:
+        return None
+    if track.meta.get("rate"):
+        return exact_rate(track.meta["rate"])
+    duration = float(track.times[-1] - track.times[0])
+    return exact_rate((len(track) - 1) / duration) if duration > 0 else None
 
 
 def video_rate(video) -> Optional[Fraction]:

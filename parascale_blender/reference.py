@@ -22,7 +22,7 @@ import bpy
 import numpy as np
 
 from ..core.cameras import Track, blender_to_cv
-from ..core.clock import SNAP, blender_rate, exact_rate, frames_of_times
+from ..core.clock import SNAP, blender_rate, frames_of_times, track_rate
 from ..core.formats.readers import list_images, read_track
 from ..core.reference import ReferencePi, measure_reference, pi_from_video, video_size
 from .animation import (apply_intrinsics, camera_intrinsics, matrix_to_numpy, scene_fps,
@@ -199,16 +199,8 @@ class ImportResult:
 
 
 def track_fps(track: Track) -> Optional[Fraction]:
-    """The frame rate of a timed track, exact (core.clock.exact_rate), or None when
-    untimed: the video's own rate when its clock says it (a tracked video's
-    frame_times.json), else the mean rate, at which its first and last frames fall on
-    whole scene frames and frames between at their true times."""
-    if not track.meta.get("timed", False) or len(track) < 2:
-        return None
-    if track.meta.get("rate"):
-        return exact_rate(track.meta["rate"])
-    duration = float(track.times[-1] - track.times[0])
-    return exact_rate((len(track) - 1) / duration) if duration > 0 else None
+    """The frame rate of a timed track, exact, or None when untimed (core.clock.track_rate)."""
+    return track_rate(track)
 
 
 def scene_frames(track: Track, scene, fps=None) -> np.ndarray:
