@@ -19,21 +19,24 @@ def frame_width(video) -> int:
     return video_size(video)[0]
 
 
-def console_progress(label: str, stream=None):
-    """A progress callback that prints '<label>: <percent>% <message>' when either changes:
-    the Track Video operator without a window (background, scripts), where no bar shows.
-    Takes progress(fraction, message) (the tracking) or progress(done, total) (the Pi
-    measurement, as core.reference.pi_from_video calls it)."""
-    last = [None]
+def console_progress(label: str, stream=None, every: float = 2.0):
+    """A progress callback that prints '<label>: <percent>% <message>' when the percent
+    changes, or the message after `every` seconds (at most a line a second or so, however
+    long the video): the Track Video operator without a window (background, scripts),
+    where no bar shows. Takes progress(fraction, message) (the tracking) or
+    progress(done, total) (the Pi measurement, as core.reference.pi_from_video calls it)."""
+    import time
+
+    last = {"pct": None, "what": None, "at": 0.0}
 
     def progress(a, b) -> None:
         if isinstance(b, str):
             pct, what = int(100 * a), b
         else:
             pct, what = int(100 * a / max(b, 1)), f"step {a}/{b}"
-        key = (pct, what if isinstance(b, str) else None)
-        if key != last[0]:
-            last[0] = key
+        now = time.monotonic()
+        if pct != last["pct"] or (what != last["what"] and now - last["at"] >= every):
+            last.update(pct=pct, what=what, at=now)
             print(f"{label}: {pct:3d}% {what}", file=stream or sys.stdout, flush=True)
 
     return progress
