@@ -564,7 +564,7 @@ def check(name, call, path, size, error=TrackFormatError, validate=accepted_is_v
     if s["inputs"] == 0:
         # A reader's first call may import what it imports lazily (modules, numpy's
         # machinery): a one-off cost of the process, not of the input. Pay it untraced.
-        with contextlib.suppress(BaseException):
+        with contextlib.suppress(Exception):
             call()
     s["inputs"] += 1
     s["max_input_bytes"] = max(s["max_input_bytes"], size)
