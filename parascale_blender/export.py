@@ -94,7 +94,7 @@ def camera_track(scene, camera_obj, frame_range: Optional[Sequence[int]] = None)
             Ks.append(K)
     finally:
         scene.frame_set(current[0], subframe=current[1])
-    fps = scene.render.fps / scene.render.fps_base
+    fps = animation.scene_fps(scene)
     curves = {}
     for name in CURVES:
         values = animation.property_curve(camera_obj, name, frames)

@@ -185,7 +185,7 @@ def run_measure(job: Job, tmp: Path, track_out=None) -> dict:
         argv += ["--track-out", track_out]
     args = command_args("measure", argv)
     ref, track = cmd.measure_command(args)
-    cmd.write_json(args.json, ref)
+    cmd.write_json(args.json, ref, track)
     print(f"{track.source}: {len(track)} frames, Pi from {ref.source} ({ref.estimator}); wrote {RESULT}")
     return measure_figures(ref, track)
 
