@@ -47,11 +47,14 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(CONSTRAINTS) p
 demo: $(STAMP)
 	PARASCALE_DATA=$(PARASCALE_DATA) $(VENV)/bin/parascale demo --out $(OUT)/demo
 
-# The full video-tracking set (every clip, fox, fern: minutes of COLMAP, no bpy) runs on the
-# default Blender's Python; the other versions run its quick set.
+# The full video-tracking set (every clip, fox, fern: minutes of COLMAP, no bpy) and the full
+# batch set (killed workers and drivers, transfer jobs: minutes of Ray and bpy) run on the
+# default Blender's Python; the other versions run their quick sets.
 TRACK_FULL := $(if $(filter $(DEFAULT_BLENDER),$(BLENDER)),1,)
+BATCH_FULL := $(TRACK_FULL)
 test: $(STAMP)
-	PARASCALE_DATA=$(PARASCALE_DATA) PARASCALE_TRACK_FULL=$(TRACK_FULL) $(PY) -m pytest $(PYTEST_ARGS)
+	PARASCALE_DATA=$(PARASCALE_DATA) PARASCALE_TRACK_FULL=$(TRACK_FULL) PARASCALE_BATCH_FULL=$(BATCH_FULL) \
+	    $(PY) -m pytest $(PYTEST_ARGS)
 
 # Every supported Blender in turn (each in its own venv, built on first use), then the same
 # transfer on all of them compared key by key. Runs every version even after a failure,

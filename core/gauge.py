@@ -307,6 +307,17 @@ def _frames_text(frames: list) -> str:
 # ---------------------------------------------------------------------------
 # Measuring the RealEstate10K gauge
 
+def clip_depth(pi, translation) -> tuple[np.ndarray, float]:
+    """(D_t, D_clip) of one clip: D_t = |d_t| / Pi_t over the steps where both are
+    positive, D_clip their median (nan when no step moves): the clip's effective depth
+    in its own pose units, the statistic the RealEstate10K gauge is made of."""
+    pi = np.asarray(pi, float)
+    d = np.asarray(translation, float)
+    ok = np.isfinite(pi) & np.isfinite(d) & (pi > 0) & (d > 0)
+    D = d[ok] / pi[ok]
+    return D, (float(np.median(D)) if len(D) else float("nan"))
+
+
 def measure_clip(pose_file, video) -> dict:
     """One RealEstate10K clip: Pi per step from its video (the project's measure path:
     readers.read_track at the video's size, reference.pi_from_video), |d_t| from its
@@ -319,9 +330,7 @@ def measure_clip(pose_file, video) -> dict:
     ref = pi_from_video(track, video, frames=frames)
     d = np.linalg.norm(np.diff(track.c2w[:, :3, 3], axis=0), axis=1)
     pi = np.asarray(ref.pi, float)
-    ok = (pi > 0) & (d > 0)
-    D = d[ok] / pi[ok]
-    D_clip = float(np.median(D))
+    D, D_clip = clip_depth(pi, d)
     return {"clip": Path(pose_file).stem, "frames": len(track), "pi": pi.tolist(), "translation": d.tolist(),
             "depth_per_step": D.tolist(), "depth_median": D_clip,
             "pi_gauge": (d / D_clip).tolist(), "path": float(d.sum() / D_clip)}

@@ -145,6 +145,17 @@ def _stale_pid(name: str, dest: str) -> Optional[int]:
     return None
 
 
+def stale_pids(path) -> list:
+    """The pids of dead processes whose temporaries of `path` are still beside it (runs
+    cut off before they finished), sorted; clean_stale removes them."""
+    path = Path(path)
+    try:
+        names = os.listdir(path.parent if str(path.parent) else ".")
+    except OSError:
+        return []
+    return sorted({pid for pid in (_stale_pid(n, path.name) for n in names) if pid is not None})
+
+
 def _remove(p: Path) -> None:
     if p.is_dir() and not p.is_symlink():
         shutil.rmtree(p, ignore_errors=True)

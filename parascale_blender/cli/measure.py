@@ -107,7 +107,10 @@ def progress_printer(label: str, stream=None):
     return progress
 
 
-def run(args) -> int:
+def measure_command(args, progress=None):
+    """What `parascale measure` does before it writes: every argument checked, the
+    video tracked first when no --track is given, then measured. Returns (ReferencePi,
+    Track). `parascale batch` runs its measure and track jobs through here."""
     from . import checks as chk
 
     chk.check_input("--track", args.track)
@@ -126,12 +129,22 @@ def run(args) -> int:
         if args.video is None:
             raise ValueError("give --track PATH, or --video FILE|DIR alone to track the video first")
         args.track = track_first(args)
-    ref, track = measure(args.track, args.video, args.format, args.estimator, args.offset,
-                         size, args.images, args.preset,
-                         progress=progress_printer("measuring video") if args.video else None)
+    return measure(args.track, args.video, args.format, args.estimator, args.offset,
+                   size, args.images, args.preset, progress=progress)
+
+
+def write_json(path, ref, track) -> dict:
+    """The --json document of a measured reference (with the track's clock), written
+    atomically; returns it."""
     data = with_clock(ref.to_json(), track)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.json, json.dumps(data, indent=1) + "\n")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+    return data
+
+
+def run(args) -> int:
+    ref, track = measure_command(args, progress=progress_printer("measuring video") if args.video else None)
+    data = write_json(args.json, ref, track)
     print(f"{track.source}: {len(track)} frames, Pi from {ref.source} ({ref.estimator})")
     print(f"{'frame':>6} {'pi':>10} {'translation':>12}")
     for s in data["steps"]:

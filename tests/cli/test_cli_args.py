@@ -23,6 +23,8 @@ The options of each subcommand (parascale_blender/cli/<command>.py) and the clas
             (missing) --format (unknown) --video (text) --frames-dir (a file) --json (folder, read-only)
   track     VIDEO (missing) --out (a file) --max-image-size (negative) --mapper (choice)
             --fps (not a rate, zero); the lens options of track, measure and transfer (out of range)
+  batch     JOBS.csv (missing, a bad kind) --workers (0) --out (a file, read-only, a folder of the
+            user's files) --address (malformed, nobody there)
   bench     --json (folder) --only (choice)
   demo      --out (a file, read-only folder)
 """
@@ -56,6 +58,8 @@ def files(tmp_path_factory):
     K = np.array([[300.0, 0, 160], [0, 300, 90], [0, 0, 1]])
     writers.write_re10k(Track(c2w=c2w, K=K, width=320, height=180, times=np.arange(12) / 24), d / "track.txt")
     (d / "notes.txt").write_text("not a video, not a scene\n" * 40)
+    (d / "jobs.csv").write_text("id,kind,video,track,target,camera\na,measure,clip.mp4,track.txt,,\n")
+    (d / "bad_jobs.csv").write_text("id,kind,video,track,target,camera\na,mesure,clip.mp4,track.txt,,\n")
     vw = cv2.VideoWriter(str(d / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 24, (64, 36))
     rng = np.random.default_rng(0)
     for _ in range(12):
@@ -246,6 +250,17 @@ def cases(f: Path, o: Path):
                                   "--json", o / "a_folder"], "is a folder"),
         ("evaluate-json-readonly", ["evaluate", "--blend", ref, "--camera", "Reference",
                                     "--json", o / "readonly.json"], "read-only"),
+        # batch (refused before Ray starts: nothing written, no cluster waited for)
+        ("batch-jobs-missing", ["batch", f / "nope.csv", "--out", o / "runs"], "JOBS.csv"),
+        ("batch-jobs-bad-kind", ["batch", f / "bad_jobs.csv", "--out", o / "runs"], "bad_jobs.csv:2: job a: kind"),
+        ("batch-workers-zero", ["batch", f / "jobs.csv", "--out", o / "runs", "--workers", 0], "--workers 0"),
+        ("batch-out-file", ["batch", f / "jobs.csv", "--out", o / "old.json"], "not a folder"),
+        ("batch-out-readonly", ["batch", f / "jobs.csv", "--out", o / "ro_dir"], "read-only"),
+        ("batch-out-users-files", ["batch", f / "jobs.csv", "--out", o / "mine"], "holiday.jpg"),
+        ("batch-address-malformed", ["batch", f / "jobs.csv", "--out", o / "runs", "--address", "nowhere"],
+         "--address 'nowhere'"),
+        ("batch-address-unreachable", ["batch", f / "jobs.csv", "--out", o / "runs", "--address", "127.0.0.1:1"],
+         "no Ray cluster answers"),
         # bench, demo
         ("bench-json-folder", ["bench", "--json", o / "a_folder"], "is a folder"),
         ("bench-only-choice", ["bench", "--only", "gpu"], "--only"),
