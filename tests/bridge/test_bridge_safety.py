@@ -96,8 +96,12 @@ LIMITS = [
      ["scene_depth_scale", "1e+09"]),
     ("depth-scale-tiny", lambda d: [poses(d, 1e-300), "--generator", "cameractrl"],
      ["scene_depth_scale", "1e-09"]),
-    ("size-huge", lambda d: [poses(d), "--generator", "uni3c", "--size", "60000x60000"],
+    ("size-huge", lambda d: [poses(d), "--generator", "uni3c", "--size", "60000x60000", "--plucker"],
      ["--size 60000x60000", "plucker.npy", "TiB"]),
+    ("frames-huge", lambda d: [poses(d), "--generator", "wan-fun-camera", "--size", "8x12", "--frames", "4000001",
+                               "--plucker"], ["4000001", "1000000"]),
+    ("float16-overflow", lambda d: [poses(d, 1e-5), "--generator", "uni3c", "--size", "8x12", "--plucker"],
+     ["float16", "65504"]),
     ("size-side", lambda d: [poses(d), "--generator", "motionctrl", "--size", "70000x64"],
      ["--size 70000x64", "65536"]),
     ("fx-tiny", lambda d: [re10k_with_focal(d, 1e-300, 1e-300), "--generator", "cameractrl"],
@@ -133,7 +137,7 @@ def test_everything_written_is_finite_at_the_extremes_it_accepts(tmp_path):
     for speed, depth in (("1e6", 1e-9 * 10), ("1e-6", 1e9 / 10)):
         p = poses(tmp_path, depth, name=f"p{speed}.json")
         out = tmp_path / f"out{speed}"
-        r = run_bridge(p, "--generator", "cameractrl", "--speed", speed, "--out", out, "--size", "8x12")
+        r = run_bridge(p, "--generator", "cameractrl", "--speed", speed, "--out", out, "--size", "8x12", "--plucker")
         if r.returncode == 2:  # the written translation is refused by the range check: said so
             assert "1e+09" in r.stderr or "vanish" in r.stderr, r.stderr
             continue
@@ -191,7 +195,7 @@ def test_a_hostile_manifest_keeps_every_user_file(tmp_path, capsys, kind):
 def test_the_bridge_keeps_the_users_files_beside_its_own(tmp_path, capsys):
     p = poses(tmp_path)
     out = tmp_path / "out"
-    assert bridge.main([str(p), "--generator", "cameractrl", "--size", "8x12", "--out", str(out)]) == 0
+    assert bridge.main([str(p), "--generator", "cameractrl", "--size", "8x12", "--out", str(out), "--plucker"]) == 0
     man = json.loads((out / "manifest.json").read_text())
     assert man["schema"] == "parascale.outputs"
     for e in man["files"]:
@@ -216,13 +220,14 @@ def test_the_bridge_keeps_the_users_files_beside_its_own(tmp_path, capsys):
     assert (out / "command.txt").read_text() != "my own command\n"
 
 
+@pytest.mark.parametrize("plucker", [False, True])
 @pytest.mark.parametrize("gen, frames", [("cameractrl", 16), ("wan-fun-camera", 81), ("motionctrl", 14),
                                          ("motionctrl", 16), ("recammaster", 81), ("gen3c", 121), ("uni3c", 81)])
-def test_the_names_checked_before_work_are_the_names_written(tmp_path, capsys, gen, frames):
+def test_the_names_checked_before_work_are_the_names_written(tmp_path, capsys, gen, frames, plucker):
     """The user's files are checked against output_names() before any work: they must be
     exactly what the run writes."""
     out = tmp_path / "out"
     assert bridge.main([str(poses(tmp_path)), "--generator", gen, "--frames", str(frames), "--size", "8x12",
-                        "--out", str(out)]) == 0
+                        "--out", str(out)] + (["--plucker"] if plucker else [])) == 0
     man = json.loads((out / "manifest.json").read_text())
-    assert [e["name"] for e in man["files"]] == bridge.output_names(gen, frames)
+    assert [e["name"] for e in man["files"]] == bridge.output_names(gen, frames, plucker)

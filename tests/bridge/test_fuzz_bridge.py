@@ -250,6 +250,8 @@ def _bridge_args(work, seed):
     speed = r.choice(SPEEDS) if r.random() < 0.25 else r.choice([None, "1", "2.5"])
     if speed is not None:
         argv += ["--speed", speed]
+    if r.random() < 0.5:
+        argv.append("--plucker")
     forced = r.random() < 0.1
     if forced:
         argv.append("--force")
@@ -275,6 +277,8 @@ def _bridge_poses(work, seed):
     (d / "victim.txt").write_bytes(b"beside the folder")
     gen = r.choice(["cameractrl", "motionctrl", "uni3c", "gen3c", "recammaster"])
     argv = [str(poses), "--generator", gen, "--size", r.choice(["8x12", "9x7"]), "--out", str(out)]
+    if r.random() < 0.5:
+        argv.append("--plucker")
     if r.random() < 0.3:
         argv += ["--speed", r.choice(SPEEDS[1:])]
     code, err, peak = run_main(argv)
