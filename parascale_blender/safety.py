@@ -163,9 +163,17 @@ class GeometryBounds:
     a mesh object, its nearest surface point. Used to skip rays that cannot hit; every
     answer is conservative (True/"maybe" when in doubt)."""
 
+    # Beyond this many objects and instances, reading their boxes would cost more than
+    # the rays it saves: every pose, step and start point is then a "maybe".
+    MAX_BOXES = 20_000
+
     def __init__(self, depsgraph):
         los, his, meshes = [], [], []
-        for inst in depsgraph.object_instances:
+        self.everywhere = False
+        for count, inst in enumerate(depsgraph.object_instances):
+            if count >= self.MAX_BOXES:
+                self.everywhere = True
+                break
             ob = inst.object
             if ob.type in _SURFACE_FREE:
                 continue
@@ -208,6 +216,8 @@ class GeometryBounds:
         """(n,) False where no surface lies within `radius` of the point (rays no longer
         than radius from there hit nothing), True where one may."""
         points = np.asarray(points, float).reshape(-1, 3)
+        if self.everywhere:
+            return np.ones(len(points), bool)
         out = np.zeros(len(points), bool)
         if not len(self.lo):
             return out
@@ -219,6 +229,8 @@ class GeometryBounds:
     def segments_touch(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """(n,) False where the segment a[i] -> b[i] misses every box (slab test)."""
         a, b = np.asarray(a, float).reshape(-1, 3), np.asarray(b, float).reshape(-1, 3)
+        if self.everywhere:
+            return np.ones(len(a), bool)
         if not len(self.lo):
             return np.zeros(len(a), bool)
         d = (b - a)[:, None, :]
@@ -236,6 +248,8 @@ class GeometryBounds:
         return ((enter <= leave) & (leave >= 0.0) & (enter <= 1.0)).any(axis=1)
 
     def inside_any_box(self, point: np.ndarray) -> bool:
+        if self.everywhere:
+            return True
         return bool(len(self.lo)) and bool((self.box_distance(point) <= 0).any())
 
 

@@ -174,3 +174,17 @@ def test_a_camera_far_from_geometry_casts_no_grid(fresh_blender, monkeypatch):
     c2w[:, 2, 3] = 0.02   # now skimming the grid: the rays are cast, and find it
     assert "near_clip" in _warnings(scene, c2w, 0.1)
     assert grids
+
+
+def test_too_many_instances_to_box_casts_everywhere(fresh_blender, monkeypatch):
+    """Past GeometryBounds.MAX_BOXES objects and instances, every pose is a "maybe" (the
+    boxes would cost more than the rays): the same warnings as with the boxes."""
+    bpy = fresh_blender
+    from parascale.parascale_blender import safety
+
+    scene = _busy_scene(bpy)
+    c2w = np.stack([_look_plus_y(0.05 * np.sin(y), y) for y in np.linspace(-2, 8, 26)])
+    boxed = _warnings(scene, c2w, 0.4)
+    monkeypatch.setattr(safety.GeometryBounds, "MAX_BOXES", 2)
+    assert safety.GeometryBounds(safety.scene_depsgraph(scene)).everywhere
+    assert _warnings(scene, c2w, 0.4) == boxed
