@@ -77,6 +77,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: minutes of work; `make test-quick` leaves it out")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = Path(str(item.fspath)).resolve().relative_to(REPO).as_posix()

@@ -101,6 +101,8 @@ def format_table(res: Results) -> str:
             lines.append(f"  steps vs default: {sec['step_diff']}")
             lines.append("  x Z pass alone (same poses): " + ", ".join(
                 f"{label.split(', ', 1)[1]} {m['x_z_pass']:.2f}x" for label, m in sec["runs"].items()))
+            lines.append("  the same in CPU time of this process (steadier on a loaded machine): " + ", ".join(
+                f"{label.split(', ', 1)[1]} {m['x_z_pass_cpu']:.2f}x" for label, m in sec["runs"].items()))
             lines.append("  x its own depth pass (time in the transfer's depth source): " + ", ".join(
                 f"{label.split(', ', 1)[1]} {m['x_own_depth']:.2f}x" for label, m in sec["runs"].items()))
             if "x_z_pass_steady" in sec:
