@@ -31,7 +31,7 @@ PYCOLMAP_WHEEL := pycolmap==4.2.1
 PYCOLMAP_PLATFORMS := manylinux_2_28_x86_64 win_amd64 macosx_14_0_arm64
 
 .PHONY: setup demo test bench zip validate clean
-.PHONY: test-all test-quick wheels
+.PHONY: test-all test-quick wheels zip-here
 
 setup: $(STAMP)
 
@@ -102,6 +102,12 @@ wheels: $(STAMP)
 zip: wheels
 	mkdir -p dist
 	$(BLENDER_EXT) build --split-platforms --output-dir dist
+
+# This machine's zip alone: fetches only its wheels (OpenCV, pycolmap for Python 3.11 and 3.13)
+# and builds dist/parascale-<version>-<platform>.zip; PLATFORM=windows-x64 etc. for another one.
+# The install test (tests/ui/test_extension.py) builds its zip with the same script.
+zip-here: $(STAMP)
+	$(PY) tools/zip_here.py --output-dir dist $(if $(PLATFORM),--platform $(PLATFORM),)
 
 clean:
 	rm -rf .venv .venv-* dist wheels out .pytest_cache .hypothesis

@@ -152,12 +152,13 @@ FRAME_COUNTS = {
 }
 
 
-def frame_count_problem(generator: str, n: int) -> Optional[str]:
-    """None when `generator` takes n frames, else a message saying what it takes."""
+def frame_count_problem(generator: str, n: int, frames_option: str = "--frames") -> Optional[str]:
+    """None when `generator` takes n frames, else a message saying what it takes.
+    frames_option names the setting that resamples (the CLI's --frames, Blender's Frames)."""
     ok, text = FRAME_COUNTS[gauge_of(generator).generator]
     if ok(int(n)):
         return None
-    return f"{generator} takes {text} frames, this move has {n}: resample it (--frames) or use the bridge"
+    return f"{generator} takes {text} frames, this move has {n}: resample it ({frames_option}) or use the bridge"
 
 
 def gauge_of(generator: str) -> Gauge:
@@ -249,13 +250,20 @@ def move_in_range(generator: str, c2w: np.ndarray, frame_labels: Optional[Sequen
     are never out of range. Returns pi_step, pi_step_range, path, path_range,
     position (0 = the slowest training path, 1 = the fastest, log scale, may leave
     0..1; None for a move without translation), the labels of too-fast and too-slow frames and warning messages."""
-    g = gauge_of(generator)
     c2w = np.asarray(c2w, float)
-    n = len(c2w)
+    return steps_in_range(generator, np.linalg.norm(np.diff(c2w[:, :3, 3], axis=0), axis=1), frame_labels)
+
+
+def steps_in_range(generator: str, step_lengths, frame_labels: Optional[Sequence] = None) -> dict:
+    """move_in_range from the lengths of the move's steps (in the generator's gauge), for
+    a move of len(step_lengths) + 1 poses."""
+    g = gauge_of(generator)
+    step_lengths = np.asarray(step_lengths, float).ravel()
+    n = len(step_lengths) + 1
     labels = list(frame_labels) if frame_labels is not None else list(range(n))
     if len(labels) != n:
         raise GaugeError(f"{len(labels)} frame labels for {n} poses")
-    pi = np.linalg.norm(np.diff(c2w[:, :3, 3], axis=0), axis=1) / g.depth
+    pi = step_lengths / g.depth
     (lo, hi), (plo, phi) = range_for(generator, n)
     moving = pi > 1e-12
     fast = [labels[t + 1] for t in np.flatnonzero(pi > hi)]

@@ -14,6 +14,9 @@ What differs between the supported versions:
   and channelbag by hand, and F-curves with find/new.
 - EEVEE's engine id is `BLENDER_EEVEE_NEXT` in 4.5 and `BLENDER_EEVEE` in 5.x.
 - New materials have a node tree in 5.x; in 4.5 only after `use_nodes = True`.
+- Path properties declare `PATH_SUPPORTS_BLEND_RELATIVE` where the option exists (Blender
+  warns about "//" paths in properties without it); add-on preset folders are registered
+  with `bpy.utils.register_preset_path` where it exists.
 """
 from __future__ import annotations
 
@@ -148,3 +151,35 @@ def material_node_tree(material):
     if material.node_tree is None:
         material.use_nodes = True
     return material.node_tree
+
+
+# -- path properties and presets -------------------------------------------------
+
+# Newer Blenders warn ('does not support blend relative "//" prefix') when a "//" path is put
+# into a path property that does not declare it; ParaScale resolves "//" itself (bpy.path.abspath).
+# The option comes with the RNA flag that reports it (bpy.props only checks options when a
+# class registers, so the flag is what can be asked beforehand).
+PATH_OPTION = ("PATH_SUPPORTS_BLEND_RELATIVE"
+               if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else None)
+
+
+def path_options(*options: str) -> set:
+    """Property options for a file or folder path that ParaScale resolves against the .blend
+    (Blender's // prefix): the given options plus the relative-path flag where it exists."""
+    return set(options) | ({PATH_OPTION} if PATH_OPTION else set())
+
+
+def register_preset_path(folder: str) -> bool:
+    """Make Blender list the presets under folder/presets/ (operator presets of a packaged
+    extension); False where this Blender cannot (its presets then live in the user's folder)."""
+    register = getattr(bpy.utils, "register_preset_path", None)
+    if register is None:
+        return False
+    register(folder)
+    return True
+
+
+def unregister_preset_path(folder: str) -> None:
+    unregister = getattr(bpy.utils, "unregister_preset_path", None)
+    if unregister is not None:
+        unregister(folder)

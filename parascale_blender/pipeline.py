@@ -12,8 +12,8 @@ from .evaluate_depth import DepthEvaluation, evaluate_depth, result_curves
 from .motion import PI_PROPERTY, ReferenceMotion, TransferError
 from .result_camera import RESULT_SUFFIX, RESULT_TAG, check_result_name, result_name, write_result_camera
 from .settings import (DISAGREE, absolute_path, figures_disagree, options_from_settings, reference_from_settings,
-                       reference_summary, settings_problem, store_evaluation, store_export, store_result,
-                       transfer_from_settings, use_as_reference, use_imported_reference)
+                       reference_summary, refresh_range, settings_problem, store_evaluation, store_export,
+                       store_result, transfer_from_settings, use_as_reference, use_imported_reference)
 from .sources import (reference_from_blend, reference_from_movieclip, reference_from_object,
                       reference_from_track_file, scene_pi)
 from .transfer import Transfer, TransferOptions, TransferResult, transfer
@@ -23,7 +23,7 @@ __all__ = [
     "PI_PROPERTY", "ReferenceMotion", "TransferError",
     "RESULT_SUFFIX", "RESULT_TAG", "check_result_name", "result_name", "write_result_camera",
     "DISAGREE", "absolute_path", "figures_disagree", "options_from_settings", "reference_from_settings",
-    "reference_summary", "settings_problem", "store_evaluation", "store_export", "store_result",
+    "reference_summary", "refresh_range", "settings_problem", "store_evaluation", "store_export", "store_result",
     "transfer_from_settings", "use_as_reference", "use_imported_reference",
     "reference_from_blend", "reference_from_movieclip", "reference_from_object", "reference_from_track_file",
     "scene_pi",

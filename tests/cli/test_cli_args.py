@@ -11,10 +11,12 @@ The options of each subcommand (parascale_blender/cli/<command>.py) and the clas
             a .blend) --target (not a .blend, missing) --estimator/--method/--depth
             --format (choice) --depth-size (zero, 1x1, huge, malformed) --start-frame (negative,
             100000000, past the scene's end) --end-frame (before the start, past the end)
-            --camera (no such object) --output (folder, read-only, not .blend, = target)
+            --camera (no such object) --result-name (blank, 64 characters) --output (folder,
+            read-only, not .blend, = target)
             --report (folder, read-only folder, = --output)
   export    --blend (text, missing) --format (choice) --frames (100000000, 1, -3)
             --frame-range (reversed, negative, outside the keyed frames) --depth-size (0x0)
+            --size (0x0, malformed, huge)
             --output (folder for a file format, read-only file, a file for a folder format,
             a folder of the user's files, = --blend) --scene/--camera (no such)
   evaluate  --blend (text) --render-size (0, -5, 10**6) --samples (-3, 0) --reference
@@ -181,6 +183,8 @@ def cases(f: Path, o: Path):
         ("transfer-end-past-scene", tj + ["--end-frame", 500], "outside the scene's frames 1..12"),
         ("transfer-blend-end-past-scene", tb + ["--end-frame", 13], "outside the scene's frames 1..12"),
         ("transfer-camera-missing", tj + ["--camera", "NoSuchCam"], "NoSuchCam"),
+        ("transfer-result-name-empty", tj + ["--result-name", " "], "--result-name"),
+        ("transfer-result-name-long", tj + ["--result-name", "x" * 64], "--result-name"),
         ("transfer-output-folder", t + ["--output", o / "a_folder", "--report", o / "r.json"], "--output"),
         ("transfer-output-readonly-dir", t + ["--output", o / "ro_dir" / "out.blend", "--report", o / "r.json"],
          "read-only"),
@@ -207,6 +211,9 @@ def cases(f: Path, o: Path):
         ("export-range-negative", er + ["--frame-range", -5, 5], "--frame-range START -5"),
         ("export-range-outside-keys", er + ["--frame-range", 1, 1000], "outside the keyed frames 1..12"),
         ("export-depth-size-zero", er + ["--depth-size", "0x0"], "--depth-size"),
+        ("export-size-zero", er + ["--size", "0x0"], "--size"),
+        ("export-size-malformed", er + ["--size", "832"], "--size"),
+        ("export-size-huge", er + ["--size", "100000x2"], "--size"),
         ("export-output-folder", e + ["--format", "re10k", "--output", o / "a_folder"], "is a folder"),
         ("export-output-readonly", e + ["--format", "nerf", "--output", o / "readonly.json"], "read-only"),
         ("export-folder-format-on-file", e + ["--format", "colmap", "--output", o / "old.json"],

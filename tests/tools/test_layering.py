@@ -3,7 +3,7 @@ the rules the rooms state in their first lines.
 
     core (and core/formats, core/tracking)  never bpy, mathutils, bmesh, bpy_extras; never the Blender side
     operators, panels                       core only for types (classes); the work goes through parascale_blender
-    bridge                                  stands alone: never the package
+    bridge (and bridge/comfyui)             stands alone: only its own modules, never the rest of the package
     parascale_blender's adapter modules     never cli/, bench/ or demo/ (those rooms are built on the adapter)
     cli, bench, demo                        never operators or panels
     every room                              opens with two lines: what it is, what it may import
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 PKG = "parascale"
 BLENDER_MODULES = {"bpy", "mathutils", "bmesh", "bpy_extras", "gpu", "blf"}
 ROOMS = ["core", "core/formats", "parascale_blender", "parascale_blender/cli", "parascale_blender/bench",
-         "parascale_blender/demo", "operators", "panels", "bridge"]
+         "parascale_blender/demo", "operators", "panels", "bridge", "bridge/comfyui"]
 
 
 def module_name(path: Path) -> str:
@@ -97,7 +97,11 @@ def test_ui_imports_core_only_for_types():
 
 
 def test_bridge_stands_alone():
+    """The bridge folder (parascale_bridge.py and the ComfyUI node pack) imports only itself,
+    numpy and the standard library (torch lazily in the nodes): never the rest of the package."""
     def rule(target, names):
+        if target == f"{PKG}.bridge" or target.startswith(f"{PKG}.bridge."):
+            return None  # its own modules (the node pack's relative imports)
         if target.split(".")[0] == PKG or target.startswith(f"{PKG}."):
             return "the bridge runs with numpy only, never the package"
         if target.split(".")[0] in BLENDER_MODULES:
