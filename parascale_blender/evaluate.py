@@ -10,10 +10,11 @@ from typing import Optional
 import numpy as np
 
 from ..core.cameras import steps
+from ..core.clock import SNAP, whole_frames
 from ..core.metrics import cami2v_errors, pce, trajectory_errors
 from ..core.reference import pi_from_video
 from ..core.cameras import Track
-from .animation import camera_intrinsics
+from .animation import camera_intrinsics, scene_fps
 from .render import FrameRenderer, render_size_for
 
 # Long side of the closed-loop renders. Measured against ray-cast geometry on a fully
@@ -90,7 +91,7 @@ class FlowMeasurement:
             c2w = evaluated_poses(self.camera, self.scene, frames)
             K, W, H = camera_intrinsics(self.camera, self.scene)
             Ks = _intrinsics_at(self.camera, self.scene, frames)
-            fps = self.scene.render.fps / self.scene.render.fps_base
+            fps = scene_fps(self.scene)
             self._track = Track(c2w=c2w, K=np.repeat(K[None], len(frames), 0) if Ks is None else Ks, width=W,
                                 height=H, times=(frames - frames[0]) / fps,
                                 names=[f"frame_{i:05d}" for i in range(len(frames))],
@@ -233,14 +234,14 @@ def closed_loop_for(scene, camera, reference=None, *, long_side: int = EVAL_LONG
     ref_c2w = None
     sample_frames = None
     if reference is not None:
-        fps = scene.render.fps / scene.render.fps_base
-        reference = reference.at_fps(fps)
-        needed = (frames[-1] - frames[0]) / fps
-        if needed > reference.duration + 1e-6:
+        fps = scene_fps(scene)
+        reference = reference.at_fps(fps).on_clock(fps)  # times within 1e-3 of a frame are on it
+        if frames[-1] - frames[0] > whole_frames(reference.duration, fps):
             raise ValueError(f"the reference {reference.label!r} lasts {reference.duration:.3f} s but camera "
-                             f"{camera.name!r} is keyed over {needed:.3f} s (frames {frames[0]}..{frames[-1]})")
+                             f"{camera.name!r} is keyed over {(frames[-1] - frames[0]) / fps:.3f} s "
+                             f"(frames {frames[0]}..{frames[-1]})")
         native = (reference.times - reference.times[0]) * fps
-        n = int(np.searchsorted(native, frames[-1] - frames[0] + 1e-6, side="right"))
+        n = int(np.searchsorted(native, frames[-1] - frames[0] + SNAP, side="right"))
         if n >= 2 and np.median(np.diff(native[:n])) >= 1.0 - 1e-6:
             # Measure the same steps the reference was measured on: render at its own sample
             # times (sub-frames), so each flow step spans what a video step spans. Per scene

@@ -86,7 +86,7 @@ def camera_track(scene, camera_obj, frame_range: Optional[Sequence[int]] = None)
     frames = list(range(a, b + 1))
     c2w = animation.evaluated_poses(camera_obj, scene, frames)
     Ks, W, H = animation.camera_intrinsics_at(camera_obj, scene, frames)
-    fps = scene.render.fps / scene.render.fps_base
+    fps = animation.scene_fps(scene)
     curves = {}
     for name in CURVES:
         values = animation.property_curve(camera_obj, name, frames)

@@ -89,7 +89,7 @@ def reference_summary(obj, scene) -> Optional[str]:
     if obj is None:
         return None
     keyed = animation.property_keys(obj, PI_PROPERTY)
-    fps = scene.render.fps / scene.render.fps_base
+    fps = animation.scene_fps(scene)
     if keyed is None:
         span = animation.animated_frame_range(obj, scene)
         if span is None:

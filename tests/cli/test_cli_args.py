@@ -21,6 +21,8 @@ The options of each subcommand (parascale_blender/cli/<command>.py) and the clas
             a folder of the user's files, = --blend) --scene/--camera (no such)
   evaluate  --blend (text) --render-size (0, -5, 10**6) --samples (-3, 0) --reference
             (missing) --format (unknown) --video (text) --frames-dir (a file) --json (folder, read-only)
+  track     VIDEO (missing) --out (a file) --max-image-size (negative) --mapper (choice)
+            --fps (not a rate, zero); the lens options of track, measure and transfer (out of range)
   bench     --json (folder) --only (choice)
   demo      --out (a file, read-only folder)
 """
@@ -138,6 +140,8 @@ def cases(f: Path, o: Path):
         ("track-out-file", ["track", video, "--out", track], "--out"),
         ("track-max-image-size", ["track", video, "--out", o / "trk", "--max-image-size", -5], "--max-image-size"),
         ("track-mapper-choice", ["track", video, "--out", o / "trk", "--mapper", "magic"], "--mapper"),
+        ("track-fps-not-a-rate", ["track", video, "--out", o / "trk", "--fps", "fast"], "--fps fast: expected a frame rate"),
+        ("track-fps-zero", ["track", video, "--out", o / "trk", "--fps", "0"], "--fps 0"),
         # measure
         ("measure-track-missing", ["measure", "--track", f / "nope.txt", "--json", o / "pi.json"], "--track"),
         ("measure-video-text", mj + ["--video", txt], "not a video file"),
