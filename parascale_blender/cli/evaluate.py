@@ -30,6 +30,7 @@ def check_args(args) -> None:
     chk.check_track_format("--format", args.format)
     chk.check_video("--video", args.video)
     chk.check_int("--render-size", args.render_size, 16, chk.MAX_RENDER_SIDE, "long side in pixels")
+    chk.check_render_memory("--render-size", args.render_size)
     chk.check_int("--samples", args.samples, 1, chk.MAX_SAMPLES, "Cycles samples")
     chk.check_output_folder("--frames-dir", args.frames_dir)
     chk.check_output_file("--json", args.json)
@@ -39,7 +40,7 @@ def check_args(args) -> None:
 def run(args) -> int:
     check_args(args)
     import bpy
-    from ...core.formats.writers import atomic_write_text
+    from ...core.formats.writers import atomic_write_text, json_safe
     from .. import evaluate, pipeline
     from .transfer import find_camera, open_blend
 
@@ -63,7 +64,7 @@ def run(args) -> int:
                                    samples=args.samples, folder=args.frames_dir, progress=progress)
     print()
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    atomic_write_text(args.json, json.dumps(out, indent=2) + "\n")
+    atomic_write_text(args.json, json.dumps(json_safe(out), indent=2, allow_nan=False) + "\n")
     for w in out["warnings"]:
         print(f"warning: {w}")
     for miss in out["misses"]:

@@ -202,7 +202,7 @@ def test_blank_wall_video_is_refused(tmp_path):
 def test_output_folder_of_something_else_is_refused(data_dir, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "keep.txt").write_text("user data")
-    with pytest.raises(T.TrackingError, match="not an earlier tracking output"):
+    with pytest.raises(T.TrackingError, match=r"keep.txt.*no valid ParaScale manifest.json.*--force"):
         T.track_video(data_dir / CLIPS / "reference_videos" / f"{QUICK_CLIP}.mp4", tmp_path / "mine")
     assert (tmp_path / "mine" / "keep.txt").read_text() == "user data"
 
