@@ -18,8 +18,13 @@ where it can be: a pixel counts when all of these hold.
   in the image (DIS's pyramid does not follow larger steps at this resolution).
 
 A step is measurable when at least `min_trusted` of its covered pixels (and `min_pixels`
-pixels) are trusted; its Pi is then the mean over the trusted pixels. Otherwise it is
-not measured at all (nan), and the caller says so instead of scoring it.
+pixels) are trusted. Its Pi is then the mean over every covered pixel (the calibration's
+rule), not over the trusted ones alone: flow fails where motion is hard to read (smooth
+near surfaces, fast near objects), so the trusted pixels lean to what is far, textured and
+slow, and their mean reads low (measured on four scenes, docs/metrics.md: the covered mean
+within 0.02-0.08 of geometry, the trusted mean 0.02-0.10). The trust test decides whether
+the step can be read at all; otherwise it is not measured (nan), and the caller says so
+instead of scoring it. `pi_trusted` keeps the trusted mean for diagnosis.
 
 numpy and OpenCV (imported inside the functions); never bpy.
 """
@@ -51,6 +56,8 @@ class TrustSettings:
     min_trusted: float = 0.7     # share of the covered pixels a measurable step needs trusted
     min_pixels: int = 100        # and at least this many pixels
     preset: str = DEFAULT_PRESET
+    derotate: bool = True        # warp frame t-1 by the rotation first: the flow then follows the
+                                 # translation alone (smaller steps, which DIS resolves better)
 
 
 DEFAULT_TRUST = TrustSettings()
@@ -61,18 +68,19 @@ class StepReading:
     """One step's flow reading. Fractions of pixels inside the border: coverage (see
     geometry), used (trusted: what the Pi was read over); trusted is used / coverage."""
 
-    pi: float                    # mean over trusted pixels; nan when not measurable
+    pi: float                    # mean over the covered pixels when measurable, else nan
     pi_frame: float              # whole frame, background as it flows (the old figure)
-    pi_covered: float            # every covered pixel, trusted or not (diagnostic)
+    pi_covered: float            # mean over the covered pixels, measurable or not
     coverage: float
     used: float
     trusted: float
     measurable: bool
     reasons: dict = field(default_factory=dict)  # share of covered pixels failing each check
+    pi_trusted: float = float("nan")  # mean over the trusted pixels alone (diagnostic: biased, see above)
 
     def to_json(self) -> dict:
         out = asdict(self)
-        for k in ("pi", "pi_frame", "pi_covered"):
+        for k in ("pi", "pi_frame", "pi_covered", "pi_trusted"):
             out[k] = None if not np.isfinite(out[k]) else float(out[k])
         return out
 
@@ -163,21 +171,41 @@ def forward_backward(forward: np.ndarray, backward: np.ndarray, settings: TrustS
 
 def measure_step(prev: np.ndarray, cur: np.ndarray, H: np.ndarray, K: np.ndarray,
                  covered_prev: Optional[np.ndarray] = None, covered_cur: Optional[np.ndarray] = None,
-                 settings: TrustSettings = DEFAULT_TRUST) -> StepReading:
+                 settings: TrustSettings = DEFAULT_TRUST, K_cur: Optional[np.ndarray] = None) -> StepReading:
     """Read one step (grayscale uint8 frames t-1 and t, H the rotation-only homography
-    t-1 -> t, K of frame t-1 at this size; covered_*: bool masks of the pixels that see
-    geometry, None: every pixel does)."""
+    t-1 -> t, K of frame t-1 at this size, K_cur of frame t (default K); covered_*: bool
+    masks of the pixels that see geometry, None: every pixel does).
+
+    With settings.derotate, frame t-1 is first warped by H (what it would show after the
+    rotation alone), so the flow between the warped frame and frame t is the translation's
+    alone: its magnitude over frame t's focal lengths is the residual, pixel by pixel of the
+    warped frame."""
     import cv2
 
     h, w = prev.shape
-    forward = dis_flow(prev, cur, settings.preset)
-    backward = dis_flow(cur, prev, settings.preset)
-    mag = residual_field(forward, H, K)
+    K_cur = K if K_cur is None else K_cur
+    valid = np.ones((h, w), bool)
+    if settings.derotate:
+        warp = lambda im, interp: cv2.warpPerspective(im, H, (w, h), flags=interp,  # noqa: E731
+                                                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        valid = warp(np.ones((h, w), np.uint8), cv2.INTER_NEAREST) > 0
+        valid = cv2.erode(valid.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        prev = warp(prev, cv2.INTER_LINEAR)
+        if covered_prev is not None:
+            covered_prev = warp(covered_prev.astype(np.uint8), cv2.INTER_NEAREST) > 0
+        forward = dis_flow(prev, cur, settings.preset)
+        backward = dis_flow(cur, prev, settings.preset)
+        mag = np.hypot(forward[..., 0] / K_cur[0, 0], forward[..., 1] / K_cur[1, 1]).astype(np.float64)
+    else:
+        forward = dis_flow(prev, cur, settings.preset)
+        backward = dis_flow(cur, prev, settings.preset)
+        mag = residual_field(forward, H, K)
     consistent, mx, my = forward_backward(forward, backward, settings)
 
     frame = np.zeros((h, w), bool)
     b = int(round(settings.border * min(h, w)))
     frame[b:h - b, b:w - b] = True
+    frame &= valid
     stays = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1) & np.isfinite(mag)
     covered = frame if covered_prev is None else (covered_prev & frame)
     n_frame = int(frame.sum())
@@ -211,8 +239,10 @@ def measure_step(prev: np.ndarray, cur: np.ndarray, H: np.ndarray, K: np.ndarray
     pi_covered = float(mag[pi_covered_mask].mean()) if pi_covered_mask.any() else float("nan")
     frac = n_trusted / n_cov
     measurable = frac >= settings.min_trusted and n_trusted >= settings.min_pixels
-    pi = float(mag[trusted].mean()) if measurable else float("nan")
-    return StepReading(pi, pi_frame, pi_covered, n_cov / n_frame, n_trusted / n_frame, frac, measurable, reasons)
+    pi_trusted = float(mag[trusted].mean()) if n_trusted else float("nan")
+    pi = pi_covered if measurable else float("nan")
+    return StepReading(pi, pi_frame, pi_covered, n_cov / n_frame, n_trusted / n_frame, frac, measurable, reasons,
+                       pi_trusted)
 
 
 def measure_steps(frames: Sequence[np.ndarray], K: np.ndarray, R: np.ndarray,
@@ -226,7 +256,7 @@ def measure_steps(frames: Sequence[np.ndarray], K: np.ndarray, R: np.ndarray,
         H = rotation_homography(K[t - 1], K[t], R[t - 1], R[t])
         cov_prev = None if covered is None else covered[t - 1]
         cov_cur = None if covered is None else covered[t]
-        readings.append(measure_step(frames[t - 1], frames[t], H, K[t - 1], cov_prev, cov_cur, settings))
+        readings.append(measure_step(frames[t - 1], frames[t], H, K[t - 1], cov_prev, cov_cur, settings, K[t]))
         if progress is not None:
             progress(t, n - 1)
     return readings

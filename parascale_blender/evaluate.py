@@ -3,12 +3,13 @@ score it against the reference (docs/metrics.md). The depth that drove the calib
 not used.
 
 One pixel rule: the flow is read over the pixels that see geometry (the renders' alpha),
-as the calibration counts them, and only where it can be trusted (core.flow_trust:
-forward-backward consistency, texture above the render's noise, no occlusion, motion the
-flow resolves). Each step reports the share of its pixels trusted; when too little is
-trusted the figure is withheld ("not measurable by optical flow here") and the depth
-evaluation is the one to read, instead of a number that blames the steps. The whole-frame
-figure (every pixel, background included) is kept as a secondary, labelled line.
+as the calibration counts them. Each step reports the share of those pixels whose flow
+can be trusted (core.flow_trust: forward-backward consistency, texture above the render's
+noise, no occlusion, motion the flow resolves); when too little is trusted the step is not
+measured, and when too few steps are, the figure is withheld ("not measurable by optical
+flow here") and the depth evaluation is the one to read, instead of a number that blames
+the steps. The whole-frame figure (every pixel, background included) is kept as a
+secondary, labelled line.
 """
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def load_render(path) -> tuple:
 
 @dataclass
 class FlowReading:
-    """The realised Pi of a rendered move by trusted flow: pi per step (nan where not
+    """The realised Pi of a rendered move by flow over the covered pixels: pi per step (nan where not
     measurable), the per-step readings (core.flow_trust.StepReading) and their summary."""
 
     pi: np.ndarray
@@ -210,6 +211,8 @@ def explain_misses(method: str, per_step: np.ndarray, realised: np.ndarray, refe
     """Which measured steps miss (|ln ratio| > MISS_THRESHOLD) and the likely reason.
     Steps the flow could not measure are not misses (evaluate reports them apart)."""
     misses = []
+    realised = np.array([np.nan if v is None else v for v in realised], float)
+    per_step = np.array([np.nan if v is None else v for v in per_step], float)
     dolly = np.abs(ref_d[:, 2]) / np.maximum(np.linalg.norm(ref_d, axis=1), 1e-300)
     for t in np.flatnonzero(np.nan_to_num(per_step, nan=np.inf) > MISS_THRESHOLD):
         if not np.isfinite(realised[t]):
@@ -232,7 +235,7 @@ def explain_misses(method: str, per_step: np.ndarray, realised: np.ndarray, refe
             why = "no measurable image motion on this step"
         else:
             share = f" ({100 * trusted[t]:.0f}% of its pixels trusted)" if trusted is not None else ""
-            why = (f"the trusted flow{share} differs from the reference here; the depth evaluation says "
+            why = (f"the flow{share} differs from the reference here; the depth evaluation says "
                    "whether the move or the flow is off")
         misses.append({"step": int(t + 1), "ratio": float(ratio), "reason": why})
     return misses
@@ -290,7 +293,7 @@ def read_video_frames(video, indices: Sequence[int]) -> list:
 
 
 class ClosedLoop:
-    """Render one calibrated camera, measure its Pi by trusted flow, and score it against a
+    """Render one calibrated camera, measure its Pi by flow where it can be trusted, and score it against a
     reference Pi per step (and the reference poses, when given, for TransErr / RotErr).
     Stepwise (one render per step()) so the Evaluate operator can show progress and
     cancel; finish() returns the scores."""
@@ -333,8 +336,10 @@ class ClosedLoop:
         ref_c2w = track.c2w if self.ref_c2w is None else self.ref_c2w
         info = reading.summary
         out = {"camera": self.camera.name, "frames": self.frames, "measured_by": "optical_flow",
-               "rule": "covered pixels where the flow is trusted (docs/metrics.md)",
+               "rule": ("mean over the pixels that see geometry; a step is measured when at least "
+                        f"{100 * DEFAULT_TRUST.min_trusted:.0f}% of them have trusted flow (docs/metrics.md)"),
                "pi_ref": self.reference_pi.tolist(), "pi_realised": [_finite(v) for v in reading.pi],
+               "pi_trusted_only": [_finite(v) for v in reading.per_step("pi_trusted")],
                "trusted": [_finite(v) for v in reading.per_step("trusted")],
                "coverage": [_finite(v) for v in reading.per_step("coverage")],
                "used": [_finite(v) for v in reading.per_step("used")],
@@ -351,7 +356,7 @@ class ClosedLoop:
         out["whole_frame"] = {
             "pce": _finite(whole["mean"]), "pce_p90": _finite(whole["p90"]),
             "pi": [_finite(v) for v in reading.per_step("pi_frame")],
-            "note": "every pixel inside the border, background included and untrusted flow too: not the rule "
+            "note": "every pixel inside the border, background included: not the rule "
                     "the calibration counts (flow carries an object's motion into empty background)"}
         out["not_measurable"] = None if reading.measurable else not_measurable_message(info["trusted"])
         unmeasured = [t + 1 for t, r in enumerate(reading.steps) if not r.measurable]
@@ -388,9 +393,8 @@ def render_summary(out: dict) -> str:
     if out.get("measurable") is False:
         return (f"optical flow on renders: {NOT_MEASURABLE.format(trusted=100 * out['trusted_median'])}; "
                 f"{100 * out['coverage_median']:.0f}% of the frame sees geometry")
-    return (f"optical flow on renders, covered pixels where trusted: used {100 * out['used_median']:.0f}% of the "
-            f"frame ({100 * out['trusted_median']:.0f}% of the {100 * out['coverage_median']:.0f}% that sees "
-            "geometry)")
+    return (f"optical flow on renders over the pixels that see geometry ({100 * out['coverage_median']:.0f}% of "
+            f"the frame), {100 * out['trusted_median']:.0f}% of them trusted")
 
 
 def closed_loop(scene, camera, reference_pi, ref_c2w=None, *, method: str = "", long_side: int = EVAL_LONG_SIDE,

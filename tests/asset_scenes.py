@@ -17,9 +17,11 @@ def box_verts(lo, hi):
 
 def material(bpy, name, colour, noise=None, scale=8.0, roughness=0.7):
     """A Principled material of one colour, or with a noise texture of relative contrast `noise`."""
+    from parascale.parascale_blender.compat import material_node_tree
+
     mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
-    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    tree = material_node_tree(mat)
+    nodes, links = tree.nodes, tree.links
     bsdf = nodes.get("Principled BSDF")
     bsdf.inputs["Roughness"].default_value = roughness
     if noise is None:

@@ -6,12 +6,14 @@ its realised Pi read by trusted flow (core.flow_trust) and compared with the sam
 poses measured by geometry (ray cast, covered pixels).
 
     PARASCALE_DATA=../shared/data .venv-5.2/bin/python tests/evaluate_renders.py [--scenes ship,town,room]
+        [--keep DIR]   (keep the renders and their times there; a second run re-reads them)
 
 Prints a table: render time relative to 4 samples without denoising (same run), the share of
 covered pixels trusted, whether the run is measurable, and mean |ln(flow / geometry)| per
 step over the trusted pixels and over every covered pixel. Not a test: renders take minutes.
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -44,6 +46,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--scenes", default="ship,town,room")
     ap.add_argument("--frames", type=int, default=16)
+    ap.add_argument("--keep", help="keep the renders (and their render times) in this folder and reuse them")
     args = ap.parse_args()
     import bpy  # noqa: F401
 
@@ -57,7 +60,7 @@ def main():
 
     data = Path(os.environ.get("PARASCALE_DATA", "../shared/data"))
     print("| scene | samples | denoise | render time (x 4 samples) | covered pixels trusted | measurable | "
-          "flow vs geometry, trusted | flow vs geometry, every covered pixel |")
+          "flow vs geometry (the figure: every covered pixel) | trusted pixels alone |")
     print("|---|---|---|---|---|---|---|---|")
     for name in args.scenes.split(","):
         scene, cam, ref = build(bpy, data, name)
@@ -68,14 +71,24 @@ def main():
         c2w = animation.evaluated_poses(result.camera, scene, frames)
         K, W, H = animation.camera_intrinsics(cam, scene)
         geo = realised_by_geometry(scene, c2w, K, W, H, grid=(96, 54))["pi_covered"]
-        runs = [evaluate.FlowMeasurement(scene, result.camera, frames, samples=s, denoise=d) for s, d in CONFIGS]
+        folders = [None] * len(CONFIGS)
+        if args.keep:
+            folders = [Path(args.keep) / f"{name}_{s}_{'oidn' if d else 'off'}" for s, d in CONFIGS]
+        runs = [evaluate.FlowMeasurement(scene, result.camera, frames, folder, samples=s, denoise=d)
+                for (s, d), folder in zip(CONFIGS, folders)]
         spent = [0.0] * len(runs)
+        kept = all(f is not None and (f / "seconds.json").is_file() for f in folders)
         try:
-            for _ in frames:
+            if kept:
+                spent = [json.loads((f / "seconds.json").read_text()) for f in folders]
+            for _ in ([] if kept else frames):
                 for i, run in enumerate(runs):
                     t0 = time.perf_counter()
                     run.step()
                     spent[i] += time.perf_counter() - t0
+            if args.keep and not kept:
+                for f, sec in zip(folders, spent):
+                    (f / "seconds.json").write_text(json.dumps(sec))
             for i, ((s, d), run) in enumerate(zip(CONFIGS, runs)):
                 grey, covered = [], []
                 for j in range(len(frames)):
@@ -89,15 +102,17 @@ def main():
                 readings = measure_steps(grey, Kf, track.rotations, covered, replace(DEFAULT_TRUST, min_trusted=0.0))
                 info = summary(readings)
                 info["measurable"] = sum(r.trusted >= DEFAULT_TRUST.min_trusted for r in readings) * 2 >= len(readings)
-                trusted = pce([r.pi for r in readings], geo)
+                trusted = pce([r.pi_trusted for r in readings], geo)
                 every = pce([r.pi_covered for r in readings], geo)
                 print(f"| {name} | {s} | {'OIDN fast' if d else 'off'} | {spent[i] / spent[0]:.2f} "
                       f"({spent[i] / len(frames):.1f} s/frame) | {100 * info['trusted']:.0f}% | "
                       f"{'yes' if info['measurable'] else 'no'} | "
-                      f"{trusted['mean']:.3f} | {every['mean']:.3f} |", flush=True)
+                      f"{every['mean']:.3f} | {trusted['mean']:.3f} |", flush=True)
         finally:
             for run in runs:
-                run.cancel()
+                run._renderer.close()
+                if run._tmpdir is not None:
+                    run._tmpdir.cleanup()
         print(f"| {name} | geometry vs reference | | | | | {pce(geo, result.pi_ref)['mean']:.3f} | |", flush=True)
 
 

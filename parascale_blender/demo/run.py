@@ -298,8 +298,9 @@ def run_demo(out_dir, *, scales=SCALES, methods=METHODS, quiet=False) -> dict:
                                                  "video" if est == "flow" else "scene", "Reference")
             result = pipeline.transfer(scene, target, reference, pipeline.TransferOptions(
                 method=method, result_name=f"{target.name}.{method}"))
+            # Emission-only materials render without noise: no denoising needed (docs/metrics.md).
             scored = evaluate.closed_loop(scene, result.camera, flow_ref.pi, track.c2w, method=method,
-                                          long_side=RENDER_SIZE[0], samples=SAMPLES)
+                                          long_side=RENDER_SIZE[0], samples=SAMPLES, denoise=False)
             for w in result.warnings:
                 log(f"  {method}: warning: {w.message}")
             row = results[method]
@@ -309,9 +310,11 @@ def run_demo(out_dir, *, scales=SCALES, methods=METHODS, quiet=False) -> dict:
                                                                   for v in scored["pce_per_step"]]),
                                                 np.array(scored["pi_realised"]), flow_ref.pi, ref_d, ratio):
                 row["misses"].append({"scale": ratio, **miss})
-            per_step[(ratio, method)] = scored["pi_realised"]
+            per_step[(ratio, method)] = [np.nan if v is None else v for v in scored["pi_realised"]]
             row["pi_realised"].append(scored["pi_realised"])
-            log(f"  x{ratio:g} {method:8s} PCE {scored['pce']:.3f} (p90 {scored['pce_p90']:.3f})  "
+            figure = (f"PCE {scored['pce']:.3f} (p90 {scored['pce_p90']:.3f})" if scored["measurable"] else
+                      scored["not_measurable"].split(";")[0])
+            log(f"  x{ratio:g} {method:8s} {figure}  "
                 f"TransErr {scored['trans_err']:.3f}  RotErr {scored['rot_err']:.2f} deg")
         scene.camera = target
 
@@ -338,22 +341,26 @@ def run_demo(out_dir, *, scales=SCALES, methods=METHODS, quiet=False) -> dict:
 
 
 def targets_met(results: dict, scales) -> dict:
-    """The issue's targets, checked on this run's numbers."""
+    """The issue's targets, checked on this run's numbers. A figure the flow could not
+    measure (None: too few pixels trusted) fails a "at most" target; a raw move the flow
+    cannot even follow (its steps leave what DIS resolves) counts as failing by more than 10x."""
     out = {}
+    worst = lambda values: max(np.inf if v is None else v for v in values)  # noqa: E731
     if "flow" in results:
-        out["flow_pce_at_most_0.10"] = bool(max(results["flow"]["pce"]) <= 0.10)
+        out["flow_pce_at_most_0.10"] = bool(worst(results["flow"]["pce"]) <= 0.10)
     if "harmonic" in results:
-        out["harmonic_pce_at_most_0.20"] = bool(max(results["harmonic"]["pce"]) <= 0.20)
+        out["harmonic_pce_at_most_0.20"] = bool(worst(results["harmonic"]["pce"]) <= 0.20)
     if "global" in results:
         out["per_frame_better_than_global"] = bool(all(
-            results[m]["pce"][i] < results["global"]["pce"][i]
+            results[m]["pce"][i] is not None and results["global"]["pce"][i] is not None
+            and results[m]["pce"][i] < results["global"]["pce"][i]
             for m in ("mean", "harmonic", "flow") if m in results for i in range(len(scales))))
     if "raw" in results and "flow" in results:
         out["raw_10x_worse_than_flow_at_100x"] = bool(all(
-            results["raw"]["pce"][i] >= 10 * results["flow"]["pce"][i]
+            results["flow"]["pce"][i] is not None and
+            (results["raw"]["pce"][i] is None or results["raw"]["pce"][i] >= 10 * results["flow"]["pce"][i])
             for i, s in enumerate(scales) if max(s, 1 / s) >= 100))
     return out
-
 
 def markdown(report: dict) -> str:
     scales = report["scales"]
@@ -364,7 +371,7 @@ def markdown(report: dict) -> str:
              "| method | " + " | ".join(f"PCE x{s:g}" for s in scales) + " | TransErr (mean) | RotErr (mean) |",
              "|---" * (len(scales) + 3) + "|"]
     for method, row in report["methods"].items():
-        lines.append(f"| {method} | " + " | ".join(f"{v:.3f}" for v in row["pce"])
+        lines.append(f"| {method} | " + " | ".join("not measurable" if v is None else f"{v:.3f}" for v in row["pce"])
                      + f" | {np.mean(row['trans_err']):.3f} | {np.mean(row['rot_err']):.2f} |")
     real = report.get("real_scene")
     if real is not None:
@@ -401,14 +408,14 @@ def plot(path, reference, per_step, scales, methods, real_scene=None):
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(scales)))
     extra = [] if real_scene is None else [np.ravel(real_scene["pi_realised_geometry"]),
                                            np.ravel(real_scene["pi_realised_flow_covered"])]
-    values = np.concatenate([np.ravel(reference)] + [np.ravel(v) for v in per_step.values()] + extra)
+    values = np.concatenate([np.ravel(reference)] + [np.ravel(np.asarray(v, float)) for v in per_step.values()] + extra)
     values = values[np.isfinite(values) & (values > 0)]
     lo, hi = float(values.min()) / 2, float(values.max()) * 2
     for ax, method in zip(np.atleast_1d(axes), methods):
         # Exact scaled copies give the same points at every scale: rings of
         # decreasing size keep each scale visible.
         for k, (colour, ratio) in enumerate(zip(colours, scales)):
-            real = np.maximum(np.asarray(per_step[(ratio, method)]), lo)
+            real = np.maximum(np.asarray(per_step[(ratio, method)], float), lo)
             ax.scatter(reference, real, s=60 / (k + 1), facecolors="none", edgecolors=colour,
                        label=f"x{ratio:g}")
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)

@@ -19,6 +19,7 @@ The options of each subcommand (parascale_blender/cli/<command>.py) and the clas
             a folder of the user's files, = --blend) --scene/--camera (no such)
   evaluate  --blend (text) --render-size (0, -5, 10**6) --samples (-3, 0) --reference
             (missing) --format (unknown) --video (text) --frames-dir (a file) --json (folder, read-only)
+            --preview (not a video name, a folder, in a read-only folder)
   bench     --json (folder) --only (choice)
   demo      --out (a file, read-only folder)
 """
@@ -66,6 +67,7 @@ def out(tmp_path):
     folder of the user's own files."""
     (tmp_path / "old.json").write_text("{}")
     (tmp_path / "a_folder").mkdir()
+    (tmp_path / "a_folder.mp4").mkdir()
     ro = tmp_path / "readonly.json"
     ro.write_text("{}")
     ro.chmod(0o444)
@@ -235,6 +237,9 @@ def cases(f: Path, o: Path):
                                   "--json", o / "a_folder"], "is a folder"),
         ("evaluate-json-readonly", ["evaluate", "--blend", ref, "--camera", "Reference",
                                     "--json", o / "readonly.json"], "read-only"),
+        ("evaluate-preview-not-video", ev + ["--preview", o / "preview.json"], "--preview"),
+        ("evaluate-preview-folder", ev + ["--preview", o / "a_folder.mp4"], "is a folder"),
+        ("evaluate-preview-readonly", ev + ["--preview", o / "ro_dir" / "p.mp4"], "read-only"),
         # bench, demo
         ("bench-json-folder", ["bench", "--json", o / "a_folder"], "is a folder"),
         ("bench-only-choice", ["bench", "--only", "gpu"], "--only"),
@@ -259,7 +264,7 @@ def test_every_option_of_every_subcommand_is_covered():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     tried = {(c[1][0], str(a)) for c in cases(Path("f"), Path("o")) for a in c[1] if str(a).startswith("--")}
-    exempt = {"--help", "--quick", "--follow-zoom", "--stop-short", "--keep-implausible", "--progress", "--source-camera", "--camera", "--scene"}
+    exempt = {"--help", "--quick", "--follow-zoom", "--stop-short", "--no-denoise", "--keep-implausible", "--progress", "--source-camera", "--camera", "--scene"}
     missing = []
     for name, p in sub.choices.items():
         for action in p._actions:
