@@ -83,13 +83,16 @@ class ParaScaleSettings(bpy.types.PropertyGroup):
     eval_render_measurable: BoolProperty(default=False, options={"HIDDEN"})
     eval_render_pce: FloatProperty(name="PCE (render)", precision=4,
                                    description="PCE by optical flow on renders, over the covered pixels it trusts")
-    eval_render_pce_p90: FloatProperty(name="p90 (render)", precision=4)
+    eval_render_pce_p90: FloatProperty(name="p90 (render)", precision=4,
+                                       description="90th percentile of the per-step PCE by optical flow on renders")
     eval_render_trusted: FloatProperty(name="Trusted", subtype="FACTOR", min=0.0, max=1.0,
                                        description="Median share of the pixels that see geometry whose flow "
                                                    "was trusted")
     eval_render_summary: StringProperty(name="Render Figure", description="What the render figure measures and "
                                                                            "how much of the frame it used")
-    eval_render_advice: StringProperty(name="Render Advice")
+    eval_render_advice: StringProperty(name="Render Advice",
+                                       description="Which figure to read when the render evaluation does not read "
+                                                   "the result the way it was calibrated")
     eval_depth_summary: StringProperty(name="Depth Figure", description="What the depth figure measures and how "
                                                                          "much of the frame it used")
     has_evaluation: BoolProperty(default=False, options={"HIDDEN"})
