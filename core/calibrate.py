@@ -320,14 +320,16 @@ class Calibrator:
             f = self._bounded_frames
             short = np.asarray(self._bounded_short, float)
             worst = int(np.argmax(short))
-            by = (f"{100 * short.min():.1f}%" if len(f) == 1 else
-                  f"{100 * short.min():.1f}% to {100 * short.max():.1f}%")
+            if len(f) == 1:
+                held = f"that frame shows {100 * short[0]:.1f}% less parallax than the reference"
+            else:
+                held = (f"these frames show less parallax than the reference: {100 * short.min():.1f}% to "
+                        f"{100 * short.max():.1f}% less (frame {f[worst]}: {100 * short[worst]:.1f}%)")
             warnings.append(CalibrationWarning(
                 "step_bound", f,
                 f"frames {_frame_list(f)}: the step needed to show the reference's Pi grew more than "
                 f"x{self.gain_bound} against the previous one (the target lost what it looks at); the step "
-                f"was held at that bound, so these frames show less parallax than the reference: {by} less "
-                f"(frame {f[worst]}: {100 * short[worst]:.1f}%)"))
+                f"was held at that bound, so {held}"))
         if self._unreachable_frames:
             f = self._unreachable_frames
             warnings.append(CalibrationWarning(

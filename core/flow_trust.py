@@ -185,12 +185,16 @@ def measure_step(prev: np.ndarray, cur: np.ndarray, H: np.ndarray, K: np.ndarray
     h, w = prev.shape
     K_cur = K if K_cur is None else K_cur
     valid = np.ones((h, w), bool)
+    # texture and noise are the render's own: measured before any warp (interpolation
+    # averages the noise down and would let it pass for texture)
+    textured, _ = texture_mask(prev, covered_prev, settings)
     if settings.derotate:
         warp = lambda im, interp: cv2.warpPerspective(im, H, (w, h), flags=interp,  # noqa: E731
                                                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         valid = warp(np.ones((h, w), np.uint8), cv2.INTER_NEAREST) > 0
         valid = cv2.erode(valid.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         prev = warp(prev, cv2.INTER_LINEAR)
+        textured = warp(textured.astype(np.uint8), cv2.INTER_NEAREST) > 0
         if covered_prev is not None:
             covered_prev = warp(covered_prev.astype(np.uint8), cv2.INTER_NEAREST) > 0
         forward = dis_flow(prev, cur, settings.preset)
@@ -227,7 +231,6 @@ def measure_step(prev: np.ndarray, cur: np.ndarray, H: np.ndarray, K: np.ndarray
         landed = cv2.remap(covered_cur.astype(np.float32), mx, my, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
         lands = landed > 0.5
-    textured, _ = texture_mask(prev, covered, settings)
     resolvable = stays & (np.hypot(forward[..., 0], forward[..., 1]) <= settings.max_motion * max(h, w))
 
     trusted = core & lands & consistent & textured & resolvable
