@@ -174,10 +174,11 @@ def build_real_scene(path: Path) -> tuple:
 
 def run_real_scene(path: Path, track, flow_ref, log, out: Path) -> dict:
     """The tabletop reference into a real scene with the default for a video reference;
-    realised Pi by flow on renders (whole frame) and by geometry (ray-cast points
+    realised Pi by flow on renders (`evaluate`: over the pixels that see geometry, where
+    enough of them are trusted; and its whole-frame line) and by geometry (ray-cast points
     reprojected; covered pixels, the coverage rule, and whole frame)."""
     from ...core.metrics import pce
-    from ..safety import covered_flow_pi, realised_by_geometry
+    from ..safety import realised_by_geometry
 
     log(f"real scene: importing {path.name}")
     scene, start, radius = build_real_scene(path)
@@ -194,22 +195,32 @@ def run_real_scene(path: Path, track, flow_ref, log, out: Path) -> dict:
     c2w = animation.evaluated_poses(result.camera, scene, result.frames)
     K, W, H = animation.camera_intrinsics(target, scene)
     geo = realised_by_geometry(scene, c2w, K, W, H, grid=(80, 45))
-    flow_covered = covered_flow_pi(scene, renders, camera_track(scene, result.camera), c2w, K, W, H)
+    flow_covered = scored["pi_realised"]  # None where a step was not measured
     row = {"scene": REAL_SCENE[0], "method": result.method, "estimator": result.estimator,
-           "pce_flow": scored["pce"], "pce_flow_p90": scored["pce_p90"],
+           "pce_flow": scored["whole_frame"]["pce"], "pce_flow_p90": scored["whole_frame"]["pce_p90"],
            "pce_geometry": pce(geo["pi_covered"], flow_ref.pi)["mean"],
            "pce_geometry_whole_frame": pce(geo["pi_frame"], flow_ref.pi)["mean"],
-           "pce_flow_covered": pce(flow_covered, flow_ref.pi)["mean"],
-           "coverage": geo["coverage"].tolist(), "pi_realised_flow": scored["pi_realised"],
-           "pi_realised_geometry": geo["pi_covered"].tolist(), "pi_realised_flow_covered": flow_covered.tolist(),
+           "pce_flow_covered": scored["pce"], "flow_measurable": scored["measurable"],
+           "flow_trusted": scored["trusted_median"], "not_measurable": scored["not_measurable"],
+           "coverage": geo["coverage"].tolist(), "pi_realised_flow": scored["whole_frame"]["pi"],
+           "pi_realised_geometry": geo["pi_covered"].tolist(), "pi_realised_flow_covered": flow_covered,
            "warnings": [w.as_dict() for w in result.warnings]}
     for w in result.warnings:
         log(f"  ship: warning: {w.message}")
+    by_flow = (f"{row['pce_flow_covered']:.3f} (covered pixels, {100 * row['flow_trusted']:.0f}% of them trusted)"
+               if row["flow_measurable"] else scored["not_measurable"].split(";")[0])
     log(f"  ship {result.method}: PCE by geometry {row['pce_geometry']:.3f} (covered pixels), "
-        f"{row['pce_geometry_whole_frame']:.3f} (whole frame); by flow {row['pce_flow_covered']:.3f} (covered "
-        f"pixels), {row['pce_flow']:.3f} (whole frame); "
-        f"coverage {100 * min(row['coverage']):.0f}-{100 * max(row['coverage']):.0f}%")
+        f"{row['pce_geometry_whole_frame']:.3f} (whole frame); by flow {by_flow}, {row['pce_flow']:.3f} (whole "
+        f"frame); coverage {100 * min(row['coverage']):.0f}-{100 * max(row['coverage']):.0f}%")
     return row
+
+
+def _floats(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], float)
+
+
+def _figure(value) -> str:
+    return "not measurable" if value is None else f"{value:.3f}"
 
 
 def reference_move(n: int = N_FRAMES) -> np.ndarray:
@@ -379,9 +390,10 @@ def markdown(report: dict) -> str:
                   f"Calibrated with `{real['method']}` (the default for a video reference). Realised PCE by "
                   f"geometry (ray-cast points reprojected into the next keyed pose) over the pixels that see "
                   f"geometry (the coverage rule): **{real['pce_geometry']:.3f}**; by optical flow on renders "
-                  f"over the same pixels: **{real['pce_flow_covered']:.3f}**. Over the whole frame, background "
+                  f"over the same pixels: **{_figure(real['pce_flow_covered'])}** "
+                  f"({100 * real['flow_trusted']:.0f}% of them trusted). Over the whole frame, background "
                   f"counted as still: {real['pce_geometry_whole_frame']:.3f} by geometry; flow over the whole "
-                  f"frame: {real['pce_flow']:.3f} (flow carries the ship's motion into the even sky, so it is "
+                  f"frame: {_figure(real['pce_flow'])} (flow carries the ship's motion into the even sky, so it is "
                   f"neither rule). Geometry covers {100 * min(real['coverage']):.0f}-"
                   f"{100 * max(real['coverage']):.0f}% of the view (docs/real-scenes.md)."]
     lines += ["", "## Targets", ""]
@@ -407,7 +419,7 @@ def plot(path, reference, per_step, scales, methods, real_scene=None):
     fig, axes = plt.subplots(1, panels, figsize=(3.2 * panels, 3.4), sharex=True, sharey=True)
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(scales)))
     extra = [] if real_scene is None else [np.ravel(real_scene["pi_realised_geometry"]),
-                                           np.ravel(real_scene["pi_realised_flow_covered"])]
+                                           _floats(real_scene["pi_realised_flow_covered"])]
     values = np.concatenate([np.ravel(reference)] + [np.ravel(np.asarray(v, float)) for v in per_step.values()] + extra)
     values = values[np.isfinite(values) & (values > 0)]
     lo, hi = float(values.min()) / 2, float(values.max()) * 2
@@ -430,7 +442,7 @@ def plot(path, reference, per_step, scales, methods, real_scene=None):
     if real_scene is not None:
         ax = np.atleast_1d(axes)[-1]
         geo = np.maximum(np.asarray(real_scene["pi_realised_geometry"], float), lo)
-        flow = np.maximum(np.asarray(real_scene["pi_realised_flow_covered"], float), lo)
+        flow = np.maximum(_floats(real_scene["pi_realised_flow_covered"]), lo)
         ax.scatter(reference, geo, s=40, facecolors="none", edgecolors="tab:red", label="geometry (covered)")
         ax.scatter(reference, flow, s=12, marker="x", color="tab:gray", label="flow (covered)")
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
