@@ -31,7 +31,7 @@ PYCOLMAP_WHEEL := pycolmap==4.2.1
 PYCOLMAP_PLATFORMS := manylinux_2_28_x86_64 win_amd64 macosx_14_0_arm64
 
 .PHONY: setup demo test bench zip validate clean
-.PHONY: test-all wheels
+.PHONY: test-all wheels zip-here
 
 setup: $(STAMP)
 
@@ -47,11 +47,14 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(CONSTRAINTS) p
 demo: $(STAMP)
 	PARASCALE_DATA=$(PARASCALE_DATA) $(VENV)/bin/parascale demo --out $(OUT)/demo
 
-# The full video-tracking set (every clip, fox, fern: minutes of COLMAP, no bpy) runs on the
-# default Blender's Python; the other versions run its quick set.
+# The full video-tracking set (every clip, fox, fern: minutes of COLMAP, no bpy) and the full
+# batch set (killed workers and drivers, transfer jobs: minutes of Ray and bpy) run on the
+# default Blender's Python; the other versions run their quick sets.
 TRACK_FULL := $(if $(filter $(DEFAULT_BLENDER),$(BLENDER)),1,)
+BATCH_FULL := $(TRACK_FULL)
 test: $(STAMP)
-	PARASCALE_DATA=$(PARASCALE_DATA) PARASCALE_TRACK_FULL=$(TRACK_FULL) $(PY) -m pytest $(PYTEST_ARGS)
+	PARASCALE_DATA=$(PARASCALE_DATA) PARASCALE_TRACK_FULL=$(TRACK_FULL) PARASCALE_BATCH_FULL=$(BATCH_FULL) \
+	    $(PY) -m pytest $(PYTEST_ARGS)
 
 # Every supported Blender in turn (each in its own venv, built on first use), then the same
 # transfer on all of them compared key by key. Runs every version even after a failure,
@@ -94,6 +97,12 @@ wheels: $(STAMP)
 zip: wheels
 	mkdir -p dist
 	$(BLENDER_EXT) build --split-platforms --output-dir dist
+
+# This machine's zip alone: fetches only its wheels (OpenCV, pycolmap for Python 3.11 and 3.13)
+# and builds dist/parascale-<version>-<platform>.zip; PLATFORM=windows-x64 etc. for another one.
+# The install test (tests/ui/test_extension.py) builds its zip with the same script.
+zip-here: $(STAMP)
+	$(PY) tools/zip_here.py --output-dir dist $(if $(PLATFORM),--platform $(PLATFORM),)
 
 clean:
 	rm -rf .venv .venv-* dist wheels out .pytest_cache .hypothesis

@@ -3,7 +3,7 @@
 parascale), so it runs inside a video generator's own environment.
 
     python parascale_bridge.py POSES.json --generator G --out DIR
-           [--size HxW] [--frames N] [--speed K] [--run REPO]
+           [--size HxW] [--frames N] [--speed K] [--plucker] [--run REPO]
 
 POSES is a ParaScale .json (schema "parascale.poses", written by ParaScale's export) or
 a RealEstate10K .txt (its normalised intrinsics are read as square pixels at a height of
@@ -12,11 +12,16 @@ a RealEstate10K .txt (its normalised intrinsics are read as square pixels at a h
 It writes into DIR (built in a temporary folder and renamed at the end: an error
 leaves nothing behind):
   - the generator's pose file,
-  - its conditioning tensor as .npy: for Plucker-conditioned generators plucker.npy,
-    shape (frames, 6, H, W) float32, CameraCtrl's ray_condition convention: pixel
-    centres at +0.5, d = normalize(R_c2w K^-1 [u, v, 1]), o = camera centre, poses made
-    relative to frame 0 first, channels [o x d, d] (Uni3C: [d, o x d]);
-    otherwise the camera tensor the generator builds from its pose file,
+  - its conditioning tensor as .npy: for Plucker-conditioned generators (cameractrl,
+    wan-fun-camera, uni3c) plucker.npy only with --plucker (the generators compute it
+    from the pose file themselves; at 81x480x832 it is 388 MB even as float16), shape
+    (frames, 6, H, W), float16 for the Wan-based models (VideoX-Fun and Uni3C run Wan in
+    bfloat16/float16; float16 keeps the embedding to 5e-4 relative, finer than the
+    model reads it) and float32 for CameraCtrl, in CameraCtrl's ray_condition
+    convention: pixel centres at +0.5, d = normalize(R_c2w K^-1 [u, v, 1]), o = camera
+    centre, poses made relative to frame 0 first, channels [o x d, d] (Uni3C: [d, o x d]);
+    otherwise the camera tensor the generator builds from its pose file (small);
+    the manifest's "plucker" entry and the printed summary say which was done,
   - command.txt: the exact command line of the generator's own inference script,
   - manifest.json: what was written, frame count, size, units, and notes.
 
@@ -404,12 +409,13 @@ def fit_intrinsics(K, W, H, out_h, out_w):
     return K2
 
 
-def plucker(c2w, K, H, W, order="cameractrl"):
-    """(N, 6, H, W) float32 Plucker embedding of poses already made relative."""
+def plucker(c2w, K, H, W, order="cameractrl", dtype=np.float32):
+    """(N, 6, H, W) Plucker embedding of poses already made relative (computed in float64,
+    stored as dtype frame by frame)."""
     n = len(c2w)
     u = np.arange(W, dtype=np.float64) + 0.5
     v = np.arange(H, dtype=np.float64) + 0.5
-    out = np.empty((n, 6, H, W), np.float32)
+    out = np.empty((n, 6, H, W), dtype)
     for f in range(n):
         x = (u[None, :] - K[f, 0, 2]) / K[f, 0, 0]
         y = (v[:, None] - K[f, 1, 2]) / K[f, 1, 1]
@@ -502,18 +508,29 @@ GAUGES = {
 }
 
 
-def range_warnings(gen, c2w):
-    """Messages naming the frames where a move already in gen's gauge leaves the range
-    its training data covers (core/gauge.py move_in_range, same rule)."""
+def range_check(gen, c2w):
+    """Pi per step of a move already in gen's gauge (|step| / generator depth scale), the
+    training range at its frame count, and the frames (index t + 1 of step t) that leave
+    it: too fast, too slow (steps without translation never count). core/gauge.py
+    move_in_range, same rule."""
     g = GAUGES[gen]
     n = len(c2w)
     pi = np.linalg.norm(np.diff(c2w[:, :3, 3], axis=0), axis=1) / g["depth"]
     k = (g["frames"] - 1) / max(1, n - 1)
     lo, hi = g["pi_step"][0] * k, g["pi_step"][1] * k
-    plo, phi = g["path"]
+    return {"pi_step": pi, "pi_step_range": (lo, hi), "path": float(pi.sum()), "path_range": tuple(g["path"]),
+            "too_fast": [int(t) + 1 for t in np.flatnonzero(pi > hi)],
+            "too_slow": [int(t) + 1 for t in np.flatnonzero((pi > 1e-12) & (pi < lo))]}
+
+
+def range_warnings(gen, c2w):
+    """Messages naming the frames where a move already in gen's gauge leaves the range
+    its training data covers (range_check)."""
+    r = range_check(gen, c2w)
+    n = len(c2w)
+    pi, (lo, hi), (plo, phi) = r["pi_step"], r["pi_step_range"], r["path_range"]
     out = []
-    fast = [t + 1 for t in np.flatnonzero(pi > hi)]
-    slow = [t + 1 for t in np.flatnonzero((pi > 1e-12) & (pi < lo))]
+    fast, slow = r["too_fast"], r["too_slow"]
     if fast:
         out.append(f"{gen}: frames {', '.join(map(str, fast))} move faster than its training data "
                    f"(Pi per step up to {pi.max():.3g}, training range {lo:.3g}..{hi:.3g})")
@@ -564,9 +581,28 @@ def build_poses(track, n, factor):
     return c2w
 
 
-def build(gen, track, out_h, out_w, n, speed, out_dir_final):
+# The dtype plucker.npy is written in with --plucker: the Wan-based models run in
+# bfloat16/float16 (VideoX-Fun's weight_dtype), CameraCtrl (AnimateDiff) in float32.
+PLUCKER_DTYPE = {"cameractrl": "float32", "wan-fun-camera": "float16", "uni3c": "float16"}
+
+
+def plucker_record(gen, n, out_h, out_w, written):
+    """The manifest's "plucker" entry: whether plucker.npy was written, its dtype, shape and size."""
+    if gen not in PLUCKER_DTYPE:
+        return None
+    dtype = PLUCKER_DTYPE[gen]
+    shape = [n, 6, out_h, out_w]
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    rec = {"written": bool(written), "file": "plucker.npy", "dtype": dtype, "shape": shape, "bytes": nbytes}
+    if not written:
+        rec["note"] = (f"not written: {gen} computes it from its pose file; pass --plucker to write it "
+                       f"({n}x6x{out_h}x{out_w} {dtype}, {nbytes / 1e6:.0f} MB)")
+    return rec
+
+
+def build(gen, track, out_h, out_w, n, speed, out_dir_final, plucker_tensor=False):
     """Files (name -> bytes or ndarray), the command (list of shell lines), the REPO
-    paths it needs, and notes."""
+    paths it needs, and notes. plucker_tensor: write plucker.npy (PLUCKER_DTYPE)."""
     if n == len(track["c2w"]):  # same count: the frames as they are (no re-timing)
         c2w, K, times = track["c2w"].copy(), track["K"].copy(), track["times"]
     else:
@@ -582,7 +618,8 @@ def build(gen, track, out_h, out_w, n, speed, out_dir_final):
         # CameraCtrl's --original_pose_width/height default to 1280x720 on both branches:
         # the file is written so that its aspect correction gives back our K exactly.
         files["poses.txt"] = re10k_text(rel, K, out_w, out_h, times, assumed_wh=(1280, 720))
-        files["plucker.npy"] = plucker(rel, K, out_h, out_w, "cameractrl")
+        if plucker_tensor:
+            files["plucker.npy"] = plucker(rel, K, out_h, out_w, "cameractrl", PLUCKER_DTYPE[gen])
         if n == 16:
             script = "inference.py"
             cmd = [f"python -m torch.distributed.launch --nproc_per_node=1 --master_port=25000 {script} "
@@ -605,14 +642,16 @@ def build(gen, track, out_h, out_w, n, speed, out_dir_final):
         needs.append(script)
     elif gen == "wan-fun-camera":
         files["poses.txt"] = re10k_text(rel, K, out_w, out_h, times, assumed_wh=(1280, 720))
-        files["plucker.npy"] = plucker(rel, K, out_h, out_w, "cameractrl")
+        if plucker_tensor:
+            files["plucker.npy"] = plucker(rel, K, out_h, out_w, "cameractrl", PLUCKER_DTYPE[gen])
         files["run_videox_fun.py"] = VIDEOX_RUNNER.format(pose=D + "/poses.txt", frames=n, h=out_h, w=out_w)
         cmd = [f"python {q(D + '/run_videox_fun.py')}"]
         needs += ["examples/wan2.1_fun/predict_v2v_control_camera.py",
                   "models/Diffusion_Transformer/Wan2.1-Fun-V1.1-1.3B-Control-Camera"]
         notes.append("VideoX-Fun's process_pose_file assumes the pose file was made at 1280x720 and "
                      "corrects the focal length for the aspect ratio; poses.txt is written so that this "
-                     "correction gives back the exact K at the sample size (plucker.npy is that result). "
+                     "correction gives back the exact K at the sample size (plucker.npy, with --plucker, is "
+                     "that result). "
                      "Set prompt and start_image in the stock script as usual.")
     elif gen == "motionctrl":
         rows = rigid_inverse(rel)[:, :3, :4].reshape(n, 12)
@@ -665,7 +704,8 @@ def build(gen, track, out_h, out_w, n, speed, out_dir_final):
                      "for a custom path, e.g. from its GUI. The depth of a ParaScale GEN3C export (depth.npz) "
                      "is in the same units; multiply both by the image's centre depth in metres for metres.")
     elif gen == "uni3c":
-        files["plucker.npy"] = plucker(rel, K, out_h, out_w, "uni3c")
+        if plucker_tensor:
+            files["plucker.npy"] = plucker(rel, K, out_h, out_w, "uni3c", PLUCKER_DTYPE[gen])
         files["camera.npz"] = {"w2c": rigid_inverse(c2w), "intrinsics": K, "image_size": np.array([out_w, out_h])}
         cmd = [f"python cam_render.py --reference_image <FIRST_FRAME_IMAGE> --output_path {q(D + '/uni3c_render')} "
                "--traj_type custom",
@@ -673,7 +713,8 @@ def build(gen, track, out_h, out_w, n, speed, out_dir_final):
                f"--output_path {q(D + '/uni3c_result.mp4')} --prompt <PROMPT>"]
         needs += ["cam_render.py", "cam_control.py"]
         notes.append("Uni3C's stage 1 (cam_render.py) builds its own path from d_r/d_theta/d_phi/offsets; "
-                     "camera.npz and plucker.npy ([d, o x d]) carry the ParaScale path for a custom render.")
+                     "camera.npz (and plucker.npy, [d, o x d], with --plucker) carry the ParaScale path for a "
+                     "custom render.")
     return files, cmd, needs, notes
 
 
@@ -831,6 +872,9 @@ def main(argv=None) -> int:
     ap.add_argument("--size", help="HxW of the generated video (default per generator)")
     ap.add_argument("--frames", type=int, help="frame count (default per generator)")
     ap.add_argument("--speed", type=float, default=1.0, help="multiplies translation (after unit conversion)")
+    ap.add_argument("--plucker", action="store_true",
+                    help="also write plucker.npy, the Plucker tensor (cameractrl float32; wan-fun-camera, "
+                         "uni3c float16)")
     ap.add_argument("--run", metavar="REPO", help="run the generator from its checkout REPO")
     args = ap.parse_args(argv)
     path = Path(args.poses)
@@ -850,7 +894,9 @@ def main(argv=None) -> int:
             n = len(track["c2w"]) if spec["ok"](len(track["c2w"])) else spec["frames"]
         out_h, out_w = size or spec["size"]
         out = Path(args.out).resolve()
-        files, cmd, needs, notes = build(args.generator, track, out_h, out_w, n, args.speed, out)
+        files, cmd, needs, notes = build(args.generator, track, out_h, out_w, n, args.speed, out,
+                                         plucker_tensor=args.plucker)
+        plucker_rec = plucker_record(args.generator, n, out_h, out_w, "plucker.npy" in files)
         _, gauge_record = gauge_factor(args.generator, track, args.speed)
         if track["depth_scale"] is None:
             notes.append("no scene depth scale in the input: translation written in metres 1:1, not in the "
@@ -866,6 +912,8 @@ def main(argv=None) -> int:
                                          + " after ReCamMaster's /100)") if args.generator == "recammaster"
                     else gauge_record["units"],
                     "files": sorted(files), "command": cmd, "notes": notes}
+        if plucker_rec is not None:
+            manifest["plucker"] = plucker_rec
         write_out(out, files, manifest)
     except BridgeError as exc:
         print(f"parascale_bridge: error: {exc}", file=sys.stderr)
@@ -874,6 +922,12 @@ def main(argv=None) -> int:
         print(f"parascale_bridge: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {out}: {', '.join(sorted(files))}")
+    if plucker_rec is not None:
+        print(f"plucker.npy: written, {plucker_rec['dtype']} {'x'.join(map(str, plucker_rec['shape']))}"
+              if plucker_rec["written"] else f"plucker.npy: {plucker_rec['note']}")
+    elif args.plucker:
+        print(f"parascale_bridge: note: --plucker ignored: {args.generator} is not conditioned on Plucker rays "
+              "(its camera tensor is camera_embedding.npy)", file=sys.stderr)
     for w in warnings:
         print(f"parascale_bridge: warning: {w}", file=sys.stderr)
     if track["depth_scale"] is None:

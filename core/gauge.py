@@ -152,12 +152,13 @@ FRAME_COUNTS = {
 }
 
 
-def frame_count_problem(generator: str, n: int) -> Optional[str]:
-    """None when `generator` takes n frames, else a message saying what it takes."""
+def frame_count_problem(generator: str, n: int, frames_option: str = "--frames") -> Optional[str]:
+    """None when `generator` takes n frames, else a message saying what it takes.
+    frames_option names the setting that resamples (the CLI's --frames, Blender's Frames)."""
     ok, text = FRAME_COUNTS[gauge_of(generator).generator]
     if ok(int(n)):
         return None
-    return f"{generator} takes {text} frames, this move has {n}: resample it (--frames) or use the bridge"
+    return f"{generator} takes {text} frames, this move has {n}: resample it ({frames_option}) or use the bridge"
 
 
 def gauge_of(generator: str) -> Gauge:
@@ -249,13 +250,20 @@ def move_in_range(generator: str, c2w: np.ndarray, frame_labels: Optional[Sequen
     are never out of range. Returns pi_step, pi_step_range, path, path_range,
     position (0 = the slowest training path, 1 = the fastest, log scale, may leave
     0..1; None for a move without translation), the labels of too-fast and too-slow frames and warning messages."""
-    g = gauge_of(generator)
     c2w = np.asarray(c2w, float)
-    n = len(c2w)
+    return steps_in_range(generator, np.linalg.norm(np.diff(c2w[:, :3, 3], axis=0), axis=1), frame_labels)
+
+
+def steps_in_range(generator: str, step_lengths, frame_labels: Optional[Sequence] = None) -> dict:
+    """move_in_range from the lengths of the move's steps (in the generator's gauge), for
+    a move of len(step_lengths) + 1 poses."""
+    g = gauge_of(generator)
+    step_lengths = np.asarray(step_lengths, float).ravel()
+    n = len(step_lengths) + 1
     labels = list(frame_labels) if frame_labels is not None else list(range(n))
     if len(labels) != n:
         raise GaugeError(f"{len(labels)} frame labels for {n} poses")
-    pi = np.linalg.norm(np.diff(c2w[:, :3, 3], axis=0), axis=1) / g.depth
+    pi = step_lengths / g.depth
     (lo, hi), (plo, phi) = range_for(generator, n)
     moving = pi > 1e-12
     fast = [labels[t + 1] for t in np.flatnonzero(pi > hi)]
@@ -299,6 +307,17 @@ def _frames_text(frames: list) -> str:
 # ---------------------------------------------------------------------------
 # Measuring the RealEstate10K gauge
 
+def clip_depth(pi, translation) -> tuple[np.ndarray, float]:
+    """(D_t, D_clip) of one clip: D_t = |d_t| / Pi_t over the steps where both are
+    positive, D_clip their median (nan when no step moves): the clip's effective depth
+    in its own pose units, the statistic the RealEstate10K gauge is made of."""
+    pi = np.asarray(pi, float)
+    d = np.asarray(translation, float)
+    ok = np.isfinite(pi) & np.isfinite(d) & (pi > 0) & (d > 0)
+    D = d[ok] / pi[ok]
+    return D, (float(np.median(D)) if len(D) else float("nan"))
+
+
 def measure_clip(pose_file, video) -> dict:
     """One RealEstate10K clip: Pi per step from its video (the project's measure path:
     readers.read_track at the video's size, reference.pi_from_video), |d_t| from its
@@ -311,9 +330,7 @@ def measure_clip(pose_file, video) -> dict:
     ref = pi_from_video(track, video, frames=frames)
     d = np.linalg.norm(np.diff(track.c2w[:, :3, 3], axis=0), axis=1)
     pi = np.asarray(ref.pi, float)
-    ok = (pi > 0) & (d > 0)
-    D = d[ok] / pi[ok]
-    D_clip = float(np.median(D))
+    D, D_clip = clip_depth(pi, d)
     return {"clip": Path(pose_file).stem, "frames": len(track), "pi": pi.tolist(), "translation": d.tolist(),
             "depth_per_step": D.tolist(), "depth_median": D_clip,
             "pi_gauge": (d / D_clip).tolist(), "path": float(d.sum() / D_clip)}

@@ -25,7 +25,7 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from .cameras import Track, resample_track, steps
-from .parallax import ESTIMATORS, normalized_grid, parallax, scale_intrinsics
+from .parallax import ESTIMATORS, coverage, normalized_grid, parallax, scale_intrinsics
 
 SOURCES = ("points", "depth", "video", "scene")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
@@ -123,6 +123,7 @@ def pi_from_depths(track: Track, estimator: str = "harmonic",
         depth = lambda i: track.depths[i]  # noqa: E731
     d, _ = steps(track.c2w)
     pis = np.empty(len(d))
+    cover = np.empty(len(d))  # fraction of each step's depth map that sees geometry
     for t in range(1, len(track)):
         Z = np.asarray(depth(t - 1), float)
         if Z.ndim != 2:
@@ -132,7 +133,9 @@ def pi_from_depths(track: Track, estimator: str = "harmonic",
         K = scale_intrinsics(track.K[t - 1], track.width, track.height, w, h)
         xy = normalized_grid(K, w, h) if estimator in ("flow", "exact") else None
         pis[t - 1] = parallax(Z, d[t - 1], estimator, xy)
-    return ReferencePi(source, estimator, pis, np.linalg.norm(d, axis=1), track.times.copy(), list(track.names))
+        cover[t - 1] = coverage(Z)
+    return ReferencePi(source, estimator, pis, np.linalg.norm(d, axis=1), track.times.copy(), list(track.names),
+                       meta={"coverage": cover.tolist()})
 
 
 # ---------------------------------------------------------------------------
@@ -311,6 +314,13 @@ def rotation_homography(K_prev: np.ndarray, K_cur: np.ndarray, R_prev: np.ndarra
 def residual_parallax(flow: np.ndarray, H: np.ndarray, K: np.ndarray, border: float = DEFAULT_BORDER) -> float:
     """Mean magnitude of flow (h, w, 2; frame t-1 -> t, pixels) minus the flow of H,
     per axis over fx, fy of K, inside the image minus a border (fraction of the short side)."""
+    return residual_parallax_coverage(flow, H, K, border)[0]
+
+
+def residual_parallax_coverage(flow: np.ndarray, H: np.ndarray, K: np.ndarray,
+                               border: float = DEFAULT_BORDER) -> tuple[float, float]:
+    """(residual_parallax, coverage): coverage is the fraction of the frame's pixels the
+    mean is taken over (inside the border, matched inside the image)."""
     h, w = flow.shape[:2]
     xs = np.arange(w, dtype=np.float64) + 0.5
     ys = np.arange(h, dtype=np.float64) + 0.5
@@ -328,9 +338,10 @@ def residual_parallax(flow: np.ndarray, H: np.ndarray, K: np.ndarray, border: fl
     ex = xs[None, :] + flow[..., 0]
     ey = ys[:, None] + flow[..., 1]
     mask &= (ex >= 0) & (ex < w) & (ey >= 0) & (ey < h) & (qw > 0)
-    if not mask.any():
-        return float("nan")
-    return float(mag[mask].mean())
+    counted = int(mask.sum())
+    if not counted:
+        return float("nan"), 0.0
+    return float(mag[mask].mean()), counted / float(h * w)
 
 
 def dis_flow(prev: np.ndarray, cur: np.ndarray, preset: str = DEFAULT_PRESET, _cache={}) -> np.ndarray:
@@ -371,6 +382,7 @@ def pi_from_video(track: Track, video, offset: Optional[int] = None, preset: str
     R = track.rotations
     d, _ = steps(track.c2w)
     pis = np.empty(n - 1)
+    cover = np.zeros(n - 1)  # fraction of each step's frame that Pi is averaged over
     seen = 0          # video frames read so far
     prev = K = None
     flow_size = None
@@ -395,7 +407,7 @@ def pi_from_video(track: Track, video, offset: Optional[int] = None, preset: str
             if i > 0:
                 flow = dis_flow(prev, g, preset)
                 H = rotation_homography(K[i - 1], K[i], R[i - 1], R[i])
-                pis[i - 1] = residual_parallax(flow, H, K[i - 1], border)
+                pis[i - 1], cover[i - 1] = residual_parallax_coverage(flow, H, K[i - 1], border)
                 if progress is not None:
                     progress(i, n - 1)
             prev = g
@@ -415,7 +427,7 @@ def pi_from_video(track: Track, video, offset: Optional[int] = None, preset: str
         raise ValueError(f"{video}: step {t} has no usable flow (everything leaves the image)")
     return ReferencePi("video", "flow", pis, np.linalg.norm(d, axis=1), track.times.copy(), list(track.names),
                        meta={"video": str(video), "offset": offset, "preset": preset, "border": border,
-                             "flow_size": flow_size})
+                             "flow_size": flow_size, "coverage": cover.tolist()})
 
 
 def _flow_frame(frame: np.ndarray, long_side: Optional[int]) -> np.ndarray:
@@ -475,7 +487,9 @@ def resample_reference(ref: ReferencePi, track: Track, new_times: np.ndarray, vi
         pi = np.diff(np.interp(new_times, times, cum_pi))
         d, _ = steps(new_track.c2w)
         out = ReferencePi("video", ref.estimator, pi, np.linalg.norm(d, axis=1), new_times,
-                          list(new_track.names), meta={**ref.meta, "resampled_from": len(times)})
+                          list(new_track.names),
+                          meta={**{k: v for k, v in ref.meta.items() if k != "coverage"},  # per old step
+                                "resampled_from": len(times)})
         return out, new_track
     if ref.source == "points":
         return pi_from_points(new_track, ref.estimator), new_track

@@ -294,17 +294,24 @@ def write_frames(video, folder: Path, progress: Progress = None) -> tuple[list, 
 # the pipeline
 
 def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Optional[TrackOptions] = None,
-                progress: Progress = None, strict: bool = True) -> TrackingResult:
+                progress: Progress = None, strict: bool = True, fps=None) -> TrackingResult:
     """Recover the camera track of `video` (file or image folder) into the folder `out`
     (created; an earlier tracking output there is replaced, any other folder refused).
 
     intrinsics: Intrinsics (see intrinsics_from_args); None guesses the focal.
-    strict: refuse implausible tracks (TrackingError); False keeps them with warnings."""
+    strict: refuse implausible tracks (TrackingError); False keeps them with warnings.
+    fps: the video's frame rate (a number or "30000/1001"; default the rate a video file
+    declares; an image folder without it is untimed). The clock goes to frame_times.json
+    beside the model (core.formats.frame_times), so the track keeps the video's time."""
+    from .clock import exact_rate
+    from .formats.frame_times import clock_of_video, write_frame_times
     from .formats.writers import atomic_folder
 
     pycolmap = import_pycolmap()
     intrinsics = intrinsics or Intrinsics()
     options = options or TrackOptions()
+    if fps is not None:
+        exact_rate(fps)  # a rate that is no rate is refused before any work
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / REPORT_NAME).is_file())):
         raise TrackingError(f"{out}: exists and is not an earlier tracking output; choose a new folder")
@@ -404,6 +411,9 @@ def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Op
                                 points=int(recon.num_points3D()), mapper=mapper, intrinsics=intrinsics.source,
                                 warnings=warnings, timings={k: round(v, 3) for k, v in timings.items()},
                                 checks=checks)
+        clock = clock_of_video(video, names, fps)  # frame i at i / rate: the video's own time
+        if clock is not None:
+            write_frame_times(work, clock)
         doc = {"video": str(video), "names": names, **result.report()}
         (work / REPORT_NAME).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
         _check_readable(work, len(names) if registered.all() else None)

@@ -3,6 +3,8 @@ May import: bpy, parascale_blender, operators; core only for types."""
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
+from ..parascale_blender import compat, presets
+
 ESTIMATOR_ITEMS = [
     ("exact", "Exact", "Exact image motion of each step over the pixels that see geometry; matches a video "
                        "reference (set by Import)"),
@@ -27,15 +29,23 @@ def _is_camera(_self, obj):
     return obj.type == "CAMERA"
 
 
+def _range_update(_self, context):
+    """Generator or Speed changed: the indicator follows from the kept depth scale (no render)."""
+    from ..parascale_blender import export, pipeline
+
+    pipeline.refresh_range(context.scene, export.default_camera(context.scene, context.active_object))
+
+
 class ParaScaleSettings(bpy.types.PropertyGroup):
     reference_kind: EnumProperty(name="Reference", items=REFERENCE_ITEMS, default="OBJECT",
                                  description="Where the reference camera move comes from")
     reference_object: PointerProperty(name="Reference Camera", type=bpy.types.Object, poll=_is_camera,
                                       description="Camera whose move is transferred")
-    track_path: StringProperty(name="Track", subtype="FILE_PATH", description="Reference camera track file")
-    video_path: StringProperty(name="Video", subtype="FILE_PATH",
+    track_path: StringProperty(name="Track", subtype="FILE_PATH", description="Reference camera track file",
+                               options=compat.path_options())
+    video_path: StringProperty(name="Video", subtype="FILE_PATH", options=compat.path_options(),
                                description="Reference video (file or image folder) to measure Pi from, optional")
-    blend_path: StringProperty(name="File", subtype="FILE_PATH",
+    blend_path: StringProperty(name="File", subtype="FILE_PATH", options=compat.path_options(),
                                description=".blend file holding the reference camera")
     blend_camera: StringProperty(name="Camera", description="Name of the camera object in that .blend file")
     clip: PointerProperty(name="Movie Clip", type=bpy.types.MovieClip,
@@ -57,6 +67,10 @@ class ParaScaleSettings(bpy.types.PropertyGroup):
                               description="Height of the depth image the calibration reads (pixels)")
     follow_zoom: BoolProperty(name="Follow Zoom", default=False,
                               description="The lens follows the reference's focal length changes")
+    result_name: StringProperty(name="Result Name", default="",
+                                description="Name of the calibrated camera (empty: '<target>.ParaScale'); give "
+                                            "each calibration its own name to keep several side by side, "
+                                            "calibrating again under a name updates that camera in place")
     result_camera: PointerProperty(name="Result", type=bpy.types.Object, poll=_is_camera,
                                    description="The calibrated camera (updated in place when you calibrate again)")
     has_calibration: BoolProperty(default=False, options={"HIDDEN"})
@@ -77,6 +91,7 @@ class ParaScaleSettings(bpy.types.PropertyGroup):
                                     description="Write the reference video and the renders side by side on one "
                                                 "clock, with the per-step Pi of both and the share of pixels trusted")
     eval_preview_path: StringProperty(name="Preview", subtype="FILE_PATH", default="//parascale_preview.mp4",
+                                      options=compat.path_options(),
                                       description="Where Save Preview writes its video (.mp4)")
     eval_preview_written: StringProperty(name="Preview Written", options={"HIDDEN"})
     has_render_evaluation: BoolProperty(default=False, options={"HIDDEN"})
@@ -106,6 +121,20 @@ class ParaScaleSettings(bpy.types.PropertyGroup):
     eval_measured_by: StringProperty(name="Measured By", description="How the realised Pi was measured")
     export_summary: StringProperty(name="Export", description="Where the last exported move sits in its "
                                                                "generator's training range")
+    export_preset: EnumProperty(name="Generator", items=presets.enum_items(), default=presets.DEFAULT,
+                                update=_range_update,
+                                description="The generator Export writes for: its format, frames, size and gauge "
+                                            "(the Export dialog's presets)")
+    export_speed: FloatProperty(name="Speed", default=1.0, min=1e-6, soft_max=10.0, update=_range_update,
+                                description="Multiplies the translation on top of the generator's gauge "
+                                            "(1 = the move as calibrated)")
+    range_state: StringProperty(default="none", options={"HIDDEN"})
+    range_text: StringProperty(name="Training Range", default="",
+                               description="Where the move sits in the Generator's training range at this Speed")
+    range_position: FloatProperty(name="Range", subtype="FACTOR", min=-100.0, max=100.0, soft_min=0.0, soft_max=1.0,
+                                  description="Where the move's path sits between the shortest (0) and the "
+                                              "longest (1) path of the Generator's training data (log scale)")
+    range_cache: StringProperty(default="", options={"HIDDEN"})
 
 
 def _draw_reference(layout, context, settings):
@@ -176,6 +205,7 @@ class PARASCALE_PT_main(bpy.types.Panel):
         col.prop(settings, "frame_start")
         col.prop(settings, "frame_end")
 
+        layout.prop(settings, "result_name")
         col = layout.column(align=True)
         col.scale_y = 1.3
         col.operator("parascale.calibrate", icon="PLAY")
@@ -189,9 +219,32 @@ class PARASCALE_PT_main(bpy.types.Panel):
             sub.prop(settings, "eval_save_preview")
             if settings.eval_save_preview:
                 sub.prop(settings, "eval_preview_path", text="")
-        col = layout.column(align=True)
-        col.scale_y = 1.3
-        col.operator("parascale.export_poses", text="Export", icon="EXPORT")
+
+        _draw_export(layout.box(), settings)
+
+
+RANGE_ICONS = {"inside": "CHECKMARK", "fast": "ERROR", "slow": "ERROR", "error": "CANCEL", "none": "INFO"}
+
+
+def _draw_export(box, settings):
+    """Generator and Speed, where the move sits in that generator's training range, and
+    Export with the generator's preset (format, frames, size, gauge) and this speed."""
+    box.label(text="Export", icon="EXPORT")
+    box.prop(settings, "export_preset")
+    row = box.row(align=True)
+    row.prop(settings, "export_speed")
+    row.operator("parascale.check_range", text="", icon="VIEWZOOM")
+    if settings.range_state in ("inside", "fast", "slow"):
+        row = box.row()
+        row.enabled = False
+        row.prop(settings, "range_position", slider=True)
+    if settings.range_text:
+        box.label(text=settings.range_text, icon=RANGE_ICONS.get(settings.range_state, "INFO"))
+    props = box.operator("parascale.export_poses", text="Export", icon="EXPORT")
+    preset = presets.BY_KEY.get(settings.export_preset)
+    if preset is not None:
+        for name, value in presets.operator_values(preset, settings.export_speed).items():
+            setattr(props, name, value)
 
 
 def _figure(value: float) -> str:

@@ -11,10 +11,17 @@ import bpy
 import numpy as np
 
 from ..core.cameras import BlenderCamera, blender_from_intrinsics, blender_to_cv, cv_to_blender, intrinsics_from_blender
+from ..core.clock import scene_rate
 from ..core.rotations import continuous_quats, quat_from_matrix
 from . import compat
 
 CONSTANT, LINEAR = 0, 1  # enum indices of 'LINEAR' in Keyframe.interpolation (CONSTANT, LINEAR, BEZIER, ...)
+
+
+def scene_fps(scene) -> float:
+    """The scene's frame rate as it is meant (core.clock.scene_rate): 30 / 1.001 is
+    30000/1001 exactly, though Blender stores fps_base as float32."""
+    return float(scene_rate(scene.render.fps, scene.render.fps_base))
 
 
 def camera_params(obj, scene) -> BlenderCamera:

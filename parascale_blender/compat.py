@@ -16,6 +16,9 @@ What differs between the supported versions:
 - New materials have a node tree in 5.x; in 4.5 only after `use_nodes = True`.
 - Cycles denoising: OpenImageDenoise may be missing from a build or CPU; `denoising_quality`
   is set only where the property exists.
+- Path properties declare `PATH_SUPPORTS_BLEND_RELATIVE` where the option exists (Blender
+  warns about "//" paths in properties without it); add-on preset folders are registered
+  with `bpy.utils.register_preset_path` where it exists.
 """
 from __future__ import annotations
 
@@ -156,7 +159,7 @@ def material_node_tree(material):
 
 def set_denoiser(scene) -> bool:
     """OpenImageDenoise on a Cycles scene at its fast settings (the measurement renders
-    need the noise gone, not a pretty picture: docs/metrics.md measured HIGH at about 4x
+    need the noise gone, not a pretty picture: docs/metrics.md measured HIGH at about 5x
     the render's own time for the same flow). False, with denoising left off, where this
     build or CPU has no OpenImageDenoise. `denoising_quality` is set where it exists."""
     cycles = scene.cycles
@@ -171,3 +174,35 @@ def set_denoiser(scene) -> bool:
     if hasattr(cycles, "denoising_quality"):
         cycles.denoising_quality = "FAST"
     return True
+
+
+# -- path properties and presets -------------------------------------------------
+
+# Newer Blenders warn ('does not support blend relative "//" prefix') when a "//" path is put
+# into a path property that does not declare it; ParaScale resolves "//" itself (bpy.path.abspath).
+# The option comes with the RNA flag that reports it (bpy.props only checks options when a
+# class registers, so the flag is what can be asked beforehand).
+PATH_OPTION = ("PATH_SUPPORTS_BLEND_RELATIVE"
+               if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else None)
+
+
+def path_options(*options: str) -> set:
+    """Property options for a file or folder path that ParaScale resolves against the .blend
+    (Blender's // prefix): the given options plus the relative-path flag where it exists."""
+    return set(options) | ({PATH_OPTION} if PATH_OPTION else set())
+
+
+def register_preset_path(folder: str) -> bool:
+    """Make Blender list the presets under folder/presets/ (operator presets of a packaged
+    extension); False where this Blender cannot (its presets then live in the user's folder)."""
+    register = getattr(bpy.utils, "register_preset_path", None)
+    if register is None:
+        return False
+    register(folder)
+    return True
+
+
+def unregister_preset_path(folder: str) -> None:
+    unregister = getattr(bpy.utils, "unregister_preset_path", None)
+    if unregister is not None:
+        unregister(folder)

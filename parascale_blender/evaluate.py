@@ -21,10 +21,11 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..core.cameras import Track, steps
+from ..core.clock import SNAP, whole_frames
 from ..core.flow_trust import DEFAULT_TRUST, TrustSettings, measure_steps, summary
 from ..core.metrics import cami2v_errors, pce, trajectory_errors
 from ..core.parallax import estimator_advice, render_evaluation_advice
-from .animation import camera_intrinsics
+from .animation import camera_intrinsics, scene_fps
 from .render import FrameRenderer, render_size_for
 
 # Long side of the closed-loop renders. Measured against ray-cast geometry on a fully
@@ -182,7 +183,7 @@ class FlowMeasurement:
             c2w = evaluated_poses(self.camera, self.scene, frames)
             K, W, H = camera_intrinsics(self.camera, self.scene)
             Ks = _intrinsics_at(self.camera, self.scene, frames)
-            fps = self.scene.render.fps / self.scene.render.fps_base
+            fps = scene_fps(self.scene)
             self._track = Track(c2w=c2w, K=np.repeat(K[None], len(frames), 0) if Ks is None else Ks, width=W,
                                 height=H, times=(frames - frames[0]) / fps,
                                 names=[f"frame_{i:05d}" for i in range(len(frames))],
@@ -417,7 +418,7 @@ def closed_loop_for(scene, camera, reference=None, *, long_side: int = EVAL_LONG
     from .animation import property_curve
 
     frames = np.array(_keyed_frames(camera, scene))
-    fps = scene.render.fps / scene.render.fps_base
+    fps = scene_fps(scene)
     warnings = []
     ref_c2w = None
     sample_frames = None
@@ -426,13 +427,13 @@ def closed_loop_for(scene, camera, reference=None, *, long_side: int = EVAL_LONG
     source = camera.get("parascale_pi_source")
     if reference is not None:
         source = reference.source
-        reference = reference.at_fps(fps)
-        needed = (frames[-1] - frames[0]) / fps
-        if needed > reference.duration + 1e-6:
+        reference = reference.at_fps(fps).on_clock(fps)  # times within 1e-3 of a frame are on it
+        if frames[-1] - frames[0] > whole_frames(reference.duration, fps):
             raise ValueError(f"the reference {reference.label!r} lasts {reference.duration:.3f} s but camera "
-                             f"{camera.name!r} is keyed over {needed:.3f} s (frames {frames[0]}..{frames[-1]})")
+                             f"{camera.name!r} is keyed over {(frames[-1] - frames[0]) / fps:.3f} s "
+                             f"(frames {frames[0]}..{frames[-1]})")
         native = (reference.times - reference.times[0]) * fps
-        n = int(np.searchsorted(native, frames[-1] - frames[0] + 1e-6, side="right"))
+        n = int(np.searchsorted(native, frames[-1] - frames[0] + SNAP, side="right"))
         video = reference.video
         if n >= 2 and np.median(np.diff(native[:n])) >= 1.0 - 1e-6:
             # Measure the same steps the reference was measured on: render at its own sample

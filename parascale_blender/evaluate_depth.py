@@ -93,8 +93,8 @@ class DepthEvaluation:
         score = pce(self.realised, self.pi_ref)
         out.update(pce=score["mean"], pce_p90=score["p90"])
         if self.reference is not None:
-            fps = self.scene.render.fps / self.scene.render.fps_base
-            ref = self.reference.at_fps(fps).on_times((self.frames - self.frames[0]) / fps)
+            fps = animation.scene_fps(self.scene)
+            ref = self.reference.at_fps(fps).on_clock(fps).on_times((self.frames - self.frames[0]) / fps)
             out.update(trajectory_errors(self.c2w, ref.c2w))
         return out
 

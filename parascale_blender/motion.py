@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 
 from ..core.cameras import resample_poses
+from ..core.clock import frames_of_times
 
 PI_PROPERTY = "pi_ref"  # an imported reference's Pi curve (reference.PI_PROPERTY)
 
@@ -61,6 +62,12 @@ class ReferenceMotion:
         if self.timed:
             return self
         return replace(self, times=np.arange(len(self.c2w)) / fps, timed=True)
+
+    def on_clock(self, fps: float) -> "ReferenceMotion":
+        """Its times read on a scene clock of `fps`: a time within 1e-3 of a frame is on that
+        frame (core.clock.frames_of_times), so timestamps rounded to whole microseconds
+        (RealEstate10K) or a float32 fps_base never lose the last frame."""
+        return replace(self, times=self.times[0] + frames_of_times(self.times, fps) / float(fps))
 
     @property
     def duration(self) -> float:

@@ -14,6 +14,7 @@ recovered tracks as a new reference camera with its Parallax Number as a curve.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -21,11 +22,12 @@ import bpy
 import numpy as np
 
 from ..core.cameras import Track, blender_to_cv
+from ..core.clock import SNAP, blender_rate, frames_of_times, track_rate
 from ..core.formats.readers import list_images, read_track
 from ..core.reference import ReferencePi, measure_reference, pi_from_video, video_size
 from ..core.parallax import default_estimator_for
-from .animation import (apply_intrinsics, camera_intrinsics, matrix_to_numpy, write_camera_animation,
-                        write_stepped_curve)
+from .animation import (apply_intrinsics, camera_intrinsics, matrix_to_numpy, scene_fps,
+                        write_camera_animation, write_stepped_curve)
 
 PI_PROPERTY = "pi_ref"
 
@@ -45,10 +47,6 @@ def remove_new_ids(before: set) -> None:
     libs = [lib for lib in bpy.data.libraries if lib not in before]
     for lib in libs:
         bpy.data.libraries.remove(lib)
-
-
-def scene_fps(scene) -> float:
-    return scene.render.fps / scene.render.fps_base
 
 
 # ---------------------------------------------------------------------------
@@ -172,6 +170,13 @@ def track_from_movieclip(clip, tracking_object: Optional[str] = None) -> Track:
                  meta={"timed": True, "fps": fps, "frames": frames.tolist()})
 
 
+def clip_rate(clip, scene) -> float:
+    """The frame rate of a Movie Clip: a movie's own (its file's), an image sequence's the
+    scene's (Blender plays one image per scene frame)."""
+    fps = float(getattr(clip, "fps", 0.0) or 0.0)
+    return fps if clip.source == "MOVIE" and fps > 0 else scene_fps(scene)
+
+
 # ---------------------------------------------------------------------------
 # import
 
@@ -183,43 +188,46 @@ class ImportResult:
     frames: np.ndarray
     warnings: list = field(default_factory=list)
 
+    @property
+    def clock(self) -> str:
+        """How the keys are timed, in words (for the operators' reports)."""
+        meta = self.track.meta
+        if not meta.get("timed", False):
+            return "untimed: one frame per scene frame"
+        rate = track_fps(self.track)
+        span = f"{self.frames[-1] - self.frames[0]:g} scene frames"
+        return f"keyed on the track's clock, {float(rate):.6g} fps over {span}" if rate else f"keyed over {span}"
 
-def track_fps(track: Track) -> Optional[float]:
-    """The mean frame rate of a timed track, or None: at that rate its first and last
-    frames fall on whole scene frames, and frames between at their true times (within
-    half a frame of a whole one when the timestamps jitter)."""
-    if not track.meta.get("timed", False) or len(track) < 2:
-        return None
-    duration = float(track.times[-1] - track.times[0])
-    return (len(track) - 1) / duration if duration > 0 else None
+
+def track_fps(track: Track) -> Optional[Fraction]:
+    """The frame rate of a timed track, exact, or None when untimed (core.clock.track_rate)."""
+    return track_rate(track)
 
 
-def scene_frames(track: Track, scene, fps: Optional[float] = None) -> np.ndarray:
+def scene_frames(track: Track, scene, fps=None) -> np.ndarray:
     """Scene frames of the track's frames: untimed tracks one frame per image from
     scene.frame_start; timed ones at their times on the scene's frame rate (`fps`, default
-    the scene's), so keys may fall on sub-frames. Frames within 1e-4 of whole numbers
-    are snapped to them."""
+    the scene's), so keys may fall on sub-frames. Frames within 1e-3 of a whole frame are
+    on it (core.clock.frames_of_times: no frame is lost to rounded timestamps)."""
     if not track.meta.get("timed", False):
         return scene.frame_start + np.arange(len(track), dtype=float)
-    frames = scene.frame_start + (track.times - track.times[0]) * (fps or scene_fps(scene))
-    whole = np.round(frames)
-    return np.where(np.abs(frames - whole) < 1e-4, whole, frames)
+    return frames_of_times(track.times, float(fps or scene_fps(scene)), start=scene.frame_start)
 
 
-def set_scene_to_track(scene, track: Track, frames: np.ndarray, fps: Optional[float]) -> None:
-    """Like Blender's Setup Tracking Scene: the scene's frame rate to the track's mean
-    rate (one scene frame per track frame) and its frame range to the keys (the
-    resolution follows with apply_intrinsics)."""
+def set_scene_to_track(scene, track: Track, frames: np.ndarray, fps) -> None:
+    """Like Blender's Setup Tracking Scene: the scene's frame rate to the track's rate
+    exactly (29.97 as 30 / 1.001, Blender's own preset; core.clock.blender_rate), one
+    scene frame per track frame, and its frame range to the keys (the resolution follows
+    with apply_intrinsics)."""
     if fps is not None:
-        whole = max(1, int(round(fps)))
-        scene.render.fps, scene.render.fps_base = whole, whole / fps
-    scene.frame_end = int(np.ceil(frames[-1] - 1e-6))
+        scene.render.fps, scene.render.fps_base = blender_rate(fps)
+    scene.frame_end = int(np.ceil(frames[-1] - SNAP))
 
 
 def import_reference(context, path, format: Optional[str] = None, video=None, estimator: Optional[str] = None,
                      apply_render_size: bool = False, size=None, name: Optional[str] = None,
                      offset: Optional[int] = None, background: bool = True, preset: str = "medium",
-                     images=None, set_scene: bool = False) -> ImportResult:
+                     images=None, set_scene: bool = False, progress=None) -> ImportResult:
     """Import a recovered track as a NEW reference camera in context.scene.
 
     Reads the track (read_track; `size` for normalised intrinsics, default the video's
@@ -229,6 +237,7 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
     property "pi_ref" (frame of step t = Pi of step t, first frame 0), records the
     source in custom properties, and optionally shows the video as background, in step
     with the keys. set_scene: set the scene to the track first (set_scene_to_track).
+    progress(done, total): per step of the Pi measurement from the video.
     On any error nothing it created remains and the scene is unchanged."""
     scene = context.scene
     path = Path(path)
@@ -243,7 +252,7 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
     if video is not None:
         if estimator not in (None, "flow"):
             raise ValueError(f"Pi from a video is measured as image motion (estimator flow), not {estimator!r}")
-        ref = pi_from_video(track, video, offset=offset, preset=preset)
+        ref = pi_from_video(track, video, offset=offset, preset=preset, progress=progress)
     elif track.points is not None or track.depths is not None:
         ref = measure_reference(track, estimator=estimator)
     else:

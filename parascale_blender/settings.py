@@ -2,13 +2,14 @@
 reference and options they describe, and the results, evaluations and exports shown there."""
 from __future__ import annotations
 
+import json
 from typing import Optional
 
 import bpy
 import numpy as np
 
 from ..core.parallax import default_estimator_for, estimator_advice, estimator_mismatch
-from . import animation
+from . import animation, presets
 from .motion import PI_PROPERTY, ReferenceMotion, TransferError
 from .result_camera import RESULT_TAG
 from .sources import reference_from_blend, reference_from_movieclip, reference_from_object, reference_from_track_file
@@ -88,7 +89,7 @@ def reference_summary(obj, scene) -> Optional[str]:
     if obj is None:
         return None
     keyed = animation.property_keys(obj, PI_PROPERTY)
-    fps = scene.render.fps / scene.render.fps_base
+    fps = animation.scene_fps(scene)
     if keyed is None:
         span = animation.animated_frame_range(obj, scene)
         if span is None:
@@ -106,7 +107,8 @@ def options_from_settings(scene) -> TransferOptions:
         method=settings.estimator, depth=settings.depth_source,
         frame_start=None if settings.use_scene_range else settings.frame_start,
         frame_end=None if settings.use_scene_range else settings.frame_end,
-        depth_size=(settings.depth_width, settings.depth_height), follow_zoom=settings.follow_zoom)
+        depth_size=(settings.depth_width, settings.depth_height), follow_zoom=settings.follow_zoom,
+        result_name=settings.result_name.strip() or None)
 
 
 def transfer_from_settings(scene) -> Transfer:
@@ -241,11 +243,17 @@ def evaluation_from_settings(scene):
     return evaluate.Evaluations(depth, render)
 
 
-def store_export(scene, result) -> None:
-    """Where the exported move sits in its generator's training range, for the panel."""
+def store_export(scene, result, camera_obj=None) -> None:
+    """Where the exported move sits in its generator's training range, for the panel; the
+    scene depth scale it measured is kept for the panel's range indicator."""
     settings = getattr(scene, "parascale", None)
     if settings is None:
         return
+    g = result.gauge or {}
+    if camera_obj is not None and g.get("scene_depth_scale") and result.image_size and result.steps:
+        key = _range_key(camera_obj.name, g.get("depth_frame", 0), result.image_size, len(result.steps) + 1)
+        _cache_move(settings, key, g["scene_depth_scale"], result.steps, result.frame_labels)
+        refresh_range(scene, camera_obj, render=False)
     rng = result.range or {}
     name = (result.gauge or {}).get("generator")
     if not name or rng.get("position") is None:
@@ -267,3 +275,87 @@ def figures_disagree(settings) -> list:
         return []
     return ["Independent depth disagrees with the calibration:",
             "different depth source, size or clip range?"]
+
+
+# -- the panel's Generator, Speed and training-range indicator ---------------------------
+
+RANGE_UNCHECKED = "Check Range to see where the move sits"
+RANGE_CACHE_SIZE = 16
+
+
+def _range_key(camera: str, frame, size, frames) -> str:
+    return f"{camera}|{int(round(frame))}|{int(size[0])}x{int(size[1])}|{int(frames)}"
+
+
+def _cache_move(settings, key: str, depth: float, steps, labels) -> None:
+    """Keep what a range check needs without Blender: the scene depth scale (one Z pass)
+    and the move's step lengths in scene units, per camera, start frame, size and frames."""
+    try:
+        cache = json.loads(settings.range_cache or "{}")
+    except ValueError:
+        cache = {}
+    cache.pop(key, None)
+    cache[key] = {"depth": float(depth), "steps": [float(v) for v in steps], "labels": list(labels)}
+    settings.range_cache = json.dumps(dict(list(cache.items())[-RANGE_CACHE_SIZE:]))
+
+
+def _cached_move(settings, key: str) -> Optional[dict]:
+    try:
+        return json.loads(settings.range_cache or "{}").get(key)
+    except ValueError:
+        return None
+
+
+def refresh_range(scene, camera_obj, *, render: bool = False) -> Optional[dict]:
+    """Where camera_obj's move sits in the training range of the panel's Generator at its
+    Speed, at the preset's frames and size, shown by the panel's indicator (range_state,
+    range_position, range_text). What it needs (the scene depth scale and the move's step
+    lengths) is kept per camera, start frame, size and frame count, from Check Range
+    (render=True: export.gauge_preview, one Z pass) or an export; with it kept, a change of
+    Generator or Speed is arithmetic (core.gauge.steps_in_range), without it the indicator
+    says to check. Returns the range dictionary or None."""
+    from ..core import gauge
+    from .export import camera_problem, gauge_preview
+
+    settings = getattr(scene, "parascale", None)
+    if settings is None:
+        return None
+    preset = presets.BY_KEY.get(settings.export_preset)
+    problem = camera_problem(camera_obj, scene) if preset is not None else "pick a Generator"
+    if problem:
+        settings.range_state, settings.range_text, settings.range_position = "none", problem, 0.0
+        return None
+    size = (preset.width, preset.height)
+    key = _range_key(camera_obj.name, animation.animated_frame_range(camera_obj, scene)[0], size, preset.frames)
+    kept = _cached_move(settings, key)
+    name, speed = preset.range_of, settings.export_speed
+    try:
+        if kept is not None:
+            factor = gauge.gauge_factor(name, kept["depth"], speed)
+            out = gauge.steps_in_range(name, np.asarray(kept["steps"]) * factor, kept["labels"])
+        elif render:
+            out = gauge_preview(scene, camera_obj, name, speed=speed, frames=preset.frames, size=size)
+            _cache_move(settings, key, out["gauge"]["scene_depth_scale"], out["steps"], out["frame_labels"])
+        else:
+            settings.range_state, settings.range_text, settings.range_position = "none", RANGE_UNCHECKED, 0.0
+            return None
+    except ValueError as exc:  # GaugeError too
+        settings.range_state, settings.range_text, settings.range_position = "error", str(exc), 0.0
+        return None
+    position = out["position"]
+    settings.range_position = 0.0 if position is None else float(position)
+    if out["too_fast"]:
+        settings.range_state = "fast"
+        settings.range_text = f"{name}: {len(out['too_fast'])} frame(s) faster than its training data"
+    elif out["too_slow"]:
+        settings.range_state = "slow"
+        settings.range_text = f"{name}: {len(out['too_slow'])} frame(s) slower than its training data"
+    elif position is None:
+        settings.range_state, settings.range_text = "none", f"{name}: the move has no translation"
+    elif not 0.0 <= position <= 1.0:
+        settings.range_state = "fast" if position > 1 else "slow"
+        settings.range_text = f"{name}: the path is {'longer' if position > 1 else 'shorter'} than its training paths"
+    else:
+        settings.range_state = "inside"
+        settings.range_text = f"{name}: within its training range ({100 * position:.0f}% of its path range)"
+    return out

@@ -43,7 +43,7 @@ def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None,
     evaluated depsgraph per frame and its Pi measured in its own scene's depth."""
     if obj is None or obj.type != "CAMERA":
         raise TransferError("the reference must be a camera object")
-    fps = scene.render.fps / scene.render.fps_base
+    fps = animation.scene_fps(scene)
     keyed = animation.property_keys(obj, PI_PROPERTY)
     if keyed is not None and frame_range is None:
         frames, pi_at_keys = keyed
@@ -160,7 +160,7 @@ def reference_from_movieclip(clip, scene, *, estimator="harmonic", tracking_obje
     except ValueError as exc:
         raise TransferError(str(exc)) from None
     frames = np.asarray(track.meta["frames"], float)
-    fps = scene.render.fps / scene.render.fps_base
+    fps = animation.scene_fps(scene)
     times = (frames - frames[0]) / fps  # a clip plays one frame per scene frame
     if track.points is None:
         raise TransferError(f"movie clip {clip.name!r}: the solve has no bundles to read Pi from")

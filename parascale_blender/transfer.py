@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.calibrate import ESTIMATORS, METHODS, CalibrationWarning, Calibrator, DepthView
 from ..core.cameras import steps
+from ..core.clock import whole_frames
 from ..core.metrics import pce, trajectory_errors
 from ..core.parallax import default_estimator_for, estimator_advice, estimator_mismatch
 from . import animation
@@ -94,21 +95,18 @@ class Transfer:
         check_result_name(target, options.result_name)
         self.scene, self.target, self.options = scene, target, options
         self.warnings: list = []
-        fps = scene.render.fps / scene.render.fps_base
-        reference = reference.at_fps(fps)
+        fps = animation.scene_fps(scene)
+        reference = reference.at_fps(fps).on_clock(fps)  # times within 1e-3 of a frame are on it
         start = scene.frame_start if options.frame_start is None else int(options.frame_start)
-        if options.frame_end is None:
-            end = min(scene.frame_end, start + int(np.floor(reference.duration * fps + 1e-6)))
-        else:
-            end = int(options.frame_end)
+        last = start + whole_frames(reference.duration, fps)  # the last frame the reference covers
+        end = min(scene.frame_end, last) if options.frame_end is None else int(options.frame_end)
         if end <= start:
             raise TransferError(f"frame range {start}..{end} has no step; the end must be after the start")
-        needed = (end - start) / fps
-        if needed > reference.duration + 1e-6:
+        if end > last:
             raise TransferError(
                 f"the reference {reference.label!r} lasts {reference.duration:.3f} s ({len(reference.c2w)} frames) "
-                f"but frames {start}..{end} need {needed:.3f} s at {fps:g} fps; shorten the range to "
-                f"{start}..{start + int(np.floor(reference.duration * fps + 1e-6))}")
+                f"but frames {start}..{end} need {(end - start) / fps:.3f} s at {fps:g} fps; shorten the range to "
+                f"{start}..{last}")
         self.frames = list(range(start, end + 1))
         self.reference = reference.on_times((np.array(self.frames) - start) / fps)
 

@@ -145,6 +145,17 @@ def _stale_pid(name: str, dest: str) -> Optional[int]:
     return None
 
 
+def stale_pids(path) -> list:
+    """The pids of dead processes whose temporaries of `path` are still beside it (runs
+    cut off before they finished), sorted; clean_stale removes them."""
+    path = Path(path)
+    try:
+        names = os.listdir(path.parent if str(path.parent) else ".")
+    except OSError:
+        return []
+    return sorted({pid for pid in (_stale_pid(n, path.name) for n in names) if pid is not None})
+
+
 def _remove(p: Path) -> None:
     if p.is_dir() and not p.is_symlink():
         shutil.rmtree(p, ignore_errors=True)
@@ -447,10 +458,20 @@ def _f(x: float) -> str:
 # ---------------------------------------------------------------------------
 # RealEstate10K
 
+# The pose-file size CameraCtrl's and VideoX-Fun's readers assume (original_pose_width/height):
+# they correct the focal length for the sample's aspect as if the file were made at 16:9.
+ASSUMED_POSE_SIZE = (1280, 720)
+
+
 def write_re10k(track: Track, path, *, frames: Optional[int] = None, relative: bool = False,
-                url: Optional[str] = None, timestamps_us: Optional[Sequence[int]] = None) -> Path:
+                url: Optional[str] = None, timestamps_us: Optional[Sequence[int]] = None,
+                pose_size: Optional[Sequence[int]] = None) -> Path:
     """RealEstate10K .txt (see module doc). Timestamps are the frame times in integer
-    microseconds unless `timestamps_us` is given (some published files repeat one)."""
+    microseconds unless `timestamps_us` is given (some published files repeat one).
+    pose_size (W, H): the size the reader assumes the file was made at (ASSUMED_POSE_SIZE
+    for CameraCtrl and VideoX-Fun); fx/W (or fy/H) is written pre-divided so that the
+    reader's aspect correction at the track's size gives back K exactly (at the same
+    aspect nothing changes)."""
     t = prepare(track, frames, relative)
     n = len(t)
     kept = track.meta.get("timestamps_us")
@@ -467,10 +488,17 @@ def write_re10k(track: Track, path, *, frames: Optional[int] = None, relative: b
         url = str(t.meta.get("url") or "")
     w2c = _w2c(t)
     W, H = float(t.width), float(t.height)
+    fx_div, fy_div = W, H
+    if pose_size is not None:
+        pose_ratio = float(pose_size[0]) / float(pose_size[1])
+        if pose_ratio > W / H:  # the reader widens fx by (H * pose_ratio) / W
+            fx_div = H * pose_ratio
+        else:  # the reader widens fy by (W / pose_ratio) / H
+            fy_div = W / pose_ratio
     lines = [url.strip()]
     for i in range(n):
         K = t.K[i]
-        nums = [K[0, 0] / W, K[1, 1] / H, K[0, 2] / W, K[1, 2] / H]
+        nums = [K[0, 0] / fx_div, K[1, 1] / fy_div, K[0, 2] / W, K[1, 2] / H]
         row = [str(ts[i])] + [_f(v) for v in nums] + ["0", "0"] + [_f(v) for v in w2c[i, :3, :4].ravel()]
         lines.append(" ".join(row))
     return atomic_write_text(path, "\n".join(lines) + "\n")

@@ -1,8 +1,8 @@
 """The benchmark behind `parascale bench` (one module per section; report.py runs and prints them).
-May import: core, the adapter (parascale_blender), numpy, OpenCV; bpy only inside functions.
+May import: core, the adapter (parascale_blender), the batch engine (batch section), numpy, OpenCV; bpy and ray only inside functions.
 
 
-Five sections, each measured in one run on this machine so that the ratios are
+Seven sections, each measured in one run on this machine so that the ratios are
 comparable even when absolute timings are noisy (a shared machine):
 
 1. depth per keyframe: the Z pass rebuilt per frame (compositor rebuilt, no
@@ -19,7 +19,12 @@ comparable even when absolute timings are noisy (a shared machine):
 5. length: a 100,000-frame track (its 64x36 video written to a file and streamed
    back) through measure, transfer (ray-cast depth) and every export format, in a
    fresh process: seconds and peak resident memory per stage, against the same run
-   at a tenth of the length (equal per-frame times: linear cost).
+   at a tenth of the length (equal per-frame times: linear cost);
+6. video tracking with COLMAP (full bench only): frames per second, SIFT at full
+   resolution vs the default long side;
+7. batch (full bench only, needs parascale[batch]): `parascale batch` throughput, the
+   same 40 measure jobs with 1 worker (baseline) and with every core, Ray on this
+   machine (target on an idle 2-core machine: 1.6x).
 
 Every timed figure is a row {label, seconds (per unit), unit, baseline,
 baseline_seconds, ratio = baseline_seconds / seconds}.

@@ -32,6 +32,7 @@ class Config:
     bulk_repeats: int = 3
     length_frames: int = LENGTH_FRAMES
     track_frames: int = 10         # video tracking (full bench only)
+    batch_jobs: int = 40           # parascale batch, 1 worker vs every core (full bench only)
 
     @classmethod
     def make(cls, quick: bool) -> "Config":

@@ -11,12 +11,14 @@ from .video import bench_video
 from .tracking import bench_tracking
 from .keyframes import bench_keyframes
 from .length import bench_length
+from .batch import bench_batch
 
 
 # driver and table
 
 SECTIONS = (("depth", bench_depth), ("calibration", bench_calibration), ("video", bench_video),
-            ("keyframes", bench_keyframes), ("length", bench_length), ("tracking", bench_tracking))
+            ("keyframes", bench_keyframes), ("length", bench_length), ("tracking", bench_tracking),
+            ("batch", bench_batch))
 
 
 def run_all(quick: bool = False, sections=None, log: Callable[[str], None] = _log) -> Results:
@@ -56,6 +58,7 @@ TITLES = {
     "length": "Length: a {n}-frame track, video {w}x{h} streamed; ratio = per-frame time at 1/10 the length / "
               "per-frame time (1 = linear)",
     "tracking": "Video tracking (COLMAP) at {w}x{h}, lens given, ratio = full-resolution time / time",
+    "batch": "parascale batch, {n} measure jobs (16-frame {w}x{h} clips) on Ray here, ratio = 1-worker time / time",
 }
 
 
@@ -66,7 +69,7 @@ def format_table(res: Results) -> str:
                  f"{m.get('cores')} cores, Blender {m.get('bpy')} (bpy module), Python {m.get('python')}, "
                  f"numpy {m.get('numpy')}, OpenCV {m.get('opencv')}")
     for name, sec in res.sections.items():
-        size = sec.get("depth_size", sec.get("size", sec.get("video_size", [0, 0])))
+        size = sec.get("depth_size", sec.get("size", sec.get("video_size", sec.get("clip", [0, 0]))))
         title = TITLES[name].format(w=size[0], h=size[1], n=f"{sec.get('keyframes', sec.get('frames', 0)):,}")
         lines.append("")
         lines.append(title)
@@ -74,7 +77,8 @@ def format_table(res: Results) -> str:
         head = f"  {'':<{width}}{'per unit':>11}{'per second':>13}{'ratio':>9}"
         extra = {"video": "  Pi error", "calibration": "     total  steps vs default",
                  "depth": "  first call", "length": "     total  peak memory",
-                 "tracking": "  rot err  registered"}.get(name, "")
+                 "tracking": "  rot err  registered",
+                 "batch": "  CPU/job  cores got  Ray start  load before"}.get(name, "")
         lines.append(head + extra)
         for r in sec["rows"]:
             line = f"  {r['label']:<{width}}{_fmt_time(r['seconds']):>11}{r['per_second']:>13.1f}{r['ratio']:>8.2f}x"
@@ -88,6 +92,9 @@ def format_table(res: Results) -> str:
                 line += f"{r['total_s']:>9.1f} s{r['peak_mb']:>10.0f} MB"
             elif name == "tracking":
                 line += f"{r['rot_error_deg']:>9.3f}{r['registered']:>12d}"
+            elif name == "batch":
+                line += (f"{r['cpu_s']:>7.2f} s{r['cores_used']:>11.2f}{r['ray_start_s']:>9.1f} s"
+                         f"{r['load_before']:>13.1f}")
             lines.append(line)
         if name == "keyframes":
             lines.append(f"  same keys written by both: {'yes' if sec['same_keys'] else 'NO'} "
@@ -111,6 +118,8 @@ def format_table(res: Results) -> str:
         for t in res.targets:
             if "value_s" in t:
                 fig = f"{t['value_s']:.1f} s (limit {t['limit_s']:g} s)"
+            elif "value_ratio" in t:
+                fig = f"{t['value_ratio']:.2f}x (at least {t['limit_ratio']:g}x; load average {t['load'][-1]:.1f})"
             else:
                 fig = f"{t['value_fps']:.1f} fps (limit {t['limit_fps']:g} fps)"
                 if "pi_error" in t:

@@ -23,7 +23,10 @@ def add_arguments(p):
                                               "recammaster: 81)")
     p.add_argument("--frame-range", nargs=2, type=int, metavar=("START", "END"),
                    help="frames to export (default: the camera's keyed range)")
-    p.add_argument("--depth-size", default="96x54", help="GEN3C depth grid WxH (default 96x54)")
+    p.add_argument("--size", help="WxH of the generated video: the camera's view is scaled to cover it and "
+                                  "cropped at the centre (default: the scene's render size)")
+    p.add_argument("--depth-size", help="GEN3C depth WxH (default: the exported image size, --size or the "
+                                        "render size; one Z pass per frame at that size)")
     p.add_argument("--scene", help="scene name (default: the file's active scene)")
     p.add_argument("--generator", default="auto",
                    help="write translation in this generator's gauge (core.gauge.GAUGES: cameractrl, "
@@ -34,9 +37,9 @@ def add_arguments(p):
                    help="explicit multiplier on top of the gauge (1 = the calibrated motion as is)")
 
 
-def check_args(args) -> tuple[int, int]:
+def check_args(args) -> tuple:
     """Every argument checked before any work (nothing is opened or created);
-    returns the depth grid (W, H)."""
+    returns the image size and the GEN3C depth size, (W, H) or None for the defaults."""
     from ...core.formats import writers
     from . import checks as chk
 
@@ -47,7 +50,11 @@ def check_args(args) -> tuple[int, int]:
         chk.check_frame("--frame-range START", a)
         chk.check_frame("--frame-range END", b)
         chk.check_frame_range("--frame-range", a, b)
-    w, h = chk.parse_size("--depth-size", args.depth_size)
+    size = chk.parse_size("--size", args.size, 1, chk.MAX_RENDER_SIDE) if args.size else None
+    depth_size = chk.parse_size("--depth-size", args.depth_size) if args.depth_size else None
+    if args.format == "gen3c" and depth_size is None and size is not None and max(size) > chk.MAX_DEPTH_SIDE:
+        raise CommandError(f"--size {args.size}: GEN3C's depth renders at the exported size, at most "
+                           f"{chk.MAX_DEPTH_SIDE} per side; give --depth-size")
     from ...core.gauge import GAUGES
 
     if args.generator not in ("auto", "scene") and args.generator not in GAUGES:
@@ -64,7 +71,7 @@ def check_args(args) -> tuple[int, int]:
     else:
         chk.check_output_file("--output", args.output)
     chk.check_distinct({"--blend": args.blend, "--output": args.output})
-    return w, h
+    return size, depth_size
 
 
 def check_keyed_range(obj, args, scene=None) -> None:
@@ -87,7 +94,7 @@ def run(args) -> int:
 
     from ..export import export_with_gauge
 
-    w, h = check_args(args)
+    size, depth_size = check_args(args)
     bpy.ops.wm.open_mainfile(filepath=os.path.abspath(args.blend))
     scene = bpy.data.scenes.get(args.scene) if args.scene else bpy.context.scene
     if scene is None:
@@ -103,7 +110,7 @@ def run(args) -> int:
 
     result = export_with_gauge(scene, obj, args.format, args.output, frames=args.frames,
                                frame_range=tuple(args.frame_range) if args.frame_range else None,
-                               depth_size=(w, h), generator=args.generator, speed=args.speed)
+                               depth_size=depth_size, generator=args.generator, speed=args.speed, size=size)
     for p in result.paths:
         print(p)
     g = result.gauge

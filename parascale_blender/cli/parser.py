@@ -19,6 +19,7 @@ COMMANDS = {
     "demo": "run the embedded end-to-end demo (tabletop to galaxy)",
     "bench": "benchmark the hot paths against their baselines",
     "track": "recover the camera track of a video with COLMAP (pycolmap)",
+    "batch": "run a job list (measure, track, transfer) on Ray, on this machine or a cluster",
 }
 
 
@@ -55,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
+
+
+def command_args(name: str, argv) -> argparse.Namespace:
+    """The arguments of one command parsed exactly as `parascale NAME ARGV...` parses them
+    (`parascale batch` runs each job through its command's own code). A bad argument
+    exits like the command line does (SystemExit, the reason on stderr)."""
+    module = _load(name)
+    parser = _Parser(prog=f"parascale {name}", description=COMMANDS[name])
+    module.add_arguments(parser)
+    parser.set_defaults(_run=module.run, command=name)
+    return parser.parse_args([str(a) for a in argv])
 
 
 def main(argv=None) -> int:

@@ -1,7 +1,7 @@
 """`parascale transfer`: calibrate a reference move into a target .blend scene.
 
 The target .blend is opened, never saved: the result goes to --output (a copy
-of the scene plus the new "<camera>.ParaScale" camera) and --report (JSON).
+of the scene plus the new "<camera>.ParaScale" camera, or --result-name) and --report (JSON).
 """
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ def add_arguments(p):
     p.add_argument("--start-frame", type=int, help="first frame (default: the scene's start)")
     p.add_argument("--end-frame", type=int, help="last frame (default: as long as the reference lasts)")
     p.add_argument("--follow-zoom", action="store_true", help="the lens follows the reference's zoom")
+    p.add_argument("--result-name", help="name of the new camera (default '<camera>.ParaScale'); an earlier "
+                                         "ParaScale result of that name is updated in place")
     p.add_argument("--output", required=True, help="where to save the scene with the new camera (.blend)")
     p.add_argument("--report", required=True, help="where to write the JSON report")
     from .track import add_lens_arguments  # --video alone: track it first (parascale track)
@@ -62,6 +64,8 @@ def check_args(args) -> None:
     chk.check_frame("--start-frame", args.start_frame)
     chk.check_frame("--end-frame", args.end_frame)
     chk.check_frame_range("--start-frame/--end-frame", args.start_frame, args.end_frame)
+    if args.result_name is not None and not (args.result_name.strip() and len(args.result_name) <= 63):
+        raise CommandError(f"--result-name {args.result_name!r}: a camera name of 1 to 63 characters")
     from .track import check_lens_arguments
     check_lens_arguments(args)
     if args.realised_grid.lower() != "none":
@@ -150,7 +154,8 @@ def run(args) -> int:
     options = pipeline.TransferOptions(method=method, depth=args.depth, frame_start=args.start_frame,
                                        frame_end=args.end_frame, depth_size=depth_size,
                                        follow_zoom=args.follow_zoom, estimator=estimator,
-                                       stop_short=args.stop_short, realised_grid=realised_grid)
+                                       stop_short=args.stop_short, realised_grid=realised_grid,
+                                       result_name=args.result_name)
     print(f"method {method}, estimator {estimator}")
     print(f"estimators: {estimator_advice(reference.source)}")
 

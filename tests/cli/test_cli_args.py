@@ -11,15 +11,21 @@ The options of each subcommand (parascale_blender/cli/<command>.py) and the clas
             a .blend) --target (not a .blend, missing) --estimator/--method/--depth
             --format (choice) --depth-size (zero, 1x1, huge, malformed) --start-frame (negative,
             100000000, past the scene's end) --end-frame (before the start, past the end)
-            --camera (no such object) --output (folder, read-only, not .blend, = target)
+            --camera (no such object) --result-name (blank, 64 characters) --output (folder,
+            read-only, not .blend, = target)
             --report (folder, read-only folder, = --output)
   export    --blend (text, missing) --format (choice) --frames (100000000, 1, -3)
             --frame-range (reversed, negative, outside the keyed frames) --depth-size (0x0)
+            --size (0x0, malformed, huge)
             --output (folder for a file format, read-only file, a file for a folder format,
             a folder of the user's files, = --blend) --scene/--camera (no such)
   evaluate  --blend (text) --render-size (0, -5, 10**6) --samples (-3, 0) --reference
             (missing) --format (unknown) --video (text) --frames-dir (a file) --json (folder, read-only)
             --preview (not a video name, a folder, in a read-only folder)
+  track     VIDEO (missing) --out (a file) --max-image-size (negative) --mapper (choice)
+            --fps (not a rate, zero); the lens options of track, measure and transfer (out of range)
+  batch     JOBS.csv (missing, a bad kind) --workers (0) --out (a file, read-only, a folder of the
+            user's files) --address (malformed, nobody there)
   bench     --json (folder) --only (choice)
   demo      --out (a file, read-only folder)
 """
@@ -53,6 +59,8 @@ def files(tmp_path_factory):
     K = np.array([[300.0, 0, 160], [0, 300, 90], [0, 0, 1]])
     writers.write_re10k(Track(c2w=c2w, K=K, width=320, height=180, times=np.arange(12) / 24), d / "track.txt")
     (d / "notes.txt").write_text("not a video, not a scene\n" * 40)
+    (d / "jobs.csv").write_text("id,kind,video,track,target,camera\na,measure,clip.mp4,track.txt,,\n")
+    (d / "bad_jobs.csv").write_text("id,kind,video,track,target,camera\na,mesure,clip.mp4,track.txt,,\n")
     vw = cv2.VideoWriter(str(d / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 24, (64, 36))
     rng = np.random.default_rng(0)
     for _ in range(12):
@@ -138,6 +146,8 @@ def cases(f: Path, o: Path):
         ("track-out-file", ["track", video, "--out", track], "--out"),
         ("track-max-image-size", ["track", video, "--out", o / "trk", "--max-image-size", -5], "--max-image-size"),
         ("track-mapper-choice", ["track", video, "--out", o / "trk", "--mapper", "magic"], "--mapper"),
+        ("track-fps-not-a-rate", ["track", video, "--out", o / "trk", "--fps", "fast"], "--fps fast: expected a frame rate"),
+        ("track-fps-zero", ["track", video, "--out", o / "trk", "--fps", "0"], "--fps 0"),
         # measure
         ("measure-track-missing", ["measure", "--track", f / "nope.txt", "--json", o / "pi.json"], "--track"),
         ("measure-video-text", mj + ["--video", txt], "not a video file"),
@@ -183,6 +193,8 @@ def cases(f: Path, o: Path):
         ("transfer-end-past-scene", tj + ["--end-frame", 500], "outside the scene's frames 1..12"),
         ("transfer-blend-end-past-scene", tb + ["--end-frame", 13], "outside the scene's frames 1..12"),
         ("transfer-camera-missing", tj + ["--camera", "NoSuchCam"], "NoSuchCam"),
+        ("transfer-result-name-empty", tj + ["--result-name", " "], "--result-name"),
+        ("transfer-result-name-long", tj + ["--result-name", "x" * 64], "--result-name"),
         ("transfer-output-folder", t + ["--output", o / "a_folder", "--report", o / "r.json"], "--output"),
         ("transfer-output-readonly-dir", t + ["--output", o / "ro_dir" / "out.blend", "--report", o / "r.json"],
          "read-only"),
@@ -209,6 +221,9 @@ def cases(f: Path, o: Path):
         ("export-range-negative", er + ["--frame-range", -5, 5], "--frame-range START -5"),
         ("export-range-outside-keys", er + ["--frame-range", 1, 1000], "outside the keyed frames 1..12"),
         ("export-depth-size-zero", er + ["--depth-size", "0x0"], "--depth-size"),
+        ("export-size-zero", er + ["--size", "0x0"], "--size"),
+        ("export-size-malformed", er + ["--size", "832"], "--size"),
+        ("export-size-huge", er + ["--size", "100000x2"], "--size"),
         ("export-output-folder", e + ["--format", "re10k", "--output", o / "a_folder"], "is a folder"),
         ("export-output-readonly", e + ["--format", "nerf", "--output", o / "readonly.json"], "read-only"),
         ("export-folder-format-on-file", e + ["--format", "colmap", "--output", o / "old.json"],
@@ -240,6 +255,17 @@ def cases(f: Path, o: Path):
         ("evaluate-preview-not-video", ev + ["--preview", o / "preview.json"], "--preview"),
         ("evaluate-preview-folder", ev + ["--preview", o / "a_folder.mp4"], "is a folder"),
         ("evaluate-preview-readonly", ev + ["--preview", o / "ro_dir" / "p.mp4"], "read-only"),
+        # batch (refused before Ray starts: nothing written, no cluster waited for)
+        ("batch-jobs-missing", ["batch", f / "nope.csv", "--out", o / "runs"], "JOBS.csv"),
+        ("batch-jobs-bad-kind", ["batch", f / "bad_jobs.csv", "--out", o / "runs"], "bad_jobs.csv:2: job a: kind"),
+        ("batch-workers-zero", ["batch", f / "jobs.csv", "--out", o / "runs", "--workers", 0], "--workers 0"),
+        ("batch-out-file", ["batch", f / "jobs.csv", "--out", o / "old.json"], "not a folder"),
+        ("batch-out-readonly", ["batch", f / "jobs.csv", "--out", o / "ro_dir"], "read-only"),
+        ("batch-out-users-files", ["batch", f / "jobs.csv", "--out", o / "mine"], "holiday.jpg"),
+        ("batch-address-malformed", ["batch", f / "jobs.csv", "--out", o / "runs", "--address", "nowhere"],
+         "--address 'nowhere'"),
+        ("batch-address-unreachable", ["batch", f / "jobs.csv", "--out", o / "runs", "--address", "127.0.0.1:1"],
+         "no Ray cluster answers"),
         # bench, demo
         ("bench-json-folder", ["bench", "--json", o / "a_folder"], "is a folder"),
         ("bench-only-choice", ["bench", "--only", "gpu"], "--only"),

@@ -202,7 +202,7 @@ def test_kill_bridge(env, tmp_path):
     runs = [("cameractrl", "16"), ("motionctrl", "14"), ("cameractrl", "25"), ("motionctrl", "16")]
 
     def argv(gen, frames):
-        return [sys.executable, BRIDGE, poses, "--generator", gen, "--frames", frames, "--out", out]
+        return [sys.executable, BRIDGE, poses, "--generator", gen, "--frames", frames, "--out", out, "--plucker"]
 
     duration = run_ok(argv(*runs[0]), e)
     state = bridge_state(out)
