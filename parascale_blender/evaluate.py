@@ -337,6 +337,7 @@ class ClosedLoop:
         ref_c2w = track.c2w if self.ref_c2w is None else self.ref_c2w
         info = reading.summary
         out = {"camera": self.camera.name, "frames": self.frames, "measured_by": "optical_flow",
+               "against_reference": self.ref_c2w is not None,  # TransErr / RotErr mean something
                "rule": ("mean over the pixels that see geometry; a step is measured when at least "
                         f"{100 * DEFAULT_TRUST.min_trusted:.0f}% of them have trusted flow (docs/metrics.md)"),
                "pi_ref": self.reference_pi.tolist(), "pi_realised": [_finite(v) for v in reading.pi],

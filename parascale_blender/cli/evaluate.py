@@ -82,16 +82,31 @@ def run(args) -> int:
         depth = pipeline.evaluate_depth(scene, camera, reference)
         out["depth"] = depth
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    atomic_write_text(args.json, json.dumps(out, indent=2) + "\n")
+    atomic_write_text(args.json, json.dumps(finite(out), indent=2, allow_nan=False) + "\n")
     for line in report_lines(out, depth):
         print(line)
     print(f"report {args.json}" + (f", preview {out['preview']['path']}" if out.get("preview") else ""))
     return 0
 
 
+def finite(value):
+    """The report with every non-finite number replaced by null (JSON has none)."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def report_lines(out: dict, depth=None) -> list:
     """What `parascale evaluate` prints: warnings, advice, misses, then the figures (depth
     first when there is one, the render's beside it, the whole-frame one labelled apart)."""
+    import math
+
     lines = [f"warning: {w}" for w in out["warnings"]]
     if out.get("advice"):
         lines.append(f"estimators: {out['advice']}")
@@ -103,10 +118,13 @@ def report_lines(out: dict, depth=None) -> list:
                      f"{' ...' if len(steps) > 10 else ''} (too few pixels trusted); scored on the other steps")
     name = out["camera"]
     if depth is not None:
-        lines.append(f"{name}: by depth:  PCE {depth['pce']:.4f} (p90 {depth['pce_p90']:.4f}); {depth['summary']}")
+        figure = (f"PCE {depth['pce']:.4f} (p90 {depth['pce_p90']:.4f})" if math.isfinite(depth["pce"]) else
+                  "no step to score")
+        lines.append(f"{name}: by depth:  {figure}; {depth['summary']}")
     if out["measurable"]:
-        lines.append(f"{name}: by render: PCE {out['pce']:.4f} (p90 {out['pce_p90']:.4f}), TransErr "
-                     f"{out['trans_err']:.4f}, RotErr {out['rot_err']:.3f} deg; {out['summary']}")
+        errors = (f", TransErr {out['trans_err']:.4f}, RotErr {out['rot_err']:.3f} deg" if out.get("against_reference")
+                  else "")
+        lines.append(f"{name}: by render: PCE {out['pce']:.4f} (p90 {out['pce_p90']:.4f}){errors}; {out['summary']}")
     else:
         lines.append(f"{name}: by render: {out['not_measurable']}")
     whole = out["whole_frame"]
