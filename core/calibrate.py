@@ -123,6 +123,7 @@ class Calibrator:
         self._last_gain: Optional[float] = None
         self._last_step: Optional[tuple] = None   # (length, reference Pi) of the last moving step
         self._bounded_frames: list = []
+        self._bounded_short: list = []  # per bounded frame: the share of the reference's Pi not shown
         self._unreachable_frames: list = []
         self._low_coverage_frames: list = []
         self._stopped_frames: list = []
@@ -279,12 +280,14 @@ class Calibrator:
                 return min(self._pace(t), step.length) if self._last_step is not None else step.first_order
             elif step.status == "capped":
                 self._bounded_frames.append(self.frames[t + 1])
+                self._bounded_short.append(max(0.0, 1.0 - step.pi / self.pi_ref[t]))
             return step.length
         if g > 0:
             self._last_gain = g
             s = self.pi_ref[t] / g
             if s > bound:
                 self._bounded_frames.append(self.frames[t + 1])
+                self._bounded_short.append(1.0 - bound / s)  # Pi is linear in the length here
                 return bound
             return s
         self._background_frames.append(self.frames[t + 1])
@@ -330,11 +333,18 @@ class Calibrator:
                                   f"Method {self.method} does not adapt its steps to the view")))
         if self._bounded_frames:
             f = self._bounded_frames
+            short = np.asarray(self._bounded_short, float)
+            worst = int(np.argmax(short))
+            if len(f) == 1:
+                held = f"that frame shows {100 * short[0]:.1f}% less parallax than the reference"
+            else:
+                held = (f"these frames show less parallax than the reference: {100 * short.min():.1f}% to "
+                        f"{100 * short.max():.1f}% less (frame {f[worst]}: {100 * short[worst]:.1f}%)")
             warnings.append(CalibrationWarning(
                 "step_bound", f,
                 f"frames {_frame_list(f)}: the step needed to show the reference's Pi grew more than "
                 f"x{self.gain_bound} against the previous one (the target lost what it looks at); the step "
-                "was held at that bound, so these frames show less parallax than the reference"))
+                f"was held at that bound, so {held}"))
         if self._unreachable_frames:
             f = self._unreachable_frames
             warnings.append(CalibrationWarning(

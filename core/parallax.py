@@ -28,6 +28,30 @@ def default_estimator_for(source: str) -> str:
     return "exact" if source == "video" else "harmonic"
 
 
+# One story about estimators, told in the same words by `parascale transfer`, `parascale
+# evaluate` and the panel (tests/core/test_parallax.py and tests/ui assert the strings).
+ADVICE_VIDEO = ("Pi read from a video is image motion: the target reads it with 'exact' (each step's "
+                "finite image motion over the pixels that see geometry), and Evaluate by rendering "
+                "measures that same motion over the same pixels")
+ADVICE_DEPTH = ("Pi read from depth (points, depth maps, a scene) keeps its estimator on the target "
+                "(harmonic unless chosen); evaluate such a result from depth, since rendering measures "
+                "image motion, which only 'exact' reads")
+ADVICE_RENDER = ("Evaluate by rendering measures image motion over the pixels that see geometry, which "
+                 "is what 'exact' reads; a result calibrated with {estimator!r} is read from depth: "
+                 "its figure is the depth evaluation")
+
+
+def estimator_advice(source: str) -> str:
+    """The advice for a reference whose Pi came from `source` (video | points | depth | scene)."""
+    return ADVICE_VIDEO if source == "video" else ADVICE_DEPTH
+
+
+def render_evaluation_advice(estimator: str):
+    """None when a render (optical flow) evaluation reads a result the way it was calibrated
+    (exact), else the sentence saying which figure to trust instead."""
+    return None if estimator == "exact" else ADVICE_RENDER.format(estimator=estimator)
+
+
 def estimator_mismatch(reference_estimator: str, source: str, target_estimator: str):
     """None when the target's estimator reads Pi the way the reference was read, else
     a sentence saying why not (callers warn or refuse before any work)."""

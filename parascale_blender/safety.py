@@ -28,9 +28,22 @@ from mathutils import Vector
 from ..core.calibrate import CalibrationWarning
 from ..core.parallax import normalized_grid, realised_parallax, scale_intrinsics
 
-# Directions probed to tell whether a point is inside a closed mesh.
-_INSIDE_PROBES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1],
-                           [0.577, 0.577, 0.577], [-0.577, -0.577, 0.577]])
+# Directions probed to tell whether a point is enclosed: 14 spread over the sphere
+# (a Fibonacci lattice, turned off the axes so no probe runs along a box's edges or faces).
+def _probe_directions(n: int = 14) -> np.ndarray:
+    i = np.arange(n) + 0.5
+    z = 1 - 2 * i / n
+    r = np.sqrt(1 - z * z)
+    phi = i * np.pi * (3 - np.sqrt(5)) + 0.3
+    d = np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+    a, b = 0.37, 0.23  # a fixed tilt
+    Rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    Ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    return d @ (Ry @ Rx).T
+
+
+_INSIDE_PROBES = _probe_directions()
+_MAX_CROSSINGS = 256  # per probe ray: enough for any real enclosure, bounded for a pathological mesh
 
 
 def _frames_text(frames: Sequence) -> str:
@@ -253,15 +266,97 @@ class GeometryBounds:
         return bool(len(self.lo)) and bool((self.box_distance(point) <= 0).any())
 
 
-def inside_closed_mesh(caster: RayCaster, point: np.ndarray) -> bool:
-    """True when every probe direction from `point` hits a surface from behind (its
-    normal facing away): the point is enclosed by geometry."""
-    for direction in _INSIDE_PROBES:
-        u = direction / np.linalg.norm(direction)
-        hit, _, normal = caster.cast(point, u)
-        if not hit or float(normal @ u) <= 0:
-            return False
-    return True
+def crossings(caster: "RayCaster", point: np.ndarray, direction: np.ndarray) -> list:
+    """Every surface a ray from `point` crosses, in order: (object name, distance, faces
+    the ray). Each hit is stepped past by a distance relative to the scene's size there,
+    so the count holds at any scale."""
+    out = []
+    origin = np.asarray(point, float)
+    u = np.asarray(direction, float) / np.linalg.norm(direction)
+    start = origin.copy()
+    dg = caster.depsgraph
+    for _ in range(_MAX_CROSSINGS):
+        hit, location, normal, _index, obj, _matrix = caster.scene.ray_cast(
+            dg, Vector(start.tolist()), Vector(u.tolist()))
+        if not hit:
+            break
+        loc = np.array(location, float)
+        dist = float(np.linalg.norm(loc - origin))
+        name = obj.original.name if getattr(obj, "original", None) is not None else obj.name
+        out.append((name, dist, float(np.array(normal) @ u) < 0))
+        step = 1e-6 * max(dist, float(np.abs(loc).max()), 1e-9)
+        start = loc + u * step
+    return out
+
+
+def _closed_and_oriented(obj, depsgraph) -> tuple:
+    """(closed, consistently oriented) of an object's evaluated mesh as modelled: closed when
+    every edge is shared by exactly two faces, oriented when each edge is walked once in
+    each direction (no merging of coincident vertices: unwelded pieces are open)."""
+    if obj is None or obj.type != "MESH":
+        return False, False
+    evaluated = obj.evaluated_get(depsgraph)
+    mesh = evaluated.to_mesh()
+    try:
+        n_edges, n_loops = len(mesh.edges), len(mesh.loops)
+        if n_edges == 0 or n_loops == 0:
+            return False, False
+        edge_of_loop = np.empty(n_loops, np.int64)
+        mesh.loops.foreach_get("edge_index", edge_of_loop)
+        closed = bool((np.bincount(edge_of_loop, minlength=n_edges) == 2).all())
+        if not closed:
+            return False, False
+        vert = np.empty(n_loops, np.int64)
+        mesh.loops.foreach_get("vertex_index", vert)
+        starts = np.empty(len(mesh.polygons), np.int64)
+        totals = np.empty(len(mesh.polygons), np.int64)
+        mesh.polygons.foreach_get("loop_start", starts)
+        mesh.polygons.foreach_get("loop_total", totals)
+        nxt = np.arange(n_loops) + 1
+        ends = starts + totals
+        nxt[ends - 1] = starts  # the last loop of each face closes onto its first
+        directed = vert * (int(vert.max()) + 1) + vert[nxt]
+        oriented = len(np.unique(directed)) == n_loops
+        return closed, oriented
+    finally:
+        evaluated.to_mesh_clear()
+
+
+def enclosing_object(caster: "RayCaster", point: np.ndarray) -> Optional[str]:
+    """The name of a solid object enclosing `point`, or None.
+
+    Decided by containment, never by which way faces point alone: an object encloses the
+    point when every probe ray crosses its surface an odd number of times (parity), and
+    its mesh is closed as modelled (every edge shared by two faces: an open arena, a room
+    with a wall missing, a level built of separate single-sided quads are not). A closed,
+    consistently oriented mesh whose faces point at the point is a room modelled to be
+    seen from inside, not a solid the camera is stuck in: not reported."""
+    counts, facing = {}, {}
+    for i, direction in enumerate(_INSIDE_PROBES):
+        seen = crossings(caster, point, direction)
+        names = {}
+        for name, _dist, front in seen:
+            names[name] = names.get(name, 0) + 1
+            if names[name] == 1:
+                facing.setdefault(name, []).append(front)
+        for name, n in names.items():
+            counts.setdefault(name, [0] * len(_INSIDE_PROBES))[i] = n
+    for name, per_probe in counts.items():
+        if not all(n % 2 == 1 for n in per_probe):
+            continue
+        obj = bpy.data.objects.get(name)
+        closed, oriented = _closed_and_oriented(obj, caster.depsgraph)
+        if not closed:
+            continue
+        if oriented and sum(facing[name]) * 2 > len(facing[name]):
+            continue  # faces point at the camera: an interior seen from inside
+        return name
+    return None
+
+
+def inside_closed_mesh(caster: "RayCaster", point: np.ndarray) -> bool:
+    """True when a closed solid encloses `point` (enclosing_object)."""
+    return enclosing_object(caster, point) is not None
 
 
 def check_path(scene, c2w: np.ndarray, frames: Sequence, K: np.ndarray, width: int, height: int,
@@ -295,11 +390,14 @@ def check_path(scene, c2w: np.ndarray, frames: Sequence, K: np.ndarray, width: i
                 hit, dist, _ = caster.cast(a, (b - a) / length, length)
                 if hit:
                     through.append(frames[t])
-    if bounds.inside_any_box(centres[0]) and inside_closed_mesh(caster, centres[0]):
+    enclosing = enclosing_object(caster, centres[0]) if bounds.inside_any_box(centres[0]) else None
+    if enclosing is not None:
         warnings.append(CalibrationWarning(
             "inside_mesh", [frames[0]],
-            f"frame {frames[0]}: the start pose is inside a closed mesh (every direction meets an inner "
-            "face); the calibration measured parallax against the inside of that object"))
+            f"frame {frames[0]}: the start pose is inside the closed mesh {enclosing!r} (every probe ray crosses "
+            "its surface an odd number of times, and its faces point away from the camera: a solid); the "
+            "calibration measured parallax against the inside of that object. If it is a room you film "
+            "inside, its normals point outward: flip them (Mesh > Normals > Flip) and this goes away"))
     if near:
         f0 = near[0]
         warnings.append(CalibrationWarning(

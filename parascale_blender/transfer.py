@@ -12,7 +12,7 @@ from ..core.calibrate import ESTIMATORS, METHODS, CalibrationWarning, Calibrator
 from ..core.cameras import steps
 from ..core.clock import whole_frames
 from ..core.metrics import pce, trajectory_errors
-from ..core.parallax import default_estimator_for, estimator_mismatch
+from ..core.parallax import default_estimator_for, estimator_advice, estimator_mismatch
 from . import animation
 from .depth import depth_source
 from .motion import ReferenceMotion, TransferError
@@ -50,6 +50,7 @@ class TransferResult:
     # seconds spent in the depth source (setup, every render or ray cast, teardown): what
     # the rest of the transfer costs beside its depth (issue 23)
     depth_seconds: float = 0.0
+    source: str = ""                   # how the reference's Pi was read (video | points | depth | scene)
 
     def report(self) -> dict:
         out = {
@@ -58,6 +59,7 @@ class TransferResult:
             "pce": self.pce["mean"], "pce_p90": self.pce["p90"],
             "trans_err": self.errors["trans_err"], "rot_err": self.errors["rot_err"],
             "method": self.method, "estimator": self.estimator,
+            "pi_source": self.source, "advice": estimator_advice(self.source),
             "warnings": [w.as_dict() for w in self.warnings],
             # "pce" above is the calibration's residual (target Pi read on its own depth);
             # "realised" is measured independently (ray cast and reprojection of the keys).
@@ -206,11 +208,13 @@ class Transfer:
                     self.scene, result.c2w, self.K, self.W, self.H, grid=tuple(self.options.realised_grid)))
         camera = write_result_camera(self.scene, self.target, result, self.frames,
                                      self.options.result_name, self.lens)
+        camera["parascale_pi_source"] = self.reference.source  # how the reference's Pi was read
         return TransferResult(
             camera=camera, frames=self.frames, pi_ref=result.pi_ref, pi_target=result.pi_target,
             scale=result.scale, pce=pce(result.pi_target, result.pi_ref),
             errors=trajectory_errors(result.c2w, self.reference.c2w), warnings=warnings,
-            method=result.method, estimator=result.estimator, realised=realised, depth_seconds=self.depth_seconds)
+            method=result.method, estimator=result.estimator, realised=realised, depth_seconds=self.depth_seconds,
+            source=self.reference.source)
 
 
 def transfer(scene, target, reference: ReferenceMotion, options: TransferOptions = TransferOptions(),
