@@ -79,8 +79,37 @@ class ParaScaleSettings(bpy.types.PropertyGroup):
         description="Calibration residual: PCE of the target Pi against the reference Pi on the very depth that "
                     "drove the calibration; near zero by construction, it shows the solver converged")
     eval_render: BoolProperty(name="Render and Measure", default=False,
-                              description="Evaluate by rendering the result and measuring its image motion "
-                                          "by optical flow (closed loop); otherwise from the scene's depth")
+                              description="Also evaluate by rendering the result and measuring its image motion "
+                                          "by optical flow over the pixels that see geometry, where the flow is "
+                                          "trusted (closed loop); the depth figure is always measured")
+    eval_samples: IntProperty(name="Samples", default=4, min=1, max=4096,
+                              description="Cycles samples of each measurement render")
+    eval_denoise: BoolProperty(name="Denoise", default=True,
+                               description="OpenImageDenoise on the measurement renders: render noise is a still "
+                                           "pattern that drags the flow towards zero and hides texture")
+    eval_save_preview: BoolProperty(name="Save Preview", default=False,
+                                    description="Write the reference video and the renders side by side on one "
+                                                "clock, with the per-step Pi of both and the share of pixels trusted")
+    eval_preview_path: StringProperty(name="Preview", subtype="FILE_PATH", default="//parascale_preview.mp4",
+                                      options=compat.path_options(),
+                                      description="Where Save Preview writes its video (.mp4)")
+    eval_preview_written: StringProperty(name="Preview Written", options={"HIDDEN"})
+    has_render_evaluation: BoolProperty(default=False, options={"HIDDEN"})
+    eval_render_measurable: BoolProperty(default=False, options={"HIDDEN"})
+    eval_render_pce: FloatProperty(name="PCE (render)", precision=4,
+                                   description="PCE by optical flow on renders, over the covered pixels it trusts")
+    eval_render_pce_p90: FloatProperty(name="p90 (render)", precision=4,
+                                       description="90th percentile of the per-step PCE by optical flow on renders")
+    eval_render_trusted: FloatProperty(name="Trusted", subtype="FACTOR", min=0.0, max=1.0,
+                                       description="Median share of the pixels that see geometry whose flow "
+                                                   "was trusted")
+    eval_render_summary: StringProperty(name="Render Figure", description="What the render figure measures and "
+                                                                           "how much of the frame it used")
+    eval_render_advice: StringProperty(name="Render Advice",
+                                       description="Which figure to read when the render evaluation does not read "
+                                                   "the result the way it was calibrated")
+    eval_depth_summary: StringProperty(name="Depth Figure", description="What the depth figure measures and how "
+                                                                         "much of the frame it used")
     has_evaluation: BoolProperty(default=False, options={"HIDDEN"})
     eval_pce: FloatProperty(name="PCE", precision=4,
                             description="Mean |ln(realised Pi / reference Pi)| per step, measured independently")
@@ -143,6 +172,8 @@ class PARASCALE_PT_main(bpy.types.Panel):
     bl_category = "ParaScale"
 
     def draw(self, context):
+        from ..parascale_blender import pipeline
+
         layout = self.layout
         layout.use_property_split = True
         layout.use_property_decorate = False
@@ -156,6 +187,10 @@ class PARASCALE_PT_main(bpy.types.Panel):
         box.label(text="Target", icon="OUTLINER_OB_CAMERA")
         box.prop(settings, "target_camera")
         box.prop(settings, "estimator")
+        problem = pipeline.estimator_problem(context.scene)
+        if problem:
+            for line in problem:
+                box.label(text=line, icon="ERROR")
         box.prop(settings, "depth_source")
         col = box.column(align=True)
         col.prop(settings, "depth_width", text="Depth Size")
@@ -177,6 +212,13 @@ class PARASCALE_PT_main(bpy.types.Panel):
         row = col.row(align=True)
         row.operator("parascale.evaluate", icon="GRAPH")
         row.prop(settings, "eval_render", text="", icon="RENDER_STILL")
+        if settings.eval_render:
+            sub = layout.column(align=True)
+            sub.prop(settings, "eval_samples")
+            sub.prop(settings, "eval_denoise")
+            sub.prop(settings, "eval_save_preview")
+            if settings.eval_save_preview:
+                sub.prop(settings, "eval_preview_path", text="")
 
         _draw_export(layout.box(), settings)
 
@@ -205,6 +247,44 @@ def _draw_export(box, settings):
             setattr(props, name, value)
 
 
+def _figure(value: float) -> str:
+    return f"{value:.4f}" if value == value else "-"  # nan: not measured
+
+
+def _draw_figures(layout, settings):
+    """The depth figure and the render figure side by side, each with one line on what it
+    measures and how much of the frame it used."""
+    row = layout.row()
+    depth, render = row.column(align=True), row.column(align=True)
+    depth.label(text="Depth", icon="MOD_LENGTH")
+    depth.label(text=f"PCE {_figure(settings.eval_pce)}")
+    depth.label(text=f"p90 {_figure(settings.eval_pce_p90)}")
+    render.label(text="Render", icon="RENDER_STILL")
+    if not settings.has_render_evaluation:
+        render.label(text="not run")
+        render.label(text="(Render and Measure)")
+    elif settings.eval_render_measurable:
+        render.label(text=f"PCE {_figure(settings.eval_render_pce)}")
+        render.label(text=f"p90 {_figure(settings.eval_render_pce_p90)}")
+    else:
+        render.label(text="not measurable", icon="ERROR")
+        render.label(text=f"{100 * settings.eval_render_trusted:.0f}% trusted")
+    col = layout.column(align=True)
+    col.label(text="Depth: " + settings.eval_depth_summary)
+    if settings.has_render_evaluation:
+        col.label(text="Render: " + settings.eval_render_summary)
+        if not settings.eval_render_measurable:
+            col.label(text="Read the depth figure: flow cannot measure here", icon="INFO")
+        if settings.eval_render_advice:
+            col.label(text=settings.eval_render_advice, icon="ERROR")
+        if settings.eval_preview_written:
+            col.label(text="Preview: " + settings.eval_preview_written, icon="FILE_MOVIE")
+    sub = layout.column(align=True)
+    sub.enabled = False
+    sub.prop(settings, "eval_trans_err")
+    sub.prop(settings, "eval_rot_err")
+
+
 class PARASCALE_PT_results(bpy.types.Panel):
     bl_label = "Results"
     bl_idname = "PARASCALE_PT_results"
@@ -231,17 +311,17 @@ class PARASCALE_PT_results(bpy.types.Panel):
             row.enabled = False
             row.prop(settings, "calib_residual", text="Residual (depth)")
         if settings.has_evaluation:
-            col = layout.column(align=True)
-            col.enabled = False
-            col.prop(settings, "eval_measured_by")
-            col.prop(settings, "eval_pce")
-            col.prop(settings, "eval_pce_p90")
-            col.prop(settings, "eval_trans_err")
-            col.prop(settings, "eval_rot_err")
+            _draw_figures(layout, settings)
             for line in pipeline.figures_disagree(settings):
                 layout.label(text=line, icon="ERROR")
         else:
             layout.label(text="Evaluate for an independent PCE", icon="INFO")
+        lines = pipeline.advice_lines(context.scene)
+        if lines:
+            col = layout.column(align=True)
+            col.label(text="Estimators:", icon="QUESTION")
+            for line in lines:
+                col.label(text=line)
         if settings.export_summary:
             layout.label(text=settings.export_summary, icon="EXPORT")
         layout.label(text="Graph Editor: pi_ref, pi_target, pi_realised", icon="GRAPH")

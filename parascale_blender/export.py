@@ -67,15 +67,7 @@ def camera_track(scene, camera_obj, frame_range: Optional[Sequence[int]] = None)
         raise ValueError(f"frame range {a}..{b} of camera {camera_obj.name!r} needs at least 2 frames")
     frames = list(range(a, b + 1))
     c2w = animation.evaluated_poses(camera_obj, scene, frames)
-    current = (scene.frame_current, scene.frame_subframe)
-    Ks = []
-    try:
-        for f in frames:
-            scene.frame_set(f)
-            K, W, H = animation.camera_intrinsics(camera_obj, scene)
-            Ks.append(K)
-    finally:
-        scene.frame_set(current[0], subframe=current[1])
+    Ks, W, H = animation.camera_intrinsics_at(camera_obj, scene, frames)
     fps = animation.scene_fps(scene)
     curves = {}
     for name in CURVES:
@@ -89,7 +81,7 @@ def camera_track(scene, camera_obj, frame_range: Optional[Sequence[int]] = None)
     meta = {"fps": fps, "unit_scale": float(scene.unit_settings.scale_length or 1.0),
             "estimator": props.get("parascale_estimator"), "reference": reference,
             "curves": curves, "source_frames": frames}
-    return Track(c2w=c2w, K=np.array(Ks), width=W, height=H, times=np.array(frames, float) / fps,
+    return Track(c2w=c2w, K=Ks, width=W, height=H, times=np.array(frames, float) / fps,
                  names=[f"frame_{f:05d}" for f in frames], source=f"{camera_obj.name} in {scene.name}",
                  meta=meta)
 

@@ -31,6 +31,10 @@ class ReferenceMotion:
     K: Optional[np.ndarray] = None  # (N, 3, 3) for zoom following, if known
     # Untimed tracks (COLMAP, LLFF, transforms.json) have one image per scene frame.
     timed: bool = True
+    # The video the Pi was read from, if any (track frame i = video frame video_offset + i):
+    # for the evaluation's side-by-side preview.
+    video: Optional[str] = None
+    video_offset: int = 0
 
     def __post_init__(self):
         self.c2w = np.asarray(self.c2w, float)
@@ -77,8 +81,8 @@ class ReferenceMotion:
         new_times = np.asarray(new_times, float)
         if len(new_times) <= len(t) and np.allclose(new_times, t[:len(new_times)], atol=1e-9):
             n = len(new_times)
-            return ReferenceMotion(self.c2w[:n], new_times, self.pi[:n - 1], self.estimator, self.source,
-                                   self.label, None if self.K is None else self.K[:n])
+            return replace(self, c2w=self.c2w[:n], times=new_times, pi=self.pi[:n - 1],
+                           K=None if self.K is None else self.K[:n], timed=True, video=None)
         cumulative = np.concatenate([[0.0], np.cumsum(self.pi)])
         pi = np.diff(np.interp(new_times, t, cumulative))
         c2w = resample_poses(self.c2w, t, new_times)
@@ -87,4 +91,6 @@ class ReferenceMotion:
             zoom = np.interp(new_times, t, self.K[:, 0, 0]) / self.K[0, 0, 0]
             K = np.repeat(self.K[:1], len(new_times), axis=0)
             K[:, :2, :2] *= zoom[:, None, None]
-        return ReferenceMotion(c2w, new_times, np.maximum(pi, 0.0), self.estimator, self.source, self.label, K)
+        # A video's frames are no longer this move's frames: the preview reads the video on
+        # the original reference's times (evaluate.closed_loop_for), never on these.
+        return replace(self, c2w=c2w, times=new_times, pi=np.maximum(pi, 0.0), K=K, timed=True, video=None)

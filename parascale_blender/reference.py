@@ -25,6 +25,7 @@ from ..core.cameras import Track, blender_to_cv
 from ..core.clock import SNAP, blender_rate, frames_of_times, track_rate
 from ..core.formats.readers import list_images, read_track
 from ..core.reference import ReferencePi, measure_reference, pi_from_video, video_size
+from ..core.parallax import default_estimator_for
 from .animation import (apply_intrinsics, camera_intrinsics, matrix_to_numpy, scene_fps,
                         write_camera_animation, write_stepped_curve)
 
@@ -52,6 +53,11 @@ def remove_new_ids(before: set) -> None:
 # camera animation -> Track
 
 def _evaluated_c2w(obj, scene, frames, depsgraph_fn) -> np.ndarray:
+    from .animation import keyed_poses
+
+    fast = keyed_poses(obj, frames, scene)  # its own action alone: one pass over its F-curves
+    if fast is not None:
+        return fast
     out = np.empty((len(frames), 4, 4))
     current = (scene.frame_current, scene.frame_subframe)
     try:
@@ -274,18 +280,25 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
         if np.ptp(fx) > 1e-6 * fx.mean():
             lens = fx * cam_data.sensor_width / track.width  # HORIZONTAL fit, set by apply_intrinsics
         write_camera_animation(obj, track.c2w, frames, action_name=f"{label} track", curves=curves, lens=lens)
+        # The estimator stored is the one the target uses with this reference (exact for a
+        # video, whose Pi is image motion read by optical flow), the same the panel shows.
+        used = default_estimator_for(ref.source) if ref is not None and ref.source == "video" else (
+            ref.estimator if ref is not None else "")
         if ref is not None:
+            read = "image motion by optical flow" if ref.source == "video" else ref.estimator
             obj.id_properties_ui(PI_PROPERTY).update(
-                min=0.0, soft_min=0.0, description=f"reference Parallax Number per step ({ref.source}, "
-                                                   f"{ref.estimator}); frame of step t holds Pi of t-1 -> t")
+                min=0.0, soft_min=0.0, description=f"reference Parallax Number per step ({ref.source}, {read}; "
+                                                   f"the target reads it with {used}); frame of step t holds "
+                                                   "Pi of t-1 -> t")
         obj["parascale_reference"] = True
         obj["parascale_source_path"] = str(path)
         obj["parascale_format"] = str(fmt)
         obj["parascale_pi_source"] = ref.source if ref is not None else "none"
-        obj["parascale_estimator"] = ref.estimator if ref is not None else ""
+        obj["parascale_estimator"] = used
         obj["parascale_width"], obj["parascale_height"] = int(track.width), int(track.height)
         if video is not None:
             obj["parascale_video"] = str(video)
+            obj["parascale_video_offset"] = int(offset or 0)
             if background:
                 _add_background(cam_data, video, frames, int(offset or 0))
         # The scene last: nothing can fail after it is changed.

@@ -8,7 +8,7 @@ from typing import Optional
 import bpy
 import numpy as np
 
-from ..core.parallax import default_estimator_for
+from ..core.parallax import default_estimator_for, estimator_advice, estimator_mismatch
 from . import animation, presets
 from .motion import PI_PROPERTY, ReferenceMotion, TransferError
 from .result_camera import RESULT_TAG
@@ -128,21 +128,119 @@ def store_result(scene, result: TransferResult) -> None:
 
 
 def store_evaluation(scene, out: dict) -> None:
-    """Show an evaluation in the panel, and key the realised Pi per step on the result
-    as the curve `pi_realised` beside `pi_ref` (Graph Editor)."""
+    """Show an evaluation in the panel: the depth figure and, when there is one, the render
+    figure beside it, each with its one line on what it measures and how much of the frame
+    it used; key the depth's realised Pi per step on the result as the curve `pi_realised`
+    beside `pi_ref` (Graph Editor). `out`: {"depth": ..., "render": ...} (Evaluations) or
+    one evaluation's dict."""
+    if "depth" not in out and "render" not in out:
+        out = {"render": out} if out.get("measured_by") == "optical_flow" else {"depth": out}
     settings = scene.parascale
-    settings.has_evaluation = True
-    settings.eval_measured_by = out["measured_by"]
-    settings.eval_pce = out["pce"]
-    settings.eval_pce_p90 = out["pce_p90"]
-    settings.eval_trans_err = out.get("trans_err", float("nan"))
-    settings.eval_rot_err = out.get("rot_err", float("nan"))
-    obj = settings.result_camera
-    keyed = animation.property_keys(obj, "pi_ref") if obj is not None and obj.get(RESULT_TAG) else None
-    # Only a per-frame measurement is comparable to the result's per-frame pi_ref curve.
-    if keyed is not None and np.array_equal(np.asarray(out["frames"], float), keyed[0]):
-        realised = np.nan_to_num(np.asarray(out["pi_realised"], float), nan=0.0)
-        animation.write_property_curve(obj, "pi_realised", out["frames"], np.concatenate([[0.0], realised]))
+    depth, render = out.get("depth"), out.get("render")
+    settings.has_evaluation = depth is not None
+    if depth is not None:
+        settings.eval_measured_by = depth["measured_by"]
+        settings.eval_pce = _finite_or_nan(depth["pce"])
+        settings.eval_pce_p90 = _finite_or_nan(depth["pce_p90"])
+        settings.eval_trans_err = depth.get("trans_err", float("nan"))
+        settings.eval_rot_err = depth.get("rot_err", float("nan"))
+        settings.eval_depth_summary = depth.get("summary", "")
+        obj = settings.result_camera
+        keyed = animation.property_keys(obj, "pi_ref") if obj is not None and obj.get(RESULT_TAG) else None
+        # Only a per-frame measurement is comparable to the result's per-frame pi_ref curve.
+        if keyed is not None and np.array_equal(np.asarray(depth["frames"], float), keyed[0]):
+            realised = np.nan_to_num(np.asarray(depth["pi_realised"], float), nan=0.0)
+            animation.write_property_curve(obj, "pi_realised", depth["frames"], np.concatenate([[0.0], realised]))
+    settings.has_render_evaluation = render is not None
+    if render is not None:
+        settings.eval_render_measurable = bool(render["measurable"])
+        settings.eval_render_pce = _finite_or_nan(render["pce"])
+        settings.eval_render_pce_p90 = _finite_or_nan(render["pce_p90"])
+        settings.eval_render_trusted = float(render["trusted_median"])
+        settings.eval_render_summary = render["summary"]
+        settings.eval_render_advice = render.get("render_advice") or ""
+        if render.get("preview"):
+            settings.eval_preview_written = render["preview"]["path"]
+
+
+def _finite_or_nan(value) -> float:
+    return float(value) if value is not None and np.isfinite(value) else float("nan")
+
+
+def reference_source(scene) -> Optional[str]:
+    """How the panel's reference has (or will have) its Pi read: video | points | depth | scene."""
+    settings = getattr(scene, "parascale", None)
+    if settings is None:
+        return None
+    kind = settings.reference_kind
+    if kind == "OBJECT":
+        obj = settings.reference_object
+        if obj is None:
+            return None
+        if animation.property_keys(obj, PI_PROPERTY) is not None:
+            return str(obj.get("parascale_pi_source", "points"))
+        return "scene"
+    if kind == "FILE":
+        return "video" if settings.video_path else ("points" if settings.track_path else None)
+    if kind == "BLEND":
+        return "scene"
+    return "points"  # a Movie Clip solve: its bundles
+
+
+def advice_lines(scene, width: int = 44) -> list:
+    """The estimator advice for the panel's reference, wrapped for the sidebar: the very
+    sentence `parascale transfer` and `parascale evaluate` print (core.parallax)."""
+    import textwrap
+
+    source = reference_source(scene)
+    if source is None:
+        return []
+    return textwrap.wrap(estimator_advice(source), width)
+
+
+def estimator_problem(scene, width: int = 44) -> list:
+    """Wrapped lines saying why the panel's estimator does not read Pi the way the
+    reference was read (core.parallax.estimator_mismatch, as the transfer warns), or []."""
+    import textwrap
+
+    settings = getattr(scene, "parascale", None)
+    source = reference_source(scene)
+    if settings is None or source is None:
+        return []
+    ref_estimator = settings.estimator
+    obj = settings.reference_object if settings.reference_kind == "OBJECT" else None
+    if obj is not None and obj.get("parascale_estimator"):
+        ref_estimator = str(obj["parascale_estimator"])
+    problem = estimator_mismatch(ref_estimator, source, settings.estimator)
+    return textwrap.wrap(problem, width) if problem else []
+
+
+def evaluation_from_settings(scene):
+    """The Evaluate operator's job (evaluate.Evaluations): depth always, render when the
+    panel's Render and Measure is on (with its samples, denoising and Save Preview)."""
+    from . import evaluate
+    from .evaluate_depth import DepthEvaluation
+
+    settings = scene.parascale
+    reference = reference_from_settings(scene) if not settings_problem(scene) else None
+    depth = DepthEvaluation(scene, settings.result_camera, reference)
+    render = None
+    if settings.eval_render:
+        preview = None
+        if settings.eval_save_preview:
+            if not settings.eval_preview_path:
+                raise TransferError("Save Preview is on but no preview file is set")
+            preview = absolute_path(settings.eval_preview_path, "preview")
+            if not preview.lower().endswith((".mp4", ".mov", ".avi", ".mkv")):
+                raise TransferError(f"the preview file {preview!r} must end in .mp4, .mov, .avi or .mkv")
+        try:
+            render = evaluate.closed_loop_for(scene, settings.result_camera, reference,
+                                              samples=settings.eval_samples, denoise=settings.eval_denoise,
+                                              preview=preview)
+        except BaseException:
+            depth.cancel()
+            raise
+    return evaluate.Evaluations(depth, render)
 
 
 def store_export(scene, result, camera_obj=None) -> None:
@@ -175,10 +273,6 @@ def figures_disagree(settings) -> list:
         return []
     if not settings.eval_pce - settings.calib_residual > DISAGREE:
         return []
-    if settings.eval_measured_by.startswith("optical"):
-        return ["Residual is on the calibration's own depth;",
-                "rendered flow adds flow error (sky, low texture,",
-                "occlusions) and the estimator's own bias"]
     return ["Independent depth disagrees with the calibration:",
             "different depth source, size or clip range?"]
 

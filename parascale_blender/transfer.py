@@ -2,6 +2,7 @@
 depth; the target camera is never modified, the result is a new camera (result_camera)."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
@@ -11,7 +12,7 @@ from ..core.calibrate import ESTIMATORS, METHODS, CalibrationWarning, Calibrator
 from ..core.cameras import steps
 from ..core.clock import whole_frames
 from ..core.metrics import pce, trajectory_errors
-from ..core.parallax import default_estimator_for, estimator_mismatch
+from ..core.parallax import default_estimator_for, estimator_advice, estimator_mismatch
 from . import animation
 from .depth import depth_source
 from .motion import ReferenceMotion, TransferError
@@ -46,6 +47,10 @@ class TransferResult:
     method: str = ""
     estimator: str = ""
     realised: Optional[dict] = None
+    # seconds spent in the depth source (setup, every render or ray cast, teardown): what
+    # the rest of the transfer costs beside its depth (issue 23)
+    depth_seconds: float = 0.0
+    source: str = ""                   # how the reference's Pi was read (video | points | depth | scene)
 
     def report(self) -> dict:
         out = {
@@ -54,6 +59,7 @@ class TransferResult:
             "pce": self.pce["mean"], "pce_p90": self.pce["p90"],
             "trans_err": self.errors["trans_err"], "rot_err": self.errors["rot_err"],
             "method": self.method, "estimator": self.estimator,
+            "pi_source": self.source, "advice": estimator_advice(self.source),
             "warnings": [w.as_dict() for w in self.warnings],
             # "pce" above is the calibration's residual (target Pi read on its own depth);
             # "realised" is measured independently (ray cast and reprojection of the keys).
@@ -123,8 +129,10 @@ class Transfer:
             self.lens = target.data.lens * zoom
         d, dR = steps(self.reference.c2w)
         # Every method measures the Pi it realises on the target, so all need depth.
+        t0 = time.perf_counter()
         self._depth = depth_source(options.depth, scene, *options.depth_size, clip_start=self.clip[0])
         self._depth.__enter__()
+        self.depth_seconds = time.perf_counter() - t0
         try:
             max_step = None
             if options.stop_short:
@@ -142,7 +150,9 @@ class Transfer:
         if self.lens is not None:
             K = K.copy()
             K[:2, :2] *= self.lens[i] / self.lens[0]
+        t0 = time.perf_counter()
         view = self._depth.depth(c2w, K, self.W, self.H)
+        self.depth_seconds += time.perf_counter() - t0
         Z = view.depth[np.isfinite(view.depth)]
         if Z.size and (Z.max() > self.clip[1] or Z.min() < self.clip[0]):
             self._clip_frames.append(self.frames[min(i, len(self.frames) - 1)])
@@ -165,8 +175,10 @@ class Transfer:
 
     def cancel(self):
         if self._depth is not None:
+            t0 = time.perf_counter()
             self._depth.__exit__(None, None, None)
             self._depth = None
+            self.depth_seconds += time.perf_counter() - t0
 
     def run(self, progress: Optional[Callable[[int, int], None]] = None) -> TransferResult:
         while not self.step():
@@ -196,11 +208,13 @@ class Transfer:
                     self.scene, result.c2w, self.K, self.W, self.H, grid=tuple(self.options.realised_grid)))
         camera = write_result_camera(self.scene, self.target, result, self.frames,
                                      self.options.result_name, self.lens)
+        camera["parascale_pi_source"] = self.reference.source  # how the reference's Pi was read
         return TransferResult(
             camera=camera, frames=self.frames, pi_ref=result.pi_ref, pi_target=result.pi_target,
             scale=result.scale, pce=pce(result.pi_target, result.pi_ref),
             errors=trajectory_errors(result.c2w, self.reference.c2w), warnings=warnings,
-            method=result.method, estimator=result.estimator, realised=realised)
+            method=result.method, estimator=result.estimator, realised=realised, depth_seconds=self.depth_seconds,
+            source=self.reference.source)
 
 
 def transfer(scene, target, reference: ReferenceMotion, options: TransferOptions = TransferOptions(),

@@ -141,7 +141,7 @@ def run(args) -> int:
         from .track import track_first
         args.track = track_first(args)
 
-    from ...core.parallax import default_estimator_for
+    from ...core.parallax import default_estimator_for, estimator_advice
 
     if args.track:
         reference = pipeline.reference_from_track_file(
@@ -155,8 +155,8 @@ def run(args) -> int:
                                                    depth=args.depth, depth_size=depth_size)
     estimator = args.estimator or default_estimator_for(reference.source)
     method = args.method or estimator
-    print(f"reference: {reference.label} ({len(reference.c2w)} frames, Pi from {reference.source}, "
-          f"{reference.estimator})")
+    read = "image motion by optical flow" if reference.source == "video" else reference.estimator
+    print(f"reference: {reference.label} ({len(reference.c2w)} frames, Pi from {reference.source}, {read})")
 
     open_blend(bpy, args.target)
     scene = bpy.context.scene
@@ -167,6 +167,7 @@ def run(args) -> int:
                                        stop_short=args.stop_short, realised_grid=realised_grid,
                                        result_name=args.result_name)
     print(f"method {method}, estimator {estimator}")
+    print(f"estimators: {estimator_advice(reference.source)}")
 
     def progress(done, total):
         print(f"\rcalibrating: step {done}/{total}", end="", flush=True)

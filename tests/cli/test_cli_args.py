@@ -21,6 +21,7 @@ The options of each subcommand (parascale_blender/cli/<command>.py) and the clas
             a folder of the user's files, = --blend) --scene/--camera (no such)
   evaluate  --blend (text) --render-size (0, -5, 10**6) --samples (-3, 0) --reference
             (missing) --format (unknown) --video (text) --frames-dir (a file) --json (folder, read-only)
+            --preview (not a video name, a folder, in a read-only folder)
   track     VIDEO (missing) --out (a file) --max-image-size (negative) --mapper (choice)
             --fps (not a rate, zero); the lens options of track, measure and transfer (out of range)
   batch     JOBS.csv (missing, a bad kind) --workers (0) --out (a file, read-only, a folder of the
@@ -91,6 +92,7 @@ def out(tmp_path):
     folder of the user's own files."""
     (tmp_path / "old.json").write_text("{}")
     (tmp_path / "a_folder").mkdir()
+    (tmp_path / "a_folder.mp4").mkdir()
     ro = tmp_path / "readonly.json"
     ro.write_text("{}")
     ro.chmod(0o444)
@@ -273,6 +275,9 @@ def cases(f: Path, o: Path):
                                   "--json", o / "a_folder"], "is a folder"),
         ("evaluate-json-readonly", ["evaluate", "--blend", ref, "--camera", "Reference",
                                     "--json", o / "readonly.json"], "read-only"),
+        ("evaluate-preview-not-video", ev + ["--preview", o / "preview.json"], "--preview"),
+        ("evaluate-preview-folder", ev + ["--preview", o / "a_folder.mp4"], "is a folder"),
+        ("evaluate-preview-readonly", ev + ["--preview", o / "ro_dir" / "p.mp4"], "read-only"),
         # batch (refused before Ray starts: nothing written, no cluster waited for)
         ("batch-jobs-missing", ["batch", f / "nope.csv", "--out", o / "runs"], "JOBS.csv"),
         ("batch-jobs-bad-kind", ["batch", f / "bad_jobs.csv", "--out", o / "runs"], "bad_jobs.csv:2: job a: kind"),
@@ -308,7 +313,7 @@ def test_every_option_of_every_subcommand_is_covered():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     tried = {(c[1][0], str(a)) for c in cases(Path("f"), Path("o")) for a in c[1] if str(a).startswith("--")}
-    exempt = {"--help", "--force", "--quick", "--follow-zoom", "--stop-short", "--keep-implausible", "--progress", "--source-camera", "--camera", "--scene"}
+    exempt = {"--help", "--force", "--quick", "--follow-zoom", "--stop-short", "--no-denoise", "--keep-implausible", "--progress", "--source-camera", "--camera", "--scene"}
     missing = []
     for name, p in sub.choices.items():
         for action in p._actions:

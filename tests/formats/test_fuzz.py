@@ -590,6 +590,19 @@ def check(name, call, path, size, error=TrackFormatError, validate=accepted_is_v
         tracemalloc.stop()
     if validate is not None and "out" in locals():
         validate(out)
+    if peak > MEMORY_FACTOR * size + MEMORY_SLACK:
+        # Once per process something outside the reader may allocate inside the traced call
+        # (a lazy import, the source lookup of a warning's first showing); which call that
+        # is depends on what ran before in the process (two workers: not the same order).
+        # The reader's own peak is the same on a second call.
+        tracemalloc.start()
+        try:
+            call()
+        except Exception:  # the same refusal as the first call
+            pass
+        finally:
+            peak = min(peak, tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
     s["peak_bytes"] = max(s["peak_bytes"], peak)
     s["peak_ratio_over_slack"] = max(s["peak_ratio_over_slack"], max(0, peak - MEMORY_SLACK) / max(size, 1))
     if size >= 1 << 16:  # where the constant no longer hides the ratio

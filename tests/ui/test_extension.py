@@ -312,7 +312,10 @@ def test_every_panel_draws_with_existing_properties_and_operators(fresh_blender)
         scene.collection.objects.link(cam)
         scene.parascale.result_camera = cam
         scene.parascale.has_calibration = scene.parascale.has_evaluation = True
-        scene.parascale.eval_pce, scene.parascale.eval_measured_by = 1.0, "optical_flow"
+        scene.parascale.eval_pce, scene.parascale.eval_measured_by = 1.0, "depth: reprojection of ray cast 64x36"
+        # a render evaluation that could not measure: 30% of the covered pixels trusted
+        scene.parascale.has_render_evaluation, scene.parascale.eval_render_measurable = True, False
+        scene.parascale.eval_render_trusted = 0.3
         for kind in ("OBJECT", "FILE", "BLEND", "CLIP"):
             scene.parascale.reference_kind = kind
             for panel in panels:
@@ -345,10 +348,15 @@ def test_every_panel_draws_with_existing_properties_and_operators(fresh_blender)
         log = []
         bpy.types.PARASCALE_PT_main.draw(type("S", (), {"layout": RecordingLayout(log)})(), bpy.context)
         assert ("operator", "parascale.track_video") in log
-        # the results panel explains a residual and a closed-loop PCE that disagree
+        # the results panel shows both figures side by side; the render one says it cannot measure
+        # and points at the depth figure; the depth one explains its disagreement with the residual
         log = []
         bpy.types.PARASCALE_PT_results.draw(type("S", (), {"layout": RecordingLayout(log)})(), bpy.context)
-        assert any("flow" in text for kind, text in log if kind == "label")
+        labels = [text for kind, text in log if kind == "label"]
+        assert "Depth" in labels and "Render" in labels
+        assert "not measurable" in labels and "30% trusted" in labels
+        assert any("depth figure" in text for text in labels)
+        assert any("Independent depth disagrees" in text for text in labels)
         assert ("operator", "parascale.view_result") in log
     finally:
         parascale.unregister()
