@@ -161,20 +161,20 @@ def write_gauge_poses(out: Path, table: list):
             raise ValueError(f"{folder}: exists and was not written by parascale batch; left as it is")
     G = float(np.median([row["gauge_depth"] for row, _ in clips]))
     entries = []
-    with atomic_folder(folder) as tmp:
+    record = {}  # the folder's manifest.json: ownership (atomic_folder) plus the set's gauge
+    with atomic_folder(folder, manifest=record) as tmp:
         for row, rec in clips:
             track, source = _track_of(out, rec)
             factor = G / row["gauge_depth"]
             write_re10k(replace(track, c2w=scale_translation(track.c2w, factor)), tmp / f"{rec['id']}.txt")
             entries.append({"id": rec["id"], "file": f"{rec['id']}.txt", "track": str(source),
                             "clip_depth": row["gauge_depth"], "factor": factor, "key": rec.get("key")})
-        manifest = {"tool": "parascale batch", "format": "re10k",
+        record.update({"tool": "parascale batch", "format": "re10k",
                     "gauge": G, "units": "the set's gauge: every clip's median |d_t| / Pi_t equals it",
                     "statistic": "median over clips of each clip's median |d_t| / Pi_t (core.gauge.clip_depth)",
                     "rule": "translation x gauge / clip_depth (camera centres scaled about the origin; "
                             "rotations and intrinsics unchanged; poses absolute, as in each clip's track)",
-                    "clips": entries}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+                    "clips": entries})
     return folder
 
 
