@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from .cameras import make_c2w
-from .parallax import COVERAGE_WARN, ESTIMATORS, coverage, exact_step, normalized_grid, parallax
+from .parallax import COVERAGE_WARN, ESTIMATORS, ExactTerms, coverage, exact_step, normalized_grid, parallax
 
 METHODS = ("raw", "global") + ESTIMATORS
 # Step-to-step bound: the target's parallax per unit translation may fall by at most this
@@ -130,6 +130,7 @@ class Calibrator:
         self._background_frames: list = []
         self._no_direction_frames: list = []
         self._global_factor: Optional[float] = None
+        self._grid_cache: Optional[tuple] = None
         self.t = 0  # steps done
 
     @property
@@ -145,8 +146,16 @@ class Calibrator:
         Z = np.asarray(view.depth, float)
         if self.z_min > 0:
             Z = np.where(np.isfinite(Z), np.maximum(Z, self.z_min), Z)
-        xy = normalized_grid(view.K, Z.shape[1], Z.shape[0]) if self.estimator in ("flow", "exact") else None
+        xy = self._grid(view.K, Z.shape) if self.estimator in ("flow", "exact") else None
         return Z, xy
+
+    def _grid(self, K, shape) -> np.ndarray:
+        """normalized_grid of a pixel grid, made once per K and size (the depth source's grid
+        is the same at every step unless the lens zooms)."""
+        key = (np.asarray(K, float).tobytes(), tuple(shape))
+        if self._grid_cache is None or self._grid_cache[0] != key:
+            self._grid_cache = (key, normalized_grid(K, shape[1], shape[0]))
+        return self._grid_cache[1]
 
     def _gain_at(self, i: int, R: np.ndarray, c: np.ndarray, direction: np.ndarray) -> float:
         Z, xy = self._view(i, R, c)
@@ -185,12 +194,18 @@ class Calibrator:
 
         needs_depth = length > 0 and (self.measure_target or self.method in ESTIMATORS or (
             self.method == "global" and self._global_factor is None))
-        Z = xy = None
+        Z = xy = terms = None
         g = 0.0
         if needs_depth:
             Z, xy = self._view(t, R_prev, c_prev)
-            g = self._gain_of(Z, xy, direction)
-            self.coverage[t] = coverage(Z)
+            if self.estimator == "exact":
+                # one pass over the pixels serves the gain, the solve and the Pi shown
+                terms = ExactTerms(Z, xy, direction)
+                g = terms.gain()
+                self.coverage[t] = terms.coverage
+            else:
+                g = self._gain_of(Z, xy, direction)
+                self.coverage[t] = coverage(Z)
             if self.coverage[t] < COVERAGE_WARN:
                 self._low_coverage_frames.append(self.frames[t])
         self.gain[t] = g
@@ -200,7 +215,7 @@ class Calibrator:
         elif self.method == "global":
             if self._global_factor is None and length > 0 and self.pi_ref[t] > 0:
                 if self.estimator == "exact" and g > 0:
-                    s0 = exact_step(Z, xy, direction, self.pi_ref[t]).length
+                    s0 = exact_step(Z, xy, direction, self.pi_ref[t], terms=terms).length
                 else:
                     g0 = g if g > 0 else self._probe_ahead(direction)
                     if g0 is None:
@@ -209,12 +224,12 @@ class Calibrator:
                 self._global_factor = s0 / length
             s = length * (self._global_factor or 0.0)
         else:
-            s = self._per_frame_length(t, g, length, direction, Z, xy)
+            s = self._per_frame_length(t, g, length, direction, Z, xy, terms)
         s = self._stop_short(t, R_prev, c_prev, direction, s)
 
         self.scale[t] = s
         if self.estimator == "exact" and Z is not None:
-            self.pi_target[t] = parallax(Z, direction * s, "exact", xy)
+            self.pi_target[t] = terms.mean_motion(s)
             self.gain[t] = self.pi_target[t] / s if s > 0 else g
         else:
             self.pi_target[t] = g * s
@@ -246,7 +261,7 @@ class Calibrator:
         return s
 
     def _per_frame_length(self, t: int, g: float, length: float, direction: np.ndarray,
-                          Z=None, xy=None) -> float:
+                          Z=None, xy=None, terms=None) -> float:
         if self.pi_ref[t] == 0:
             return 0.0
         if length == 0:
@@ -256,7 +271,7 @@ class Calibrator:
         bound = self._bound(t)
         if g > 0 and self.estimator == "exact":
             self._last_gain = g
-            step = exact_step(Z, xy, direction, self.pi_ref[t], max_length=bound)
+            step = exact_step(Z, xy, direction, self.pi_ref[t], max_length=bound, terms=terms)
             if step.status == "unreachable":
                 # No length shows this Pi: keep the pace (the previous step, scaled by the
                 # reference's own Pi change) rather than grow; the object recedes linearly

@@ -200,12 +200,57 @@ def depth_scale(Z: np.ndarray, K_grid: np.ndarray, direction: Optional[np.ndarra
     return 1.0 / g
 
 
+# --speed multiplies a calibrated move: a millionth to a million times it (beyond, the
+# translation written would overflow or vanish). A depth scale is a distance in scene
+# units, bounded like every coordinate (core.formats.validate.MAX_MAGNITUDE). The bridge
+# carries the same limits.
+MIN_SPEED, MAX_SPEED = 1e-6, 1e6
+MIN_DEPTH_SCALE, MAX_DEPTH_SCALE = 1e-9, 1e9
+
+
+def speed_problem(speed) -> Optional[str]:
+    """Why `speed` cannot multiply a move (None: it can)."""
+    try:
+        v = float(speed)
+    except (TypeError, ValueError, OverflowError):
+        return f"expected a positive multiplier, got {speed!r}"
+    if not (math.isfinite(v) and v > 0):
+        return f"expected a positive multiplier (1 = the calibrated motion), got {v:g}"
+    if not MIN_SPEED <= v <= MAX_SPEED:
+        return (f"{v:g} is outside {MIN_SPEED:g} to {MAX_SPEED:g} (a multiplier on the calibrated translation; "
+                "beyond, the translation written would overflow or vanish)")
+    return None
+
+
+def export_generator(fmt: str, generator: Optional[str] = "auto", speed: float = 1.0) -> Optional[str]:
+    """The generator whose gauge an export in `fmt` is written in ("auto": the format's,
+    FORMAT_GENERATOR; None or "scene": scene units, returned as None), with the speed
+    checked against it: all before the scene is opened. Raises GaugeError."""
+    if generator == "auto":
+        generator = FORMAT_GENERATOR.get(fmt)
+    if generator == "scene":
+        generator = None
+    if generator is not None:
+        gauge_of(generator)
+    problem = speed_problem(speed)
+    if problem:
+        raise GaugeError(f"speed {problem}")
+    if generator is None and float(speed) != 1.0:
+        raise GaugeError("speed multiplies the translation in a generator's gauge; this export writes scene "
+                         "units (pick a generator, or use the bridge's --speed)")
+    return generator
+
+
 def gauge_factor(generator: str, scene_depth: float, speed: float = 1.0) -> float:
     """Multiplier from scene translation to the generator's units: D_gen / D_scene * speed."""
     if not (scene_depth > 0 and math.isfinite(scene_depth)):
         raise GaugeError(f"scene depth scale must be a positive number, got {scene_depth!r}")
-    if not (speed > 0 and math.isfinite(speed)):
-        raise GaugeError(f"speed must be a positive number, got {speed!r}")
+    if not MIN_DEPTH_SCALE <= scene_depth <= MAX_DEPTH_SCALE:
+        raise GaugeError(f"scene depth scale {scene_depth:g} is outside {MIN_DEPTH_SCALE:g} to {MAX_DEPTH_SCALE:g} "
+                         "scene units")
+    problem = speed_problem(speed)
+    if problem:
+        raise GaugeError(f"speed {problem}")
     return gauge_of(generator).depth / float(scene_depth) * float(speed)
 
 

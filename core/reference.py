@@ -25,6 +25,7 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from .cameras import Track, resample_track, steps
+from .formats.validate import check_image_header
 from .parallax import ESTIMATORS, coverage, normalized_grid, parallax, scale_intrinsics
 
 SOURCES = ("points", "depth", "video", "scene")
@@ -220,6 +221,7 @@ def iter_frames(source, names: Optional[Sequence[str]] = None, gray: bool = True
     if source.is_dir():
         first = None
         for p in _folder_files(source, names):
+            check_image_header(p)  # a declared 100000x100000 is refused by its size, never decoded
             img = cv2.imread(str(p), flag)
             if img is None:
                 raise ValueError(f"{p}: cannot read this image")

@@ -237,6 +237,7 @@ def write_frames(video, folder: Path, progress: Progress = None) -> tuple[list, 
     import cv2
 
     from .formats.readers import list_images
+    from .formats.validate import check_image_header
 
     video = Path(video)
     folder.mkdir(parents=True, exist_ok=True)
@@ -245,6 +246,11 @@ def write_frames(video, folder: Path, progress: Progress = None) -> tuple[list, 
         files = list_images(video)
         if not files:
             raise TrackingError(f"{video}: no images in this folder (expected the frames of one shot)")
+        for p in files:  # every header first: a declared 100000x100000 is refused by its size, never decoded
+            try:
+                check_image_header(p)
+            except ValueError as exc:
+                raise TrackingError(str(exc)) from None
         for i, p in enumerate(files):
             img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
             if img is None:
@@ -294,18 +300,21 @@ def write_frames(video, folder: Path, progress: Progress = None) -> tuple[list, 
 # the pipeline
 
 def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Optional[TrackOptions] = None,
-                progress: Progress = None, strict: bool = True, fps=None) -> TrackingResult:
+                progress: Progress = None, strict: bool = True, fps=None, force: bool = False) -> TrackingResult:
     """Recover the camera track of `video` (file or image folder) into the folder `out`
-    (created; an earlier tracking output there is replaced, any other folder refused).
+    (created; an earlier tracking output there is replaced as far as its manifest.json
+    says ParaScale wrote it, the user's files there stay; any other folder is refused
+    unless force).
 
     intrinsics: Intrinsics (see intrinsics_from_args); None guesses the focal.
     strict: refuse implausible tracks (TrackingError); False keeps them with warnings.
     fps: the video's frame rate (a number or "30000/1001"; default the rate a video file
     declares; an image folder without it is untimed). The clock goes to frame_times.json
-    beside the model (core.formats.frame_times), so the track keeps the video's time."""
+    beside the model (core.formats.frame_times), so the track keeps the video's time.
+    force: replace `out` whole even when ParaScale's manifest does not say it wrote it."""
     from .clock import exact_rate
     from .formats.frame_times import clock_of_video, write_frame_times
-    from .formats.writers import atomic_folder
+    from .formats.writers import atomic_folder, check_replaceable_folder
 
     pycolmap = import_pycolmap()
     intrinsics = intrinsics or Intrinsics()
@@ -313,12 +322,14 @@ def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Op
     if fps is not None:
         exact_rate(fps)  # a rate that is no rate is refused before any work
     out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / REPORT_NAME).is_file())):
-        raise TrackingError(f"{out}: exists and is not an earlier tracking output; choose a new folder")
+    try:  # refused before any work: ParaScale's manifest must say it wrote what is there (or force)
+        check_replaceable_folder(out, None, force)
+    except ValueError as exc:
+        raise TrackingError(str(exc)) from None
     progress = progress or (lambda f, msg: None)
     timings = {}
     t0 = time.perf_counter()
-    with atomic_folder(out) as work:
+    with atomic_folder(out, manifest={"kind": "parascale track", "video": str(video)}, force=force) as work:
         images = work / "images"
         progress(0.0, "reading frames")
         names, W, H = write_frames(video, images, progress)

@@ -1,7 +1,7 @@
 """File > Export > Camera Poses for Video Generators (ParaScale): a thin operator over
 parascale_blender.export.export_camera."""
 import bpy
-from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
 from ..parascale_blender import compat, export, pipeline, presets
@@ -65,8 +65,12 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
     generator: EnumProperty(name="Gauge", items=_generator_items,
                             description="Whose depth scale the translation is written in: a generator feels "
                                         "parallax, so the move is rescaled from this scene's depth to its")
-    speed: FloatProperty(name="Speed", default=1.0, min=1e-6, soft_max=10.0,
+    speed: FloatProperty(name="Speed", default=1.0, min=1e-6, max=1e6, soft_max=10.0,
                          description="Explicit multiplier on the translation, on top of the gauge (1 = as calibrated)")
+    force: BoolProperty(name="Replace Anyway", default=False,
+                        description="Replace what is at the output even where ParaScale's manifest does not say it "
+                                    "wrote it (the files there are deleted). Off: such an output is refused, and "
+                                    "the user's own files beside an earlier export are kept")
     width: IntProperty(name="Width", default=0, min=0, max=65536,
                        description="Width of the generated video in pixels: the camera's view is scaled to cover "
                                    "Width x Height and cropped at the centre (0 and 0: the scene's render size)")
@@ -113,6 +117,7 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
         row = layout.row(align=True)
         row.prop(self, "frame_start")
         row.prop(self, "frame_end")
+        layout.prop(self, "force")
 
     def execute(self, context):
         obj = _camera(context, self.camera)
@@ -130,7 +135,8 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
             result = export.export_with_gauge(context.scene, obj, self.format,
                                               pipeline.absolute_path(self.filepath, "export"),
                                               frames=self.frame_count or None, frame_range=frame_range,
-                                              generator=self.generator, speed=self.speed, size=size, ui="blender")
+                                              generator=self.generator, speed=self.speed, size=size, ui="blender",
+                                              force=self.force)
         except (ValueError, OSError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -38,6 +38,17 @@ class _EmbeddedDepthOutput:
         self.tree, self.nodes, self.muted, self.created = tree, nodes, muted, created
 
 
+def _render_layers_node(tree, scene):
+    """A Render Layers node reading `scene`, created with `scene` as the context scene: a new
+    node takes a user of the context scene (the user's), and setting its scene afterwards
+    did not give it back (scenes[0].users went 1 -> 2 after a depth render)."""
+    with bpy.context.temp_override(scene=scene):
+        layers = tree.nodes.new("CompositorNodeRLayers")
+    if layers.scene != scene:
+        layers.scene = scene
+    return layers
+
+
 def add_depth_output(scene, view_layer, directory: str, file_name: str):
     """Make the scene's compositor write the view layer's Z pass, and nothing else, as
     one 32-bit float EXR per render in `directory`, its name starting with file_name
@@ -46,8 +57,7 @@ def add_depth_output(scene, view_layer, directory: str, file_name: str):
     readout that works (the Viewer image never exists in background)."""
     if HAS_COMPOSITING_NODE_GROUP:
         group = bpy.data.node_groups.new("ParaScale.depth", "CompositorNodeTree")
-        layers = group.nodes.new("CompositorNodeRLayers")
-        layers.scene = scene
+        layers = _render_layers_node(group, scene)
         layers.layer = view_layer.name
         out = group.nodes.new("CompositorNodeOutputFile")
         out.directory = directory
@@ -67,8 +77,7 @@ def add_depth_output(scene, view_layer, directory: str, file_name: str):
     muted = {node.name: node.mute for node in tree.nodes}
     for node in tree.nodes:
         node.mute = True
-    layers = tree.nodes.new("CompositorNodeRLayers")
-    layers.scene = scene
+    layers = _render_layers_node(tree, scene)
     layers.layer = view_layer.name
     out = tree.nodes.new("CompositorNodeOutputFile")
     out.base_path = directory

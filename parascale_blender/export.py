@@ -13,42 +13,24 @@ import numpy as np
 
 from ..core import gauge
 from ..core.gauge import GAUGES  # noqa: F401  (the Export dialog lists them through the adapter)
+from ..core.formats import manifest as manifest_lib
 from ..core.formats import writers
-from ..core.formats.writers import atomic_write_bytes
 from ..core.cameras import Track, fit_to_size
 from . import animation
+from .outputs import BRIDGE_NAME, BRIDGE_SOURCE, EXTENSIONS, check_replaceable, output_path  # noqa: F401
 
-BRIDGE_SOURCE = Path(__file__).resolve().parents[1] / "bridge" / "parascale_bridge.py"
-BRIDGE_NAME = "parascale_bridge.py"
 CURVES = ("pi_ref", "pi_target", "scale")
 # How a message names an option where the user sets it: the command line's flags, or the
 # fields of Blender's Export dialog and panel.
 OPTION_NAMES = {
-    "cli": {"frames": "--frames", "generator": "--generator", "speed": "--speed", "size": "--size"},
-    "blender": {"frames": "Frames", "generator": "Gauge", "speed": "Speed", "size": "Width and Height"},
+    "cli": {"frames": "--frames", "generator": "--generator", "speed": "--speed", "size": "--size",
+            "force": "--force"},
+    "blender": {"frames": "Frames", "generator": "Gauge", "speed": "Speed", "size": "Width and Height",
+                "force": "'Replace Anyway'"},
 }
 # RealEstate10K readers that correct the focal length for a 1280x720 pose file (CameraCtrl's
 # inference and VideoX-Fun's process_pose_file): their files are written pre-corrected.
 PRECORRECTED_RE10K = ("cameractrl", "wan-fun-camera")
-# The file extension each format is written with ("" for the folder formats).
-EXTENSIONS = {"re10k": ".txt", "motionctrl": ".json", "recammaster": ".json", "nerf": ".json",
-              "colmap": "", "gen3c": "", "parascale": ".json"}
-
-
-def output_path(fmt: str, path) -> Path:
-    """The path a format is written to: a file gets its format's extension (added, or
-    replacing a wrong one); a folder format keeps the name, without a file extension."""
-    path = Path(path)
-    ext = EXTENSIONS.get(fmt, "")
-    if not path.name or path.name in (".", ".."):
-        raise ValueError(f"{path}: give a file name for the {fmt} export")
-    if ext and path.suffix.lower() != ext:
-        return path.with_name(path.stem + ext if path.suffix.lower() in (".txt", ".json") else path.name + ext)
-    if not ext and path.suffix.lower() in (".txt", ".json"):
-        return path.with_suffix("")
-    return path
-
-
 def camera_problem(obj, scene) -> Optional[str]:
     """Why obj cannot be exported (None: it can)."""
     if obj is None:
@@ -85,15 +67,7 @@ def camera_track(scene, camera_obj, frame_range: Optional[Sequence[int]] = None)
         raise ValueError(f"frame range {a}..{b} of camera {camera_obj.name!r} needs at least 2 frames")
     frames = list(range(a, b + 1))
     c2w = animation.evaluated_poses(camera_obj, scene, frames)
-    current = (scene.frame_current, scene.frame_subframe)
-    Ks = []
-    try:
-        for f in frames:
-            scene.frame_set(f)
-            K, W, H = animation.camera_intrinsics(camera_obj, scene)
-            Ks.append(K)
-    finally:
-        scene.frame_set(current[0], subframe=current[1])
+    Ks, W, H = animation.camera_intrinsics_at(camera_obj, scene, frames)
     fps = animation.scene_fps(scene)
     curves = {}
     for name in CURVES:
@@ -107,7 +81,7 @@ def camera_track(scene, camera_obj, frame_range: Optional[Sequence[int]] = None)
     meta = {"fps": fps, "unit_scale": float(scene.unit_settings.scale_length or 1.0),
             "estimator": props.get("parascale_estimator"), "reference": reference,
             "curves": curves, "source_frames": frames}
-    return Track(c2w=c2w, K=np.array(Ks), width=W, height=H, times=np.array(frames, float) / fps,
+    return Track(c2w=c2w, K=Ks, width=W, height=H, times=np.array(frames, float) / fps,
                  names=[f"frame_{f:05d}" for f in frames], source=f"{camera_obj.name} in {scene.name}",
                  meta=meta)
 
@@ -131,13 +105,6 @@ def _gen3c_depths(scene, track: Track, depth_size) -> tuple[np.ndarray, np.ndarr
             depths.append(np.asarray(view.depth, np.float32))
             Ks.append(np.asarray(view.K, float))
     return np.stack(depths), np.stack(Ks)
-
-
-def copy_bridge(folder) -> Path:
-    """Copy the bridge script into folder (atomically)."""
-    dest = Path(folder) / BRIDGE_NAME
-    atomic_write_bytes(dest, BRIDGE_SOURCE.read_bytes())
-    return dest
 
 
 @dataclass
@@ -176,11 +143,22 @@ def default_generator(fmt: str) -> Optional[str]:
     return gauge.FORMAT_GENERATOR.get(fmt)
 
 
+def check_depth_memory(frames: int, depth_size, what: str = "GEN3C depth") -> None:
+    """The depth maps a GEN3C export holds (float32, twice while they are stacked) fit in
+    the memory available. Raises ValueError naming the need."""
+    need = 2 * 4 * int(frames) * int(depth_size[0]) * int(depth_size[1])
+    avail = writers.available_memory()
+    if avail is not None and need > avail:
+        raise ValueError(f"{what}: {frames} frames of {depth_size[0]}x{depth_size[1]} float32 need "
+                         f"{need / 2 ** 30:.3g} GiB of memory; {avail / 2 ** 30:.3g} GiB is available (fewer "
+                         "--frames or a smaller --depth-size)")
+
+
 def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int] = None,
                       frame_range: Optional[Sequence[int]] = None, depth_size=None, *,
                       generator: Optional[str] = "auto", speed: float = 1.0,
                       gauge_depth_size=(96, 54), size: Optional[Sequence[int]] = None,
-                      ui: str = "cli") -> ExportResult:
+                      ui: str = "cli", force: bool = False) -> ExportResult:
     """Write camera_obj's animation over frame_range (default: its keyed range) in
     format fmt (core.formats.writers.FORMATS) to output, resampled to `frames` evenly spaced
     frames when given (None: every frame; recammaster: 81), with the translation in
@@ -198,7 +176,12 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
     (<output>.manifest.json; manifest.json inside folder formats). ui ("cli" or
     "blender") names options in messages as the user sets them (OPTION_NAMES).
     The output gets the format's extension (output_path) and missing folders are
-    created. Raises ValueError."""
+    created.
+
+    Ownership (core.formats.manifest): what is at the output is replaced only as far as
+    ParaScale's manifest says it wrote it; the user's files stay (and the warnings say
+    so); anything else is refused before any work unless force (named as the user sets
+    it: OPTION_NAMES). Raises ValueError."""
     if fmt not in writers.FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(writers.FORMATS)}")
     names = OPTION_NAMES[ui]
@@ -208,25 +191,29 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
             raise ValueError(f"{names['size']} {size}: the image size in pixels, 1 to 65536 per side")
     if not BRIDGE_SOURCE.is_file():
         raise ValueError(f"the bridge script is missing from the extension ({BRIDGE_SOURCE})")
-    if generator == "auto":
-        generator = default_generator(fmt)
-    if generator == "scene":
-        generator = None
-    if generator is not None:
-        gauge.gauge_of(generator)  # unknown names fail before anything is rendered
-    if not (np.isfinite(speed) and speed > 0):
-        raise ValueError(f"speed must be a positive number, got {speed}")
-    if generator is None and speed != 1.0:
-        raise ValueError(f"{names['speed']} multiplies the translation in a generator's gauge; this export writes "
-                         f"scene units (pick a generator in {names['generator']}, or use the bridge's --speed)")
+    problem = gauge.speed_problem(speed)
+    if problem:
+        raise ValueError(f"{names['speed']} {problem}")
+    try:
+        generator = gauge.export_generator(fmt, generator, speed)
+    except gauge.GaugeError as exc:
+        if "scene units" in str(exc):
+            raise ValueError(f"{names['speed']} multiplies the translation in a generator's gauge; this export "
+                             f"writes scene units (pick a generator in {names['generator']}, or use the bridge's "
+                             "--speed)") from None
+        raise ValueError(str(exc)) from None
     output = output_path(fmt, output)
+    plan = check_replaceable(fmt, output, force, names["force"])
+    if fmt == "gen3c" and frames is not None and (depth_size or size):
+        check_depth_memory(frames, depth_size or size)
     track = camera_track(scene, camera_obj, frame_range)
     if size is not None:
         track = fit_to_size(track, *size)
-    output.parent.mkdir(parents=True, exist_ok=True)  # a new folder for the export is fine
     if frames is None:
         frames = writers.DEFAULT_FRAMES.get(fmt)
     track = writers.prepare(track, frames)
+    if fmt == "gen3c":
+        check_depth_memory(len(track), depth_size or (track.width, track.height))
     start_frame = int(track.meta["source_frames"][0])
     scene_depth = None
     early = []
@@ -262,6 +249,10 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
     meta = dict(written_track.meta)
     meta["gauge"] = record
     written_track = replace(written_track, meta=meta)
+    writers.check_output(output, written_track)  # finite, bounded, plausible: before the depth renders
+    if plan.message():
+        warnings.append(plan.message())
+    output.parent.mkdir(parents=True, exist_ok=True)  # a new folder for the export is fine
     kwargs = {}
     if precorrected:
         kwargs.update(pose_size=writers.ASSUMED_POSE_SIZE)
@@ -282,22 +273,46 @@ def export_with_gauge(scene, camera_obj, fmt: str, output, frames: Optional[int]
         manifest["depth"] = {"file": "depth.npz", "size": [int(depth_size[0]), int(depth_size[1])],
                              "source": "Cycles Z pass at that size, one per exported frame",
                              "units": "the translation's (start-frame depth scales in GEN3C's gauge)"}
-    manifest_text = json.dumps(manifest, indent=1, allow_nan=False) + "\n"
+    json.dumps(manifest, allow_nan=False)  # JSON-safe before anything is written
     if fmt in writers.FOLDER_FORMATS:  # the bridge and manifest go in with the folder, which appears whole
-        kwargs["extra_files"] = {BRIDGE_NAME: BRIDGE_SOURCE.read_bytes(), "manifest.json": manifest_text.encode()}
-        written = Path(writers.write_track(written_track, fmt, output, frames=None, **kwargs))
-        paths = [written, written / BRIDGE_NAME, written / "manifest.json"]
+        kwargs["extra_files"] = {BRIDGE_NAME: BRIDGE_SOURCE.read_bytes()}
+        written = Path(writers.write_track(written_track, fmt, output, frames=None, manifest=manifest,
+                                           force=force, **kwargs))
+        paths = [written, written / BRIDGE_NAME, written / manifest_lib.MANIFEST_NAME]
     else:
-        written = Path(writers.write_track(written_track, fmt, output, frames=None, **kwargs))
-        manifest_path = written.with_name(written.name + ".manifest.json")
-        writers.atomic_write_text(manifest_path, manifest_text)
-        paths = [written, copy_bridge(written.parent), manifest_path]
+        written, paths = _write_file_set(written_track, fmt, output, manifest, force, names["force"], kwargs)
     return ExportResult([str(p) for p in paths], record, warnings, check, (int(track.width), int(track.height)),
                         _step_lengths(track.c2w), labels)
 
 
 def _step_lengths(c2w) -> list:
     return np.linalg.norm(np.diff(np.asarray(c2w, float)[:, :3, 3], axis=0), axis=1).tolist()
+
+
+def _write_file_set(track: Track, fmt: str, output: Path, manifest: dict, force: bool, force_hint: str,
+                    kwargs: dict):
+    """The output file, the bridge beside it and the manifest <output>.manifest.json (the
+    commit record, listing the two by size and SHA-256) as one set (writers.AtomicSet): a
+    kill leaves the old set or the new one, or a journal the next run finishes."""
+    bridge = BRIDGE_SOURCE.read_bytes()
+    plan = check_replaceable(fmt, output, force, force_hint)  # again, just before writing
+    sidecar = manifest_lib.sidecar_of(output)
+    bridge_path = output.parent / BRIDGE_NAME
+    write_bridge = BRIDGE_NAME not in plan.kept and not (
+        bridge_path.is_file() and bridge_path.stat().st_size == len(bridge) and bridge_path.read_bytes() == bridge)
+    paths = [output] + ([bridge_path] if write_bridge else []) + [sidecar]  # the record last
+    with writers.AtomicSet(paths) as s:
+        writers.write_track(track, fmt, s.tmp(output), frames=None, **kwargs)
+        entries = [s.entry(output)]
+        if write_bridge:
+            writers.atomic_write_bytes(s.tmp(bridge_path), bridge)
+            entries.append(s.entry(bridge_path))
+        elif BRIDGE_NAME not in plan.kept:
+            entries.append(manifest_lib.entry_of(output.parent, BRIDGE_NAME))
+        doc = manifest_lib.manifest_document(manifest, entries)
+        writers.atomic_write_json(s.tmp(sidecar), doc, indent=1, end="\n")
+        s.commit()
+    return output, [output, bridge_path, sidecar]
 
 
 def gauge_preview(scene, camera_obj, generator: str, *, speed: float = 1.0, frames: Optional[int] = None,

@@ -53,6 +53,11 @@ def remove_new_ids(before: set) -> None:
 # camera animation -> Track
 
 def _evaluated_c2w(obj, scene, frames, depsgraph_fn) -> np.ndarray:
+    from .animation import keyed_poses
+
+    fast = keyed_poses(obj, frames, scene)  # its own action alone: one pass over its F-curves
+    if fast is not None:
+        return fast
     out = np.empty((len(frames), 4, 4))
     current = (scene.frame_current, scene.frame_subframe)
     try:

@@ -87,16 +87,7 @@ def _intrinsics_at(obj, scene, frames) -> Optional[np.ndarray]:
     """Per-frame K when the camera's lens is animated (zoom), else None."""
     if obj.data.animation_data is None:
         return None
-    current = (scene.frame_current, scene.frame_subframe)
-    Ks = []
-    try:
-        for f in frames:
-            whole = int(np.floor(f))
-            scene.frame_set(whole, subframe=float(f - whole))
-            Ks.append(animation.camera_intrinsics(obj, scene)[0])
-    finally:
-        scene.frame_set(current[0], subframe=current[1])
-    return np.array(Ks)
+    return animation.camera_intrinsics_at(obj, scene, frames)[0]
 
 
 def scene_pi(scene, c2w, K, W, H, estimator, *, depth="zpass", depth_size=(96, 54), clip_start=1e-3,

@@ -2,6 +2,7 @@
 depth; the target camera is never modified, the result is a new camera (result_camera)."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
@@ -46,6 +47,9 @@ class TransferResult:
     method: str = ""
     estimator: str = ""
     realised: Optional[dict] = None
+    # seconds spent in the depth source (setup, every render or ray cast, teardown): what
+    # the rest of the transfer costs beside its depth (issue 23)
+    depth_seconds: float = 0.0
     source: str = ""                   # how the reference's Pi was read (video | points | depth | scene)
 
     def report(self) -> dict:
@@ -125,8 +129,10 @@ class Transfer:
             self.lens = target.data.lens * zoom
         d, dR = steps(self.reference.c2w)
         # Every method measures the Pi it realises on the target, so all need depth.
+        t0 = time.perf_counter()
         self._depth = depth_source(options.depth, scene, *options.depth_size, clip_start=self.clip[0])
         self._depth.__enter__()
+        self.depth_seconds = time.perf_counter() - t0
         try:
             max_step = None
             if options.stop_short:
@@ -144,7 +150,9 @@ class Transfer:
         if self.lens is not None:
             K = K.copy()
             K[:2, :2] *= self.lens[i] / self.lens[0]
+        t0 = time.perf_counter()
         view = self._depth.depth(c2w, K, self.W, self.H)
+        self.depth_seconds += time.perf_counter() - t0
         Z = view.depth[np.isfinite(view.depth)]
         if Z.size and (Z.max() > self.clip[1] or Z.min() < self.clip[0]):
             self._clip_frames.append(self.frames[min(i, len(self.frames) - 1)])
@@ -167,8 +175,10 @@ class Transfer:
 
     def cancel(self):
         if self._depth is not None:
+            t0 = time.perf_counter()
             self._depth.__exit__(None, None, None)
             self._depth = None
+            self.depth_seconds += time.perf_counter() - t0
 
     def run(self, progress: Optional[Callable[[int, int], None]] = None) -> TransferResult:
         while not self.step():
@@ -203,7 +213,8 @@ class Transfer:
             camera=camera, frames=self.frames, pi_ref=result.pi_ref, pi_target=result.pi_target,
             scale=result.scale, pce=pce(result.pi_target, result.pi_ref),
             errors=trajectory_errors(result.c2w, self.reference.c2w), warnings=warnings,
-            method=result.method, estimator=result.estimator, realised=realised, source=self.reference.source)
+            method=result.method, estimator=result.estimator, realised=realised, depth_seconds=self.depth_seconds,
+            source=self.reference.source)
 
 
 def transfer(scene, target, reference: ReferenceMotion, options: TransferOptions = TransferOptions(),

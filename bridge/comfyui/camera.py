@@ -90,6 +90,9 @@ def check_options(generator: str, frames: int, width: int, height: int, speed: f
                                  "the image and its patches are 2 latent pixels)")
     if not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed > 0):
         raise NodeInputError(f"speed {speed}: a positive number (1 = the calibrated move)")
+    if not B.MIN_SPEED <= speed <= B.MAX_SPEED:  # the bridge's limits: beyond, the move overflows or vanishes
+        raise NodeInputError(f"speed {speed:g}: outside {B.MIN_SPEED:g} to {B.MAX_SPEED:g} (a multiplier on the "
+                             "calibrated move)")
 
 
 def move(track: dict, generator: str, frames: int, width: int, height: int, speed: float = 1.0) -> dict:
@@ -102,6 +105,7 @@ def move(track: dict, generator: str, frames: int, width: int, height: int, spee
     else:
         c2w, K, times = B.resample(track["c2w"], track["K"], track["times"], frames)
     factor, record = B.gauge_factor(generator, track, speed)
+    B.check_translation(track.get("path", "the export"), generator, track, factor)  # finite, not vanishing
     c2w[:, :3, 3] *= factor
     K = B.fit_intrinsics(K, track["width"], track["height"], height, width)
     fps = track.get("fps")

@@ -111,6 +111,7 @@ def _build(path, *, where, **kwargs) -> Track:
     kwargs["c2w"] = V.check_poses(path, kwargs["c2w"], where)
     kwargs["K"] = V.check_intrinsics(path, kwargs["K"], where, n=n)
     kwargs["width"], kwargs["height"] = V.check_image_size(path, kwargs["width"], kwargs["height"])
+    V.check_fov(path, kwargs["K"], kwargs["width"], kwargs["height"], where)
     kwargs["times"] = V.check_times(path, kwargs["times"], where)
     if kwargs.get("points") is not None:
         kwargs["points"] = V.check_points(path, kwargs["points"])

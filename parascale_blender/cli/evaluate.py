@@ -39,6 +39,7 @@ def check_args(args) -> None:
     chk.check_track_format("--format", args.format)
     chk.check_video("--video", args.video)
     chk.check_int("--render-size", args.render_size, 16, chk.MAX_RENDER_SIDE, "long side in pixels")
+    chk.check_render_memory("--render-size", args.render_size)
     chk.check_int("--samples", args.samples, 1, chk.MAX_SAMPLES, "Cycles samples")
     chk.check_output_folder("--frames-dir", args.frames_dir)
     chk.check_output_file("--json", args.json)
@@ -54,7 +55,7 @@ def check_args(args) -> None:
 def run(args) -> int:
     check_args(args)
     import bpy
-    from ...core.formats.writers import atomic_write_text
+    from ...core.formats.writers import atomic_write_text, json_safe
     from .. import evaluate, pipeline
     from .transfer import find_camera, open_blend
 
@@ -82,24 +83,11 @@ def run(args) -> int:
         depth = pipeline.evaluate_depth(scene, camera, reference)
         out["depth"] = depth
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    atomic_write_text(args.json, json.dumps(finite(out), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(args.json, json.dumps(json_safe(out), indent=2, allow_nan=False) + "\n")
     for line in report_lines(out, depth):
         print(line)
     print(f"report {args.json}" + (f", preview {out['preview']['path']}" if out.get("preview") else ""))
     return 0
-
-
-def finite(value):
-    """The report with every non-finite number replaced by null (JSON has none)."""
-    import math
-
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def report_lines(out: dict, depth=None) -> list:

@@ -64,6 +64,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("video", metavar="VIDEO", help="video file or folder of frames")
     add_lens_arguments(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (images/, sparse/, report)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace --out whole even when ParaScale's manifest does not say it wrote what is there")
     parser.add_argument("--fps", metavar="RATE", default=None,
                         help="the video's frame rate, e.g. 24, 29.97 or 30000/1001 (default: the rate the video "
                              "file declares; a folder of frames is untimed without it)")
@@ -131,7 +133,8 @@ def track(video, out, args, progress=None):
                            mapper=getattr(args, "mapper", "global"))
     try:
         return track_video(video, out, intrinsics_for(args, video), options, progress=progress,
-                           strict=not getattr(args, "keep_implausible", False), fps=getattr(args, "fps", None))
+                           strict=not getattr(args, "keep_implausible", False), fps=getattr(args, "fps", None),
+                           force=getattr(args, "force", False))
     except TrackingUnavailable as exc:
         raise CommandError(str(exc)) from None
 
@@ -189,12 +192,20 @@ def track_first(args) -> str:
 
 def run(args) -> int:
     from . import checks as chk
+    from .parser import CommandError
 
     check_lens_arguments(args)
     chk.check_input("VIDEO", args.video)
     chk.check_int("--max-image-size", args.max_image_size, 0, 1 << 16, "pixels on the long side (0 = full)")
     chk.check_output_folder("--out", args.out)
     check_rate("--fps", args.fps)
+    chk.check_video("VIDEO", args.video)  # an image folder's headers: sizes OpenCV would refuse
+    from ...core.formats.writers import check_replaceable_folder
+
+    try:  # the folder must be an earlier output of ParaScale's (its manifest), or --force
+        check_replaceable_folder(args.out, None, args.force)
+    except ValueError as exc:
+        raise CommandError(f"--out {exc}") from None
     result = track(args.video, args.out, args, progress=_progress_printer(args.progress))
     print_report(result)
     print(f"wrote {args.out} (COLMAP model in {Path(args.out) / 'sparse'}; "

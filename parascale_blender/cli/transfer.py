@@ -40,7 +40,11 @@ def add_arguments(p):
     p.add_argument("--result-name", help="name of the new camera (default '<camera>.ParaScale'); an earlier "
                                          "ParaScale result of that name is updated in place")
     p.add_argument("--output", required=True, help="where to save the scene with the new camera (.blend)")
-    p.add_argument("--report", required=True, help="where to write the JSON report")
+    p.add_argument("--report", required=True, help="where to write the JSON report (it records the .blend's size "
+                                                   "and SHA-256: the pair's commit record)")
+    p.add_argument("--force", action="store_true",
+                   help="replace --output and --report even when no report of ParaScale's records the .blend there "
+                        "as it is (without it such outputs are refused)")
     from .track import add_lens_arguments  # --video alone: track it first (parascale track)
     add_lens_arguments(p, with_out=True)
 
@@ -76,6 +80,12 @@ def check_args(args) -> None:
     chk.check_output_file("--report", args.report)
     chk.check_distinct({"--target": args.target, "--source-blend": args.source_blend,
                         "--track": args.track, "--output": args.output, "--report": args.report})
+    from ...core.formats.writers import check_replaceable_pair
+
+    try:  # the .blend there must be one a report of ParaScale's records (or --force)
+        check_replaceable_pair(args.output, args.report, args.force)
+    except ValueError as exc:
+        raise CommandError(f"--output {exc}") from None
 
 
 def check_scene_range(scene, args) -> None:
@@ -168,7 +178,7 @@ def run(args) -> int:
     result = job.run(progress=progress)
     print()
     report = result.report()
-    save_outputs(bpy, args.output, args.report, json.dumps(report, indent=2) + "\n")
+    save_outputs(bpy, args.output, args.report, report, force=args.force)
     for w in result.warnings[len(job.warnings):]:
         print(f"warning: {w.message}")
     print(f"{report['camera']}: frames {report['frames'][0]}..{report['frames'][-1]}, method {report['method']}, "
@@ -183,19 +193,24 @@ def run(args) -> int:
     return 0
 
 
-def save_outputs(bpy, output, report_path, report_text: str) -> None:
-    """The .blend and its report as one set: both written beside, then swapped in
-    together (core.formats.writers.AtomicSet), so a kill leaves the old pair or the new one."""
-    from ...core.formats.writers import AtomicSet
+def save_outputs(bpy, output, report_path, report: dict, force: bool = False) -> None:
+    """The .blend and its report as one set (core.formats.writers.AtomicSet): both written
+    beside, then moved in, the report last. The report is the commit record: it holds the
+    .blend's name, size and SHA-256 ("output"), so it always describes the .blend beside
+    it, or a journal says the commit was cut short (the next run finishes it)."""
+    from ...core.formats.writers import AtomicSet, check_replaceable_pair, json_safe
     from ..quiet import quiet_stdout
 
     for path in (output, report_path):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    check_replaceable_pair(output, report_path, force)  # again, just before writing
     with AtomicSet([output, report_path]) as out:
         with quiet_stdout():  # Blender's "Saved copy as <temporary name>"
             bpy.ops.wm.save_as_mainfile(filepath=str(out.tmp(output)), copy=True)
+        record = out.entry(output)
+        report = {**report, "output": {**record.as_dict(), "path": os.path.abspath(output)}}
         with open(out.tmp(report_path), "w", encoding="utf-8") as fh:
-            fh.write(report_text)
+            fh.write(json.dumps(json_safe(report), indent=2, allow_nan=False) + "\n")  # NaN: null
             fh.flush()
             os.fsync(fh.fileno())
         out.commit()

@@ -6,13 +6,20 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
+def demo_run():
+    """`parascale demo --quick` once per content (conftest.cached_folder: the code, bpy,
+    and the real scene it adds when the data is there); tests only read its outputs."""
     pytest.importorskip("bpy")
+    from conftest import cached_folder, data_root
+
     from parascale.parascale_blender.cli import main
 
-    out = tmp_path_factory.mktemp("demo")
-    assert main(["demo", "--quick", "--out", str(out)]) == 0
-    return out
+    def build(out):
+        assert main(["demo", "--quick", "--out", str(out)]) == 0
+
+    root = data_root()
+    ship = root / "real_scenes" / "dutch_ship" if root is not None else None
+    return cached_folder("demo", ["demo --quick", ship if ship is not None and ship.is_dir() else None], build)
 
 
 def test_demo_writes_every_artifact_with_the_documented_report(demo_run):
