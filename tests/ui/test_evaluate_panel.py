@@ -20,6 +20,7 @@ def addon(fresh_blender):
     parascale.unregister()
 
 
+@pytest.mark.slow  # renders (tests/README.md)
 def test_evaluate_shows_both_figures_and_saves_a_preview(addon, data_dir, tmp_path):
     import cv2
 
