@@ -1025,7 +1025,7 @@ def _array_problem(name, data):
     if isinstance(data, np.ndarray) and data.dtype.kind == "f":
         if not np.isfinite(data).all():
             return f"{name} holds values that are not finite"
-        if data.size and np.abs(data).max() > MAX_MAGNITUDE:
+        if data.size and float(np.abs(data).max()) > MAX_MAGNITUDE:  # compared as a Python float (float16's max is 65504)
             return f"{name} holds values beyond +-{MAX_MAGNITUDE:g}"
     return None
 

@@ -62,7 +62,8 @@ def fresh_blender():
 # fuzzing, benches, venv and zip builds): marked `slow` here, so `make test-quick`
 # (-m "not slow") is the inner loop. A test may also mark itself @pytest.mark.slow.
 SLOW_MODULES = ("tests/tracking/test_track.py", "tests/formats/test_fuzz.py", "tests/cli/test_demo.py",
-                "tests/cli/test_kill.py", "tests/cli/test_length.py", "tests/cli/test_bench.py")
+                "tests/cli/test_kill.py", "tests/cli/test_length.py", "tests/cli/test_bench.py",
+                "tests/bridge/test_fuzz_bridge.py", "tests/formats/test_fuzz_manifest.py")
 SLOW_TESTS = ("test_bridge_runs_in_fresh_numpy_only_venv", "test_zip_installs_registers_calibrates_and_uninstalls",
               "test_zip_holds_the_add_on_without_tests_or_caches", "test_photo_tracks_go_import_calibrate_evaluate_export_bridge",
               "test_cli_export_equals_evaluated_poses")
@@ -70,7 +71,7 @@ SLOW_TESTS = ("test_bridge_runs_in_fresh_numpy_only_venv", "test_zip_installs_re
 # group (its module fixtures run once, in one worker), except these, whose tests are
 # independent and long: they go one by one to whichever worker is free (a test in them
 # that shares a costly module fixture names its group: @pytest.mark.xdist_group(name)).
-SPREAD_MODULES = ("tests/tracking/test_track.py", "tests/formats/test_fuzz.py")
+SPREAD_MODULES = ("tests/tracking/test_track.py", "tests/formats/test_fuzz.py", "tests/bridge/test_fuzz_bridge.py")
 
 
 def pytest_configure(config):
