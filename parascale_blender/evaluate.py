@@ -44,8 +44,8 @@ DOLLY_SHARE = 0.5     # a step whose translation is mostly along the view axis
 BLANK_STD = 2.0       # grey-level spread (0..255) below which a render shows nothing to track
 BACKGROUND_GREY = 127.5  # what empty background is composited over before the flow
 NOT_MEASURABLE = "not measurable by optical flow here ({trusted:.0f}% of pixels trusted)"
-DEPTH_POINTER = ("the depth evaluation measures it (Evaluate without Render and Measure; "
-                 "`parascale evaluate` prints it beside, `parascale transfer` as its realised PCE)")
+DEPTH_POINTER = ("read the depth evaluation instead (the panel's Evaluate shows it beside; `parascale evaluate` "
+                 "prints it beside; `parascale transfer` prints it as its realised PCE)")
 
 
 def not_measurable_message(trusted_share: float) -> str:

@@ -14,6 +14,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+pytestmark = pytest.mark.slow  # renders: about a minute for the module (tests/README.md)
+
 SHIP_CLIP = "0f47577ab3441480"
 ROOM_CLIP = "0c11dbe781b1c11c"
 

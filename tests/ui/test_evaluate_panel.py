@@ -20,6 +20,7 @@ def addon(fresh_blender):
     parascale.unregister()
 
 
+@pytest.mark.slow  # renders (tests/README.md)
 def test_evaluate_shows_both_figures_and_saves_a_preview(addon, data_dir, tmp_path):
     import cv2
 
@@ -54,10 +55,16 @@ def test_evaluate_shows_both_figures_and_saves_a_preview(addon, data_dir, tmp_pa
     cap = cv2.VideoCapture(s.eval_preview_written)
     try:
         count, fps = 0, cap.get(cv2.CAP_PROP_FPS)
-        while cap.read()[0]:
+        while True:
+            ok, image = cap.read()
+            if not ok:
+                break
             count += 1
+            width = image.shape[1]
     finally:
         cap.release()
+    # the imported reference's video (384x256, fitted to the 216 px renders) beside the render (384)
+    assert width == pytest.approx(384 + 384 * 216 / 256, abs=2)
     import numpy as np
 
     from parascale.parascale_blender.animation import property_keys

@@ -54,6 +54,7 @@ def panel_text(bpy, panel):
     return log
 
 
+@pytest.mark.slow  # renders (tests/README.md)
 def test_transfer_evaluate_and_panel_give_the_same_estimator_advice(addon, data_dir, tmp_path, capsys):
     bpy = addon
     from parascale.core.parallax import ADVICE_RENDER, ADVICE_VIDEO, estimator_advice
