@@ -69,6 +69,41 @@ def trajectory_errors(c2w: np.ndarray, ref_c2w: np.ndarray) -> dict:
             "rot_err": rot_err(a[:, :3, :3], b[:, :3, :3])}
 
 
+def best_world_rotation(rotations: np.ndarray, ref_rotations: np.ndarray) -> np.ndarray:
+    """The rotation A minimising sum |A R_t - R*_t|^2 (orthogonal Procrustes, SVD)."""
+    M = np.einsum("nij,nkj->ik", np.asarray(ref_rotations, float), np.asarray(rotations, float))
+    U, _, Vt = np.linalg.svd(M)
+    return U @ np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))]) @ Vt
+
+
+def track_errors(c2w: np.ndarray, ref_c2w: np.ndarray) -> dict:
+    """A recovered track against the true one, frame by frame, in a gauge-free way:
+    rotation error (degrees) after the one world rotation that best fits the rotations,
+    and centre error after the Sim(3) that best fits the centres (Umeyama), as a fraction
+    of the true path's length (sum of its steps). Frames whose recovered pose is not finite
+    are left out of the fits and reported as missing."""
+    c2w = np.asarray(c2w, float)
+    ref = np.asarray(ref_c2w, float)
+    if c2w.shape != ref.shape:
+        raise ValueError(f"tracks of different lengths: {c2w.shape} vs {ref.shape}")
+    ok = np.isfinite(c2w.reshape(len(c2w), -1)).all(axis=1)
+    rot = np.full(len(c2w), np.nan)
+    cen = np.full(len(c2w), np.nan)
+    if ok.sum() >= 3:
+        R, Rs = c2w[ok, :3, :3], ref[ok, :3, :3]
+        A = best_world_rotation(R, Rs)
+        rot[ok] = np.degrees(rotation_angle(np.swapaxes(A @ R, -1, -2) @ Rs))
+        s, Rc, t = umeyama(c2w[ok, :3, 3], ref[ok, :3, 3])
+        aligned = s * c2w[ok, :3, 3] @ Rc.T + t
+        path = float(np.linalg.norm(np.diff(ref[:, :3, 3], axis=0), axis=1).sum())
+        cen[ok] = np.linalg.norm(aligned - ref[ok, :3, 3], axis=1) / max(path, 1e-300)
+    return {"rot_deg": rot, "centre_frac": cen, "rot_max_deg": float(np.nanmax(rot)) if ok.any() else float("nan"),
+            "rot_median_deg": float(np.nanmedian(rot)) if ok.any() else float("nan"),
+            "centre_max_frac": float(np.nanmax(cen)) if ok.any() else float("nan"),
+            "centre_median_frac": float(np.nanmedian(cen)) if ok.any() else float("nan"),
+            "missing": [int(i) for i in np.flatnonzero(~ok)]}
+
+
 # ---------------------------------------------------------------------------
 # CamI2V's camera metrics (ZGCTroy/CamI2V evaluation/glomap_evaluation.py `metric`,
 # utils/common.py `normalize_t`), the figures this field reports beside PCE.

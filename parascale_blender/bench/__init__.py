@@ -20,8 +20,12 @@ comparable even when absolute timings are noisy (a shared machine):
    back) through measure, transfer (ray-cast depth) and every export format, in a
    fresh process: seconds and peak resident memory per stage, against the same run
    at a tenth of the length (equal per-frame times: linear cost);
-6. video tracking with COLMAP (full bench only): frames per second, SIFT at full
-   resolution vs the default long side;
+6. video tracking (full bench, pycolmap): `track_video` with the lens given on a rendered
+   240-frame 640x360 clip of a 3-D scene along a known path, three boxes crossing (the
+   glTF town with PARASCALE_DATA, else a procedural block town; footage.py, cached):
+   every frame mapped at full resolution (baseline) vs the default keyframe tracking and a
+   faster setting, frames per second with the rotation and centre errors against the
+   path (targets: 4 fps, 0.5 deg, 2% of the path).
 7. batch (full bench only, needs parascale[batch]): `parascale batch` throughput, the
    same 40 measure jobs with 1 worker (baseline) and with every core, Ray on this
    machine (target on an idle 2-core machine: 1.6x).

@@ -35,7 +35,8 @@ class Config:
     key_frames: int = 10_000
     bulk_repeats: int = 3
     length_frames: int = LENGTH_FRAMES
-    track_frames: int = 10         # video tracking (full bench only)
+    track_frames: int = 240        # video tracking (full bench only): a rendered clip ...
+    track_size: tuple = (640, 360) # ... of this size
     batch_jobs: int = 40           # parascale batch, 1 worker vs every core (full bench only)
 
     @classmethod

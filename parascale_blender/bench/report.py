@@ -57,7 +57,8 @@ TITLES = {
     "keyframes": "Camera keyframes, ratio = keyframe_insert time / time",
     "length": "Length: a {n}-frame track, video {w}x{h} streamed; ratio = per-frame time at 1/10 the length / "
               "per-frame time (1 = linear)",
-    "tracking": "Video tracking (COLMAP) at {w}x{h}, lens given, ratio = full-resolution time / time",
+    "tracking": "Video tracking (COLMAP), {n} frames at {w}x{h} of {scene} with {movers} boxes crossing, lens given; "
+                "ratio = every-frame full-resolution time / time",
     "batch": "parascale batch, {n} measure jobs (16-frame {w}x{h} clips) on Ray here, ratio = 1-worker time / time",
 }
 
@@ -70,14 +71,15 @@ def format_table(res: Results) -> str:
                  f"numpy {m.get('numpy')}, OpenCV {m.get('opencv')}")
     for name, sec in res.sections.items():
         size = sec.get("depth_size", sec.get("size", sec.get("video_size", sec.get("clip", [0, 0]))))
-        title = TITLES[name].format(w=size[0], h=size[1], n=f"{sec.get('keyframes', sec.get('frames', 0)):,}")
+        title = TITLES[name].format(w=size[0], h=size[1], n=f"{sec.get('keyframes', sec.get('frames', 0)):,}",
+                                    scene=sec.get("scene", ""), movers=sec.get("movers", 0))
         lines.append("")
         lines.append(title)
         width = max(len(r["label"]) for r in sec["rows"]) + 2
         head = f"  {'':<{width}}{'per unit':>11}{'per second':>13}{'ratio':>9}"
         extra = {"video": "  Pi error", "calibration": "     total  steps vs default",
                  "depth": "  first call", "length": "     total  peak memory",
-                 "tracking": "  rot err  registered",
+                 "tracking": "  rot err (deg)  centre err  posed  keyframes",
                  "batch": "  CPU/job  cores got  Ray start  load before"}.get(name, "")
         lines.append(head + extra)
         for r in sec["rows"]:
@@ -91,7 +93,8 @@ def format_table(res: Results) -> str:
             elif name == "length":
                 line += f"{r['total_s']:>9.1f} s{r['peak_mb']:>10.0f} MB"
             elif name == "tracking":
-                line += f"{r['rot_error_deg']:>9.3f}{r['registered']:>12d}"
+                line += (f"{r['rot_error_deg']:>15.3f}{100 * r['centre_error']:>11.3f}%"
+                         f"{r['registered']:>7d}{r['keyframes']:>11d}")
             elif name == "batch":
                 line += (f"{r['cpu_s']:>7.2f} s{r['cores_used']:>11.2f}{r['ray_start_s']:>9.1f} s"
                          f"{r['load_before']:>13.1f}")
@@ -120,12 +123,14 @@ def format_table(res: Results) -> str:
                          f"({sec['peak_mb_small']:.0f} MB at {sec['frames'] // 10:,}; "
                          f"{sec['import_peak_mb']:.0f} MB after importing bpy)")
         if name == "tracking":
-            lines.append(f"  rot err: {sec['rot_error']}")
+            lines.append(f"  errors against the true path: {sec['rot_error']}")
     if res.targets:
         lines.append("")
         lines.append("Targets")
         for t in res.targets:
-            if "value_ratio" in t:
+            if "text" in t:
+                fig = t["text"]
+            elif "value_ratio" in t and "load" not in t:
                 fig = f"{t['value_ratio']:.2f}x (limit {t['limit_ratio']:g}x)"
             elif "value_s" in t:
                 fig = f"{t['value_s']:.1f} s (limit {t['limit_s']:g} s)"

@@ -1,9 +1,13 @@
 """`parascale track`: recover the camera track of a video with COLMAP (pycolmap).
 
     parascale track VIDEO [--focal PX [--focal-y PX] | --fov DEG | --sensor MM --lens MM] --out DIR
-                    [--fps RATE] [--max-image-size PX] [--mapper global|incremental] [--keep-implausible]
+                    [--fps RATE] [--max-image-size PX] [--keyframes auto|all] [--mapper global|incremental]
+                    [--keep-implausible]
 
-VIDEO is a video file or a folder of frames. DIR receives images/ (the frames),
+VIDEO is a video file or a folder of frames. By default keyframes are chosen as the video
+plays (by feature overlap, motion and parallax), mapped, and every other frame is posed
+on the features followed into it; --keyframes all maps every frame (slower; short clips
+and photo sets are mapped that way anyway). DIR receives images/ (the frames),
 sparse/ (the COLMAP binary model: read it with --track DIR), frame_times.json (the video's
 clock: frame i at i / rate, the rate the video file declares or --fps; a frame folder
 without --fps has none and plays one frame per scene frame) and track_report.json.
@@ -70,7 +74,10 @@ def add_arguments(parser) -> None:
                         help="the video's frame rate, e.g. 24, 29.97 or 30000/1001 (default: the rate the video "
                              "file declares; a folder of frames is untimed without it)")
     parser.add_argument("--max-image-size", type=int, default=DEFAULT_LONG_SIDE, metavar="PX",
-                        help=f"long side for SIFT features (default {DEFAULT_LONG_SIDE}; 0 = full resolution)")
+                        help=f"long side for SIFT features and feature following (default {DEFAULT_LONG_SIDE}; "
+                             "0 = full resolution)")
+    parser.add_argument("--keyframes", choices=("auto", "all"), default="auto",
+                        help="auto (default): map keyframes, pose the frames between by PnP; all: map every frame")
     parser.add_argument("--mapper", choices=("global", "incremental"), default="global",
                         help="global mapping (default; incremental as a fallback) or incremental only")
     parser.add_argument("--keep-implausible", action="store_true",
@@ -130,7 +137,7 @@ def track(video, out, args, progress=None):
     from .parser import CommandError
 
     options = TrackOptions(max_image_size=getattr(args, "max_image_size", TrackOptions.max_image_size),
-                           mapper=getattr(args, "mapper", "global"))
+                           keyframes=getattr(args, "keyframes", "auto"), mapper=getattr(args, "mapper", "global"))
     try:
         return track_video(video, out, intrinsics_for(args, video), options, progress=progress,
                            strict=not getattr(args, "keep_implausible", False), fps=getattr(args, "fps", None),
@@ -140,7 +147,9 @@ def track(video, out, args, progress=None):
 
 
 def print_report(result) -> None:
-    print(f"{result.registered}/{result.frames} frames registered ({result.mapper} mapping, "
+    by = result.checks.get("frames_by", "")
+    kf = f"{len(result.keyframes)} keyframes mapped, the rest posed between them" if by == "keyframes" else by
+    print(f"{result.registered}/{result.frames} frames registered ({kf}; {result.mapper} mapping, "
           f"intrinsics {result.intrinsics}: fx {result.K[0, 0]:.1f} px, fy {result.K[1, 1]:.1f} px), "
           f"mean reprojection error {result.reprojection_error:.3f} px, {result.points} points")
     t = result.timings

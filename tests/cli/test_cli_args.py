@@ -166,6 +166,7 @@ def cases(f: Path, o: Path):
         ("track-mapper-choice", ["track", video, "--out", o / "trk", "--mapper", "magic"], "--mapper"),
         ("track-fps-not-a-rate", ["track", video, "--out", o / "trk", "--fps", "fast"], "--fps fast: expected a frame rate"),
         ("track-fps-zero", ["track", video, "--out", o / "trk", "--fps", "0"], "--fps 0"),
+        ("track-keyframes-choice", ["track", video, "--out", o / "trk", "--keyframes", "some"], "--keyframes"),
         # measure
         ("measure-track-missing", ["measure", "--track", f / "nope.txt", "--json", o / "pi.json"], "--track"),
         ("measure-video-text", mj + ["--video", txt], "not a video file"),
