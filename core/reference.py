@@ -446,7 +446,6 @@ def pi_from_video(track: Track, video, offset: Optional[int] = None, preset: str
     return ReferencePi("video", "flow", pis, np.linalg.norm(d, axis=1), track.times.copy(), list(track.names),
                        meta={"video": str(video), "offset": offset, "preset": preset, "flow_size": flow_size,
                              "pixels": pixels,
-                             "direction_change": [round(r.direction_change, 3) for r in readings],
                              "unchecked_steps": [t + 1 for t, r in enumerate(readings) if not r.checked]})
 
 

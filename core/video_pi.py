@@ -21,10 +21,9 @@ are then sorted:
   flow does (a sky), and textured pixels whose local mean motion is below 3% of the
   step's typical motion (clouds, far mountains).
 
-Pi = mean motion over kept and filled pixels. The track's translation direction is
-refined on the flow (robustly, at most MAX_REFINE_DEG) when that explains more pixels:
-a recovered track's direction is often a few degrees off, which would otherwise read
-as contradiction. Without a translation (a still or rotating camera) nothing can be
+Pi = mean motion over kept and filled pixels. The contradiction threshold follows the
+step's own residual scale, so a recovered track a little off does not read as
+contradiction everywhere. Without a translation (a still or rotating camera) nothing can be
 checked, and the mean derotated magnitude over the pixels not at infinity is Pi.
 
 numpy + OpenCV (imported in the functions), never bpy.
@@ -59,7 +58,6 @@ SKY_MARGIN = 2.0
 SKY_FLOOR = 1.0
 SKY_BLUR = 1.5
 SKY_TRIM = 0.9
-MAX_REFINE_DEG = 20.0
 FILL_RING_PX = 7
 # Fewer kept pixels than this share of the measured ones: the track and the flow disagree
 # on most of the frame, nothing can be told apart, and the step falls back to the mean
@@ -70,15 +68,13 @@ MIN_CHECKED = 0.25
 @dataclass
 class StepReading:
     """One step's Pi and the shares of the frame by class (kept + filled + rejected +
-    infinity = 1). direction_change: degrees between the track's translation direction
-    and the one used. checked: False when the step fell back to the unchecked mean."""
+    infinity = 1). checked: False when the step fell back to the unchecked mean."""
 
     pi: float
     kept: float
     filled: float
     rejected: float
     infinity: float
-    direction_change: float = 0.0
     checked: bool = True
 
     @property
@@ -134,27 +130,6 @@ def epipolar_components(rx, ry, x, y, u):
         ex = np.where(a > 0, ex / a, 0.0)
         ey = np.where(a > 0, ey / a, 0.0)
     return rx * ex + ry * ey, rx * ey - ry * ex, a
-
-
-def refine_direction(rx, ry, x, y, u0, floor: float, iterations: int = 6) -> np.ndarray:
-    """The unit translation that best explains derotated motion (rx, ry) at normalised
-    (x, y): static points satisfy u . (r_y, -r_x, r_x y - r_y x) = 0. Iteratively
-    reweighted (Tukey on the perpendicular residual, scale at least `floor`), started
-    from u0; the sign puts the points in front of the camera."""
-    c = np.stack([ry, -rx, rx * y - ry * x], -1)
-    u = np.asarray(u0, float) / np.linalg.norm(u0)
-    for _ in range(iterations):
-        _, eps, a = epipolar_components(rx, ry, x, y, u)
-        s = max(1.4826 * float(np.median(np.abs(eps))), floor)
-        z = eps / (4.685 * s)
-        wt = np.where(np.abs(z) < 1, (1 - z * z) ** 2, 0.0) / np.maximum(a * a, 1e-6)
-        if not np.any(wt > 0):
-            break
-        _, vecs = np.linalg.eigh((c * wt[:, None]).T @ c)
-        nu = vecs[:, 0]
-        u = nu if nu @ u >= 0 else -nu
-    m, _, _ = epipolar_components(rx, ry, x, y, u)
-    return -u if np.sum(m) < 0 else u
 
 
 def sky_regions(prev, cur, flow, H, textured, *, min_area=SKY_MIN_AREA, margin=SKY_MARGIN, floor=SKY_FLOOR,
@@ -270,21 +245,7 @@ def read_step(prev: np.ndarray, cur: np.ndarray, flow: np.ndarray, K_prev: np.nd
     sky = sky_regions(prev, cur, flow, H, textured)
     measured = ~sky
     length = float(np.linalg.norm(d))
-    u0 = np.asarray(d, float) / length if length > 0 else None
-    u = u0
-    if u0 is not None and np.count_nonzero(textured & measured) > 50:
-        sub = textured & measured
-        sub[1::2, :] = False
-        sub[:, 1::2] = False
-        sx, sy, srx, sry = x[sub], y[sub], rx[sub], ry[sub]
-        u1 = refine_direction(srx, sry, sx, sy, u0, 0.3 / f)
-
-        def contradicting(uu):
-            m_, e_, _ = epipolar_components(srx, sry, sx, sy, uu)
-            return np.count_nonzero((np.abs(e_) * f > np.maximum(EPIPOLAR_PX, EPIPOLAR_SHARE * np.abs(m_) * f))
-                                    | (m_ * f < -BACKWARD_PX))
-        if np.degrees(np.arccos(np.clip(u1 @ u0, -1, 1))) <= MAX_REFINE_DEG and contradicting(u1) < contradicting(u0):
-            u = u1
+    u = np.asarray(d, float) / length if length > 0 else None
     if u is None:  # no translation: nothing to check against, the derotated magnitude is all there is
         m = np.hypot(rx, ry)
         contradict = np.zeros((h, w), bool)
@@ -332,9 +293,7 @@ def read_step(prev: np.ndarray, cur: np.ndarray, flow: np.ndarray, K_prev: np.nd
     n = float(h * w)
     infinity = np.count_nonzero(sky | far) / n
     out = StepReading(pi=max(pi, 0.0), kept=np.count_nonzero(kept) / n, filled=np.count_nonzero(filled) / n,
-                      rejected=0.0, infinity=infinity,
-                      direction_change=0.0 if u is None else float(np.degrees(np.arccos(np.clip(u @ u0, -1, 1)))),
-                      checked=bool(checked))
+                      rejected=0.0, infinity=infinity, checked=bool(checked))
     out.rejected = max(0.0, 1.0 - out.kept - out.filled - out.infinity)
     if diagnostics is not None:
         diagnostics.update(kept=kept, filled=filled, sky=sky, far=far, contradict=contradict, motion=motion,

@@ -27,6 +27,7 @@ from .animation import (apply_intrinsics, camera_intrinsics, matrix_to_numpy, wr
                         write_stepped_curve)
 
 PI_PROPERTY = "pi_ref"
+COUNTED_PROPERTY = "pi_counted"  # motion.COUNTED_PROPERTY
 
 
 # ---------------------------------------------------------------------------
@@ -258,6 +259,9 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
         obj = bpy.data.objects.new(label, cam_data)
         (context.collection or scene.collection).objects.link(obj)
         curves = {PI_PROPERTY: ref.per_frame()} if ref is not None else None
+        counted = ref.counted() if ref is not None else None
+        if counted is not None:  # a video reading: the share of its pixels that counted, per step
+            curves[COUNTED_PROPERTY] = np.concatenate([counted[:1], counted])
         K0 = track.K[0]
         fx = track.K[:, 0, 0]
         lens = None
@@ -265,6 +269,10 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
         if np.ptp(fx) > 1e-6 * fx.mean():
             lens = fx * cam_data.sensor_width / track.width  # HORIZONTAL fit, set by apply_intrinsics
         write_camera_animation(obj, track.c2w, frames, action_name=f"{label} track", curves=curves, lens=lens)
+        if counted is not None:
+            obj.id_properties_ui(COUNTED_PROPERTY).update(
+                min=0.0, max=1.0, description="share of the video's pixels whose motion counted in pi_ref "
+                                              "(static geometry; movers filled from around them, sky left out)")
         if ref is not None:
             obj.id_properties_ui(PI_PROPERTY).update(
                 min=0.0, soft_min=0.0, description=f"reference Parallax Number per step ({ref.source}, "

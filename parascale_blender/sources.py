@@ -11,7 +11,7 @@ from ..core.cameras import steps
 from ..core.parallax import parallax_of_depth_map
 from . import animation
 from .depth import depth_source
-from .motion import PI_PROPERTY, ReferenceMotion, TransferError
+from .motion import COUNTED_PROPERTY, PI_PROPERTY, ReferenceMotion, TransferError
 
 
 def reference_from_track_file(path, *, video=None, format=None, estimator="harmonic",
@@ -25,7 +25,8 @@ def reference_from_track_file(path, *, video=None, format=None, estimator="harmo
     track = read_track(path, format=format)
     measured = measure_reference(track, video=video, estimator=None if video else estimator, offset=offset)
     return ReferenceMotion(track.c2w, track.times, measured.pi, measured.estimator, measured.source,
-                           str(path), track.K, timed=bool(track.meta.get("timed", True)))
+                           str(path), track.K, timed=bool(track.meta.get("timed", True)),
+                           counted=measured.counted())
 
 
 def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None, depth="zpass",
@@ -49,7 +50,10 @@ def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None,
         K = _intrinsics_at(obj, scene, frames)
         est = str(obj.get("parascale_estimator") or estimator)
         source = str(obj.get("parascale_pi_source", "points"))
-        return ReferenceMotion(c2w, (frames - frames[0]) / fps, pi_at_keys[1:], est, source, obj.name, K)
+        counted = animation.property_keys(obj, COUNTED_PROPERTY)
+        counted = counted[1][1:] if counted is not None and len(counted[1]) == len(frames) else None
+        return ReferenceMotion(c2w, (frames - frames[0]) / fps, pi_at_keys[1:], est, source, obj.name, K,
+                               counted=counted)
     if obj.get("parascale_reference") and keyed is None:
         raise TransferError(
             f"reference camera {obj.name!r} was imported without a video, points or depth, so it has no "

@@ -45,6 +45,7 @@ class TransferResult:
     method: str = ""
     estimator: str = ""
     realised: Optional[dict] = None
+    pi_ref_counted: Optional[np.ndarray] = None  # video reference: share of its pixels counted per step
 
     def report(self) -> dict:
         out = {
@@ -60,6 +61,10 @@ class TransferResult:
         }
         if self.realised is not None:
             out["realised"] = self.realised
+        if self.pi_ref_counted is not None:
+            # per step, the share of the reference video's pixels whose motion counted in its Pi
+            # (static geometry; movers filled from around them, sky and flow failures left out)
+            out["pi_ref_counted"] = [round(float(v), 4) for v in self.pi_ref_counted]
         return out
 
 
@@ -202,7 +207,8 @@ class Transfer:
             camera=camera, frames=self.frames, pi_ref=result.pi_ref, pi_target=result.pi_target,
             scale=result.scale, pce=pce(result.pi_target, result.pi_ref),
             errors=trajectory_errors(result.c2w, self.reference.c2w), warnings=warnings,
-            method=result.method, estimator=result.estimator, realised=realised)
+            method=result.method, estimator=result.estimator, realised=realised,
+            pi_ref_counted=self.reference.counted)
 
 
 def transfer(scene, target, reference: ReferenceMotion, options: TransferOptions = TransferOptions(),
