@@ -34,10 +34,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-# Texture: smallest eigenvalue of the structure tensor over TEXTURE_WINDOW px, in grey
-# levels^2 / px^2, below which a pixel's flow is the flow's own interpolation.
+# Flat: the smallest eigenvalue of the structure tensor over TEXTURE_WINDOW px (grey
+# levels^2 / px^2) below TEXTURE_MIN: no 2-D texture at all (a plain or graded sky, a blank
+# wall); the flow there is its own interpolation. Weak texture above it is measured.
 TEXTURE_WINDOW = 5
-TEXTURE_MIN = 1.0
+TEXTURE_MIN = 0.05
 # Contradiction: the perpendicular epipolar residual (px of the flow grid) above
 # max(EPIPOLAR_PX, NOISE_K x the step's robust residual scale, EPIPOLAR_SHARE x the motion),
 # or a motion against the epipolar direction beyond the same floor.
@@ -50,15 +51,18 @@ GROW_PX = 3              # contradicting regions grow by this (the flow blurs mo
 # side) is below INFINITY_SHARE x the step's median motion.
 INFINITY_SHARE = 0.03
 INFINITY_WINDOW = 0.05
-# Low-texture regions (at least SKY_MIN_AREA of the frame) at infinity when the rotation-only
-# warp matches at most SKY_MARGIN x the flow's warp + SKY_FLOOR (grey^2), on images blurred by
-# SKY_BLUR px, the worst (1 - SKY_TRIM) of the region's pixels left out (occlusion edges).
+# Flat regions that touch the frame's edge (a sky goes on beyond the frame; a flat patch
+# enclosed by geometry is a surface) and cover at least SKY_MIN_AREA of it are at infinity when
+# the rotation-only warp matches at most SKY_MARGIN x the flow's warp + SKY_FLOOR (grey^2, about
+# 8-bit and compression noise), on images blurred by SKY_BLUR px, the worst (1 - SKY_TRIM) of
+# the region's pixels left out (occlusion edges).
 SKY_MIN_AREA = 0.002
 SKY_MARGIN = 2.0
-SKY_FLOOR = 1.0
+SKY_FLOOR = 0.25
 SKY_BLUR = 1.5
 SKY_TRIM = 0.9
 FILL_RING_PX = 7
+FILL_MIN_AREA = 0.001   # smaller holes keep the pyramid fill (a local average)
 # Fewer kept pixels than this share of the measured ones: the track and the flow disagree
 # on most of the frame, nothing can be told apart, and the step falls back to the mean
 # derotated magnitude (reported as unchecked).
@@ -134,15 +138,17 @@ def epipolar_components(rx, ry, x, y, u):
 
 def sky_regions(prev, cur, flow, H, textured, *, min_area=SKY_MIN_AREA, margin=SKY_MARGIN, floor=SKY_FLOOR,
                 blur=SKY_BLUR, trim=SKY_TRIM) -> np.ndarray:
-    """(h, w) bool: low-texture regions at infinity. A region is at infinity when the
-    camera's rotation alone (homography H, frame t-1 -> t) warps frame t onto frame t-1
-    about as well as the flow does: its images carry no parallax. A plain region with no
-    shading at all cannot tell and is taken as at infinity."""
+    """(h, w) bool: flat regions at infinity. A flat region touching the frame's edge is at
+    infinity when the camera's rotation alone (homography H, frame t-1 -> t) warps frame t
+    onto frame t-1 about as well as the flow does: its images carry no parallax. A plain
+    region with no shading at all cannot tell and is taken as at infinity."""
     import cv2
 
     h, w = prev.shape
     nl, lab, stats, _ = cv2.connectedComponentsWithStats((~textured).astype(np.uint8), connectivity=8)
-    big = [i for i in range(1, nl) if stats[i, cv2.CC_STAT_AREA] >= min_area * h * w]
+    x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    edge = (x0 == 0) | (y0 == 0) | (x0 + stats[:, cv2.CC_STAT_WIDTH] == w) | (y0 + stats[:, cv2.CC_STAT_HEIGHT] == h)
+    big = [i for i in range(1, nl) if stats[i, cv2.CC_STAT_AREA] >= min_area * h * w and edge[i]]
     if not big:
         return np.zeros((h, w), bool)
     X, Y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
@@ -194,9 +200,10 @@ def affine_fill(lam, weight, kept, holes, x, y, fallback, ring: int = FILL_RING_
     n, lab, stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ring + 1, 2 * ring + 1))
     H, W = holes.shape
+    min_area = max(20, int(FILL_MIN_AREA * H * W))
     for i in range(1, n):
         x0, y0, w, h, area = stats[i]
-        if area < 20:
+        if area < min_area:
             continue
         x0, y0, x1, y1 = max(0, x0 - ring - 1), max(0, y0 - ring - 1), min(W, x0 + w + ring + 1), min(H, y0 + h + ring + 1)
         comp = lab[y0:y1, x0:x1] == i
