@@ -40,7 +40,7 @@ Translation gauge (--speed K multiplies on top, named as such):
   where the scene depth scale is the one a ParaScale export measured at the start
   frame and recorded in the .json ("meta" -> "gauge" -> "scene_depth_scale", scene
   units). So the same calibrated move from a 1 cm or a 10 km scene gives the same files.
-  cameractrl, wan-fun-camera, motionctrl: RealEstate10K units; their gauge (3.376) is
+  cameractrl, wan-fun-camera, motionctrl: RealEstate10K units; their gauge (3.568) is
       the median effective depth of RealEstate10K clips in their own pose units,
       measured from the clips' video. None of them rescales translation (MotionCtrl's SVD
       script multiplies x, y, z by 3, 1, 4 itself).
@@ -535,7 +535,7 @@ GENERATORS = {
 # ParaScale; tests/test_gauge.py checks the two agree). depth: the depth scale the
 # generator's training poses assume; pi_step: Pi per step its training data covers at
 # `frames` frames; path: total path in depths.
-RE10K_GAUGE = {"depth": 3.376, "units": "RealEstate10K units", "pi_step": (0.0135, 0.113), "path": (0.29, 1.34),
+RE10K_GAUGE = {"depth": 3.568, "units": "RealEstate10K units", "pi_step": (0.0102, 0.063), "path": (0.28, 0.75),
                "frames": 16}
 GAUGES = {
     "cameractrl": RE10K_GAUGE,

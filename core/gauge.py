@@ -77,9 +77,9 @@ class Gauge:
 # dominated by a near wall). The ranges are those of |d_t| / D_clip and of its sum over
 # the clip: what an exported move computes for itself.
 
-RE10K_DEPTH = 3.376          # median of the 10 clip medians (clip medians 1.995 .. 4.734)
-RE10K_PI_STEP = (0.0135, 0.113)   # measured 0.01358 .. 0.11246, rounded outwards
-RE10K_PATH = (0.29, 1.34)         # measured 0.292 .. 1.332, rounded outwards
+RE10K_DEPTH = 3.568          # median of the 10 clip medians (clip medians 1.922 .. 4.247)
+RE10K_PI_STEP = (0.0102, 0.063)   # measured 0.01024 .. 0.06274, rounded outwards
+RE10K_PATH = (0.28, 0.75)         # measured 0.281 .. 0.748, rounded outwards
 _RE10K_SOURCE = ("measured here from RealEstate10K clips (CameraCtrl's assets, Pi by optical flow, "
                  "python -m parascale.core.gauge); generator trained on RealEstate10K")
 RECAMMASTER_DEPTH = (3.0 * 5.0 * 7.0 * 10.0) ** 0.25  # 5.692 m

@@ -148,6 +148,9 @@ def _draw_reference(layout, context, settings):
         summary = pipeline.reference_summary(settings.reference_object, context.scene)
         if summary:
             layout.label(text=summary, icon="INFO")
+        pixels = pipeline.reference_pixels_summary(settings.reference_object)
+        if pixels:  # Pi read from a video: how much of it showed static geometry
+            layout.label(text=pixels, icon="IMAGE_DATA")
         row = layout.row(align=True)
         row.operator("parascale.import_track", text="Import Track", icon="IMPORT")
         row.operator("parascale.track_video", text="Track Video", icon="TRACKER")

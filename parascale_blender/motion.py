@@ -11,6 +11,7 @@ from ..core.cameras import resample_poses
 from ..core.clock import frames_of_times
 
 PI_PROPERTY = "pi_ref"  # an imported reference's Pi curve (reference.PI_PROPERTY)
+COUNTED_PROPERTY = "pi_counted"  # ... and, read from a video, the share of its pixels that counted
 
 
 class TransferError(ValueError):
@@ -35,11 +36,18 @@ class ReferenceMotion:
     # for the evaluation's side-by-side preview.
     video: Optional[str] = None
     video_offset: int = 0
+    # Read from a video: per step, the share of the frame whose motion counted in Pi
+    # (static geometry, kept or filled; core.video_pi), else None.
+    counted: Optional[np.ndarray] = None
 
     def __post_init__(self):
         self.c2w = np.asarray(self.c2w, float)
         self.times = np.asarray(self.times, float)
         self.pi = np.asarray(self.pi, float)
+        if self.counted is not None:
+            self.counted = np.asarray(self.counted, float)
+            if self.counted.shape != self.pi.shape:
+                self.counted = None
         if len(self.c2w) < 2:
             raise TransferError(f"reference {self.label!r} has {len(self.c2w)} frame(s); a move needs at least 2")
         if len(self.pi) != len(self.c2w) - 1:
@@ -82,7 +90,8 @@ class ReferenceMotion:
         if len(new_times) <= len(t) and np.allclose(new_times, t[:len(new_times)], atol=1e-9):
             n = len(new_times)
             return replace(self, c2w=self.c2w[:n], times=new_times, pi=self.pi[:n - 1],
-                           K=None if self.K is None else self.K[:n], timed=True, video=None)
+                           K=None if self.K is None else self.K[:n], timed=True, video=None,
+                           counted=None if self.counted is None else self.counted[:n - 1])
         cumulative = np.concatenate([[0.0], np.cumsum(self.pi)])
         pi = np.diff(np.interp(new_times, t, cumulative))
         c2w = resample_poses(self.c2w, t, new_times)
@@ -91,6 +100,11 @@ class ReferenceMotion:
             zoom = np.interp(new_times, t, self.K[:, 0, 0]) / self.K[0, 0, 0]
             K = np.repeat(self.K[:1], len(new_times), axis=0)
             K[:, :2, :2] *= zoom[:, None, None]
+        counted = None
+        if self.counted is not None:  # each new step: the share of the old step its middle falls in
+            mid = 0.5 * (new_times[1:] + new_times[:-1])
+            counted = self.counted[np.clip(np.searchsorted(t, mid, side="right") - 1, 0, len(self.counted) - 1)]
         # A video's frames are no longer this move's frames: the preview reads the video on
         # the original reference's times (evaluate.closed_loop_for), never on these.
-        return replace(self, c2w=c2w, times=new_times, pi=np.maximum(pi, 0.0), K=K, timed=True, video=None)
+        return replace(self, c2w=c2w, times=new_times, pi=np.maximum(pi, 0.0), K=K, timed=True, video=None,
+                       counted=counted)

@@ -30,6 +30,7 @@ from .animation import (apply_intrinsics, camera_intrinsics, matrix_to_numpy, sc
                         write_camera_animation, write_stepped_curve)
 
 PI_PROPERTY = "pi_ref"
+COUNTED_PROPERTY = "pi_counted"  # motion.COUNTED_PROPERTY
 
 
 # ---------------------------------------------------------------------------
@@ -273,6 +274,9 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
         obj = bpy.data.objects.new(label, cam_data)
         (context.collection or scene.collection).objects.link(obj)
         curves = {PI_PROPERTY: ref.per_frame()} if ref is not None else None
+        counted = ref.counted() if ref is not None else None
+        if counted is not None:  # a video reading: the share of its pixels that counted, per step
+            curves[COUNTED_PROPERTY] = np.concatenate([counted[:1], counted])
         K0 = track.K[0]
         fx = track.K[:, 0, 0]
         lens = None
@@ -284,6 +288,10 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
         # video, whose Pi is image motion read by optical flow), the same the panel shows.
         used = default_estimator_for(ref.source) if ref is not None and ref.source == "video" else (
             ref.estimator if ref is not None else "")
+        if counted is not None:
+            obj.id_properties_ui(COUNTED_PROPERTY).update(
+                min=0.0, max=1.0, description="share of the video's pixels whose motion counted in pi_ref "
+                                              "(static geometry; movers filled from around them, sky left out)")
         if ref is not None:
             read = "image motion by optical flow" if ref.source == "video" else ref.estimator
             obj.id_properties_ui(PI_PROPERTY).update(

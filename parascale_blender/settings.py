@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.parallax import default_estimator_for, estimator_advice, estimator_mismatch
 from . import animation, presets
-from .motion import PI_PROPERTY, ReferenceMotion, TransferError
+from .motion import COUNTED_PROPERTY, PI_PROPERTY, ReferenceMotion, TransferError
 from .result_camera import RESULT_TAG
 from .sources import reference_from_blend, reference_from_movieclip, reference_from_object, reference_from_track_file
 from .transfer import Transfer, TransferOptions, TransferResult
@@ -99,6 +99,21 @@ def reference_summary(obj, scene) -> Optional[str]:
     frames, pi = keyed
     return (f"{len(frames)} frames, {(frames[-1] - frames[0]) / fps:.2f} s, median Pi "
             f"{np.median(pi[1:]):.3g}, from {obj.get('parascale_pi_source', '?')}")
+
+
+def reference_pixels_summary(obj) -> Optional[str]:
+    """One line for a reference whose Pi was read from its video: the share of the video's
+    pixels that counted (static geometry), its lowest step, and the share at infinity (sky)
+    when known; None for other references."""
+    if obj is None:
+        return None
+    keyed = animation.property_keys(obj, COUNTED_PROPERTY)
+    if keyed is None or len(keyed[1]) < 2:
+        return None
+    counted = np.asarray(keyed[1][1:], float)
+    worst = int(np.argmin(counted))
+    return (f"Pixels counted {100 * np.mean(counted):.0f}% (lowest {100 * counted[worst]:.0f}% at frame "
+            f"{keyed[0][worst + 1]:g}); movers filled, sky left out")
 
 
 def options_from_settings(scene) -> TransferOptions:

@@ -11,7 +11,7 @@ from ..core.cameras import steps
 from ..core.parallax import default_estimator_for, parallax_of_depth_map
 from . import animation
 from .depth import depth_source
-from .motion import PI_PROPERTY, ReferenceMotion, TransferError
+from .motion import COUNTED_PROPERTY, PI_PROPERTY, ReferenceMotion, TransferError
 
 
 def reference_from_track_file(path, *, video=None, format=None, estimator="harmonic",
@@ -29,7 +29,8 @@ def reference_from_track_file(path, *, video=None, format=None, estimator="harmo
     used = default_estimator_for("video") if measured.source == "video" else measured.estimator
     return ReferenceMotion(track.c2w, track.times, measured.pi, used, measured.source,
                            str(path), track.K, timed=bool(track.meta.get("timed", True)),
-                           video=None if video is None else str(video), video_offset=int(offset or 0))
+                           video=None if video is None else str(video), video_offset=int(offset or 0),
+                           counted=measured.counted())
 
 
 def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None, depth="zpass",
@@ -56,9 +57,11 @@ def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None,
         if source == "video":
             est = default_estimator_for(source)  # references imported before the estimator stored was 'exact'
         video = obj.get("parascale_video")
+        counted = animation.property_keys(obj, COUNTED_PROPERTY)
+        counted = counted[1][1:] if counted is not None and len(counted[1]) == len(frames) else None
         return ReferenceMotion(c2w, (frames - frames[0]) / fps, pi_at_keys[1:], est, source, obj.name, K,
                                video=str(video) if video else None,
-                               video_offset=int(obj.get("parascale_video_offset", 0)))
+                               video_offset=int(obj.get("parascale_video_offset", 0)), counted=counted)
     if obj.get("parascale_reference") and keyed is None:
         raise TransferError(
             f"reference camera {obj.name!r} was imported without a video, points or depth, so it has no "

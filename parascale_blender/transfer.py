@@ -51,6 +51,7 @@ class TransferResult:
     # the rest of the transfer costs beside its depth (issue 23)
     depth_seconds: float = 0.0
     source: str = ""                   # how the reference's Pi was read (video | points | depth | scene)
+    pi_ref_counted: Optional[np.ndarray] = None  # video reference: share of its pixels counted per step
 
     def report(self) -> dict:
         out = {
@@ -67,6 +68,10 @@ class TransferResult:
         }
         if self.realised is not None:
             out["realised"] = self.realised
+        if self.pi_ref_counted is not None:
+            # per step, the share of the reference video's pixels whose motion counted in its Pi
+            # (static geometry; movers filled from around them, sky and flow failures left out)
+            out["pi_ref_counted"] = [round(float(v), 4) for v in self.pi_ref_counted]
         return out
 
 
@@ -214,7 +219,7 @@ class Transfer:
             scale=result.scale, pce=pce(result.pi_target, result.pi_ref),
             errors=trajectory_errors(result.c2w, self.reference.c2w), warnings=warnings,
             method=result.method, estimator=result.estimator, realised=realised, depth_seconds=self.depth_seconds,
-            source=self.reference.source)
+            source=self.reference.source, pi_ref_counted=self.reference.counted)
 
 
 def transfer(scene, target, reference: ReferenceMotion, options: TransferOptions = TransferOptions(),

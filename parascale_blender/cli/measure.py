@@ -9,8 +9,11 @@ entry per step, frame t is the 0-based position in the track's frame order and t
 runs t-1 -> t. A timed track (timestamps, or a tracked video's frame_times.json) gives
 "time", seconds from the first frame to frame t, and "fps", its frame rate (null when
 untimed or when its times follow no one rate).
-With --video, Pi is read from the video's optical flow (estimator flow); otherwise
-from the track's points, or its depth maps.
+With --video, Pi is read from the video's optical flow checked against the track
+(estimator flow), and each step also gives the shares of the frame "kept" (static
+geometry measured), "filled" (movers, occlusions: counted with the motion of the geometry
+around them), "rejected" and "infinity" (sky: not counted); otherwise Pi comes from the
+track's points, or its depth maps.
 """
 from __future__ import annotations
 
@@ -146,8 +149,13 @@ def run(args) -> int:
     ref, track = measure_command(args, progress=progress_printer("measuring video") if args.video else None)
     data = write_json(args.json, ref, track)
     print(f"{track.source}: {len(track)} frames, Pi from {ref.source} ({ref.estimator})")
-    print(f"{'frame':>6} {'pi':>10} {'translation':>12}")
+    video = ref.pixel_shares() is not None
+    print(f"{'frame':>6} {'pi':>10} {'translation':>12}" + (f" {'counted':>8} {'sky':>6}" if video else ""))
     for s in data["steps"]:
-        print(f"{s['frame']:>6d} {s['pi']:>10.5f} {s['translation']:>12.5g}")
+        extra = f" {100 * (s['kept'] + s['filled']):>7.0f}% {100 * s['infinity']:>5.0f}%" if video else ""
+        print(f"{s['frame']:>6d} {s['pi']:>10.5f} {s['translation']:>12.5g}{extra}")
+    if video:
+        print("counted: share of the video's pixels whose motion counts (static geometry; movers and occlusions "
+              "filled from around them); sky: at infinity, not counted")
     print(f"wrote {args.json}")
     return 0

@@ -96,15 +96,15 @@ def test_cli_export_equals_evaluated_poses(fresh_blender, tmp_path):
     assert len(m) == 16
     np.testing.assert_allclose(m.c2w[[0, -1]], c2w[[0, -1]], atol=1e-6)
 
-    # by default in MotionCtrl's gauge: the scene's poses x (3.376 / scene depth scale), said
+    # by default in MotionCtrl's gauge: the scene's poses x (3.568 / scene depth scale), said
     # on stdout and recorded in the manifest beside the file
     r = cli("--blend", blend, "--camera", "Cam", "--format", "motionctrl", "--output", tmp_path / "g.json",
             "--frames", "16")
     assert r.returncode == 0, r.stderr
     man = json.loads((tmp_path / "g.json.manifest.json").read_text())
     g = man["gauge"]
-    assert g["generator"] == "motionctrl" and g["generator_depth_scale"] == pytest.approx(3.376)
-    assert g["factor"] == pytest.approx(3.376 / g["scene_depth_scale"])
+    assert g["generator"] == "motionctrl" and g["generator_depth_scale"] == pytest.approx(3.568)
+    assert g["factor"] == pytest.approx(3.568 / g["scene_depth_scale"])
     assert f"translation x {g['factor']:.6g}" in r.stdout
     gm = writers.read_motionctrl(tmp_path / "g.json")
     np.testing.assert_allclose(gm.c2w[:, :3, 3], m.c2w[:, :3, 3] * g["factor"], rtol=1e-6, atol=1e-9)

@@ -67,11 +67,11 @@ def test_uni3c_order_and_wan_compensation(data_dir, tmp_path):
     assert run_bridge(src, "--generator", "uni3c", "--out", b, "--size", "16x24", "--frames", "17",
                       "--plucker").returncode == 0
     # uni3c at 17 frames resamples the 16-frame move: first and last frame coincide; the
-    # RealEstate10K file is in the RealEstate10K gauge (3.376), uni3c's is 1 depth, so its
-    # translation, and with it the moment o x d, is 1 / 3.376 of CameraCtrl's
+    # RealEstate10K file is in the RealEstate10K gauge (3.568), uni3c's is 1 depth, so its
+    # translation, and with it the moment o x d, is 1 / 3.568 of CameraCtrl's
     pa, pb = np.load(a / "plucker.npy"), np.load(b / "plucker.npy")
     assert pa.dtype == np.float32 and pb.dtype == np.float16  # Uni3C runs Wan in half precision
-    k = 1.0 / 3.376
+    k = 1.0 / 3.568
     np.testing.assert_allclose(pb[0], np.concatenate([pa[0, 3:], pa[0, :3] * k]), atol=1e-3)
     np.testing.assert_allclose(pb[-1], np.concatenate([pa[-1, 3:], pa[-1, :3] * k]), atol=1e-3)
     assert json.loads((b / "manifest.json").read_text())["gauge"]["factor"] == pytest.approx(k)

@@ -26,7 +26,7 @@ from generator_refs import comfy_process_pose_params, comfy_wan_grouping
 
 REPO = Path(__file__).resolve().parents[2]
 PACK = REPO / "bridge"
-RE10K_GAUGE = 3.376
+RE10K_GAUGE = 3.568
 FRAMES = 25  # 4n+1: the export is used as it is at length 25
 RENDER = (320, 180)
 
@@ -150,7 +150,7 @@ print(json.dumps({{"nodes": info, "loaded": loaded}}))
 
 def _export_entries(path, width, height, speed=1.0):
     """WanCameraEmbedding-style entries (camera-to-world 4x4) straight from the export's json:
-    absolute poses in the RealEstate10K gauge (translation x 3.376 / the recorded scene depth
+    absolute poses in the RealEstate10K gauge (translation x 3.568 / the recorded scene depth
     scale x speed), intrinsics normalised by the export's image size (the node size has the
     same aspect, so the 1280x720 correction and the centre crop do nothing)."""
     doc = json.loads(Path(path).read_text())
