@@ -59,7 +59,7 @@ MIN_KEYFRAMES = 12               # at least this many keyframes (when the frame 
 PHOTO_LIKE = 0.5                 # more keyframes than this fraction of the frames: photos, mapped one by one
 GUESS_FOCAL_FACTOR = 0.6         # focal guess = 0.6 x the long side, refined (no lens given)
 MIN_FEATURES = 100               # fewer SIFT features than this: a blank or blurred frame
-STATIC_MOTION_PX = 1.0           # median feature motion below this on every step: no movement
+STATIC_MOTION_PX = 1.0           # features never this far (median) from where they were picked up: static
 STEP_OUTLIER = 6.0               # a step this many times the median step length: refused
 STEP_WARN = 3.0                  # ... this many times: a warning
 JUMP_RATIO = 2.5                 # |c_t - midpoint of its neighbours| / median step: a jump
@@ -208,7 +208,8 @@ class TrackOptions:
     min_overlap: float = 0.6                  # new keyframe when fewer of the followed features survive ...
     max_motion: float = 0.06                  # ... or they moved this fraction of the long side (75th pct.) ...
     max_parallax: float = 0.01                # ... or moved off a homography by this fraction (median) ...
-    max_gap: int = 20                         # ... or after this many frames
+    max_gap: int = 20                         # ... or after this many frames, with at least ...
+    min_parallax: float = 0.0025              # ... this much parallax (fraction of the long side)
     track_points: int = 800                   # features followed (KLT) from each keyframe, spread over the frame
     overlap: int = 5                          # keyframe matching: pairs up to this many keyframes apart (and 2^k)
     mapper: str = "global"                    # "global" (incremental as fallback) or "incremental"
@@ -219,7 +220,8 @@ class TrackOptions:
             raise ValueError(f"keyframes must be 'auto' or 'all', got {self.keyframes!r}")
         if self.mapper not in ("global", "incremental"):
             raise ValueError(f"mapper must be 'global' or 'incremental', got {self.mapper!r}")
-        if not (0.0 < self.min_overlap < 1.0 and self.max_motion > 0 and self.max_parallax > 0 and self.max_gap >= 1
+        if not (0.0 < self.min_overlap < 1.0 and self.max_motion > 0 and 0 <= self.min_parallax < self.max_parallax
+                and self.max_gap >= 1
                 and self.track_points >= 20 and (self.max_features or MIN_FEATURES) >= MIN_FEATURES
                 and self.overlap >= 1):
             raise ValueError(f"tracking options out of range: {self}")
@@ -417,6 +419,7 @@ class _FrontEnd:
         self.kf_ids: list = []          # their database image ids
         self.kf_counts: list = []       # SIFT features of each keyframe
         self.motion: list = []          # median feature motion per step (full-size pixels)
+        self.reach = 0.0                # largest median distance of the features from their keyframe
         self.seconds = {"tracking": 0.0, "features": 0.0, "matching": 0.0}
         self._recent: dict = {}         # keyframe number -> (xy full-size, descriptors), a window
         self._segment: list = []        # (frame, anchor keypoint indices, xy full-size) of the current segment
@@ -487,16 +490,24 @@ class _FrontEnd:
         else:
             self.motion.append(0.0)
         self._pts, self._idx = pts, idx
+        a, b = self._anchor_xy[idx], pts[:, 0]
+        if len(idx):
+            moved = (b - a) / np.array([self.sx, self.sy], np.float32)
+            self.reach = max(self.reach, float(np.median(np.linalg.norm(moved, axis=1))))
         if not self.keyframes:
             return len(idx) < self.opt.min_overlap * max(self._n0, 1)
         self._segment.append((i, idx.astype(np.int32), self._to_full(pts[:, 0])))
-        if len(idx) < max(self.opt.min_overlap * self._n0, MIN_MATCHES) or i - self.kf_frames[-1] >= self.max_gap:
-            return True
+        if len(idx) < max(self.opt.min_overlap * self._n0, MIN_MATCHES):
+            return True                 # the overlap with the last keyframe runs out
         L = max(self.sw, self.sh)
-        a, b = self._kf_xy[idx], pts[:, 0]
         if np.percentile(np.linalg.norm(b - a, axis=1), MOTION_PERCENTILE) > self.opt.max_motion * L:
-            return True
-        return _parallax(a, b) > self.opt.max_parallax * L
+            return True                 # ... or soon will: the view moved on
+        parallax = _parallax(a, b)
+        if parallax > self.opt.max_parallax * L:
+            return True                 # a good baseline
+        # after max_gap frames, any baseline that triangulates (keyframes closer than that in
+        # baseline make the mapping worse, not better: measured on a slow move)
+        return i - self.kf_frames[-1] >= self.max_gap and parallax > self.opt.min_parallax * L
 
     def _restart(self, i: int, small) -> None:
         """Without keyframes: new corners to follow (for the motion only)."""
@@ -504,6 +515,7 @@ class _FrontEnd:
 
         corners = cv2.goodFeaturesToTrack(small, int(self.opt.track_points), 0.01, 5)
         self._pts = (corners if corners is not None else np.zeros((0, 1, 2))).astype(np.float32)
+        self._anchor_xy = self._pts[:, 0].copy()
         self._idx = np.arange(len(self._pts))
         self._n0 = len(self._idx)
         self.kf_frames.append(i)
@@ -552,7 +564,7 @@ class _FrontEnd:
         # the features followed from here on: spread over the frame, finer scales first
         small_xy = xy * np.array([self.sx, self.sy]) - 0.5
         sel = _spread(small_xy, km[:, 2], self.sw, self.sh, int(self.opt.track_points))
-        self._kf_xy = small_xy.astype(np.float32)
+        self._kf_xy = self._anchor_xy = small_xy.astype(np.float32)
         self._pts = self._kf_xy[sel].reshape(-1, 1, 2).copy()
         self._idx = sel
         self._n0 = len(sel)
@@ -796,7 +808,7 @@ def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Op
             blank = [j for j, c in enumerate(front.kf_counts) if c < MIN_FEATURES]
             if blank:
                 _refuse_blank(video, names, [kf[j] for j in blank], [front.kf_counts[j] for j in blank])
-        _check_motion(video, motion, names)
+        _check_motion(video, front.reach, names)
 
         t = time.perf_counter()
         progress(0.6, f"{options.mapper} mapping of {len(kf)} {'frames' if every else 'keyframes'}")
@@ -830,7 +842,8 @@ def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Op
         err = float(model_rec.compute_mean_reprojection_error())
         W, H = front.W, front.H
         checks, warnings, errors = plausibility(c2w, registered, names, err, K, intrinsics, W, H)
-        checks["median_motion_px"] = float(np.median(motion))
+        checks["median_motion_px"] = float(np.median(motion)) if len(motion) else 0.0
+        checks["max_reach_px"] = front.reach
         checks["keyframes"] = len(kf)
         checks["frames_by"] = how
         checks["keyframes_registered_by_mapping"] = int(recon.num_reg_images())
@@ -984,10 +997,13 @@ def _largest(recs):
     return max(recs.values(), key=lambda r: r.num_reg_images())
 
 
-def _check_motion(video, motion: np.ndarray, names) -> None:
-    if len(motion) and np.all(motion < STATIC_MOTION_PX):
-        raise TrackingError(f"{video}: the camera does not move (median feature motion at most "
-                            f"{motion.max():.2f} px per frame over all {len(names)} frames; at least "
+def _check_motion(video, reach: float, names) -> None:
+    """A static shot: the features never get STATIC_MOTION_PX away from where they were
+    picked up (the median over them; measured from their keyframe, not step by step, so a
+    slow move at a high frame rate counts)."""
+    if reach < STATIC_MOTION_PX:
+        raise TrackingError(f"{video}: the camera does not move (over all {len(names)} frames the features "
+                            f"get at most {reach:.2f} px from where they were picked up; at least "
                             f"{STATIC_MOTION_PX:g} px is needed): a static shot has no camera track to recover")
 
 
