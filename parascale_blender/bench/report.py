@@ -105,8 +105,8 @@ def format_table(res: Results) -> str:
         if name == "video":
             lines.append(f"  Pi error: {sec['pi_error']}")
             b = sec["full_res_breakdown"]
-            lines.append(f"  full-resolution path per frame: DIS flow {_fmt_time(b['flow_s'])}, rotation removal + "
-                         f"residual {_fmt_time(b['residual_s'])} (medians)")
+            lines.append(f"  full-resolution path per frame: DIS flow {_fmt_time(b['flow_s'])}, reading (derotation, "
+                         f"checks against the track, fill) {_fmt_time(b['reading_s'])} (medians)")
         if name == "calibration":
             lines.append(f"  steps vs default: {sec['step_diff']}")
             lines.append("  x Z pass alone (same poses): " + ", ".join(
