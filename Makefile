@@ -31,7 +31,7 @@ PYCOLMAP_WHEEL := pycolmap==4.2.1
 PYCOLMAP_PLATFORMS := manylinux_2_28_x86_64 win_amd64 macosx_14_0_arm64
 
 .PHONY: setup demo test bench zip validate clean
-.PHONY: test-all wheels
+.PHONY: test-all test-quick wheels zip-here
 
 setup: $(STAMP)
 
@@ -47,11 +47,22 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(CONSTRAINTS) p
 demo: $(STAMP)
 	PARASCALE_DATA=$(PARASCALE_DATA) $(VENV)/bin/parascale demo --out $(OUT)/demo
 
-# The full video-tracking set (every clip, fox, fern: minutes of COLMAP, no bpy) runs on the
-# default Blender's Python; the other versions run its quick set.
+# The full video-tracking set (every clip, fox, fern: minutes of COLMAP, no bpy) and the full
+# batch set (killed workers and drivers, transfer jobs: minutes of Ray and bpy) run on the
+# default Blender's Python; the other versions run their quick sets.
 TRACK_FULL := $(if $(filter $(DEFAULT_BLENDER),$(BLENDER)),1,)
+BATCH_FULL := $(TRACK_FULL)
+# Two workers (pytest-xdist), a module per worker at a time except the long independent
+# ones (tests/conftest.py); XDIST= runs in one process.
+XDIST ?= -n 2 --dist loadgroup
 test: $(STAMP)
-	PARASCALE_DATA=$(PARASCALE_DATA) PARASCALE_TRACK_FULL=$(TRACK_FULL) $(PY) -m pytest $(PYTEST_ARGS)
+	PARASCALE_DATA=$(PARASCALE_DATA) PARASCALE_TRACK_FULL=$(TRACK_FULL) PARASCALE_BATCH_FULL=$(BATCH_FULL) \
+	    $(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
+
+# The inner loop: everything but the tests marked slow (tracking, demo, kill, fuzz, benches,
+# venv and zip builds), under a minute; one room: make test-quick PYTEST_ARGS=tests/core
+test-quick: $(STAMP)
+	PARASCALE_DATA=$(PARASCALE_DATA) $(PY) -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 # Every supported Blender in turn (each in its own venv, built on first use), then the same
 # transfer on all of them compared key by key. Runs every version even after a failure,
@@ -62,7 +73,7 @@ test-all:
 	    times="$$times  Blender $$v: $$(( $$(date +%s) - start )) s\n"; done; \
 	start=$$(date +%s); \
 	PARASCALE_BLENDER_VENVS="$(foreach v,$(SUPPORTED_BLENDERS),.venv-$(v))" \
-	    $(MAKE) --no-print-directory test BLENDER=$(BLENDER) PYTEST_ARGS="-s tests/blender/test_versions.py" \
+	    $(MAKE) --no-print-directory test BLENDER=$(BLENDER) XDIST= PYTEST_ARGS="-s tests/blender/test_versions.py" \
 	    || failed="$$failed cross-version"; \
 	times="$$times  cross-version transfer: $$(( $$(date +%s) - start )) s\n"; \
 	printf "test-all wall times (venv setup included):\n$$times"; \
@@ -94,6 +105,12 @@ wheels: $(STAMP)
 zip: wheels
 	mkdir -p dist
 	$(BLENDER_EXT) build --split-platforms --output-dir dist
+
+# This machine's zip alone: fetches only its wheels (OpenCV, pycolmap for Python 3.11 and 3.13)
+# and builds dist/parascale-<version>-<platform>.zip; PLATFORM=windows-x64 etc. for another one.
+# The install test (tests/ui/test_extension.py) builds its zip with the same script.
+zip-here: $(STAMP)
+	$(PY) tools/zip_here.py --output-dir dist $(if $(PLATFORM),--platform $(PLATFORM),)
 
 clean:
 	rm -rf .venv .venv-* dist wheels out .pytest_cache .hypothesis

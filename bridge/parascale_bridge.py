@@ -3,22 +3,34 @@
 parascale), so it runs inside a video generator's own environment.
 
     python parascale_bridge.py POSES.json --generator G --out DIR
-           [--size HxW] [--frames N] [--speed K] [--run REPO]
+           [--size HxW] [--frames N] [--speed K] [--plucker] [--force] [--run REPO]
 
 POSES is a ParaScale .json (schema "parascale.poses", written by ParaScale's export) or
 a RealEstate10K .txt (its normalised intrinsics are read as square pixels at a height of
 576, e.g. 1024x576 for the 16:9 originals; only the aspect ratio matters).
 
-It writes into DIR (built in a temporary folder and renamed at the end: an error
-leaves nothing behind):
+It writes into DIR (built in a temporary folder and swapped in at the end: an error
+leaves nothing behind). An existing DIR is replaced only as far as its manifest.json
+says ParaScale wrote it (name, size and SHA-256 of every file): files the user added or
+changed there stay, and the run says so; a folder without a valid manifest that holds
+anything is refused (--force replaces it whole). Limits, refused before any work:
+--speed 1e-6..1e6; a recorded depth scale or unit scale 1e-9..1e9; --size 1..65536 a
+side, the Plucker tensor at most 16 GiB and within the memory available; fields of view
+1..179 degrees. The files written:
   - the generator's pose file,
-  - its conditioning tensor as .npy: for Plucker-conditioned generators plucker.npy,
-    shape (frames, 6, H, W) float32, CameraCtrl's ray_condition convention: pixel
-    centres at +0.5, d = normalize(R_c2w K^-1 [u, v, 1]), o = camera centre, poses made
-    relative to frame 0 first, channels [o x d, d] (Uni3C: [d, o x d]);
-    otherwise the camera tensor the generator builds from its pose file,
+  - its conditioning tensor as .npy: for Plucker-conditioned generators (cameractrl,
+    wan-fun-camera, uni3c) plucker.npy only with --plucker (the generators compute it
+    from the pose file themselves; at 81x480x832 it is 388 MB even as float16), shape
+    (frames, 6, H, W), float16 for the Wan-based models (VideoX-Fun and Uni3C run Wan in
+    bfloat16/float16; float16 keeps the embedding to 5e-4 relative, finer than the
+    model reads it) and float32 for CameraCtrl, in CameraCtrl's ray_condition
+    convention: pixel centres at +0.5, d = normalize(R_c2w K^-1 [u, v, 1]), o = camera
+    centre, poses made relative to frame 0 first, channels [o x d, d] (Uni3C: [d, o x d]);
+    otherwise the camera tensor the generator builds from its pose file (small);
+    the manifest's "plucker" entry and the printed summary say which was done,
   - command.txt: the exact command line of the generator's own inference script,
-  - manifest.json: what was written, frame count, size, units, and notes.
+  - manifest.json: what was written (each file's size and SHA-256), frame count, size,
+    units, and notes.
 
 Translation gauge (--speed K multiplies on top, named as such):
   a generator reads translation, but feels translation / depth. Each generator has a
@@ -28,7 +40,7 @@ Translation gauge (--speed K multiplies on top, named as such):
   where the scene depth scale is the one a ParaScale export measured at the start
   frame and recorded in the .json ("meta" -> "gauge" -> "scene_depth_scale", scene
   units). So the same calibrated move from a 1 cm or a 10 km scene gives the same files.
-  cameractrl, wan-fun-camera, motionctrl: RealEstate10K units; their gauge (3.376) is
+  cameractrl, wan-fun-camera, motionctrl: RealEstate10K units; their gauge (3.568) is
       the median effective depth of RealEstate10K clips in their own pose units,
       measured from the clips' video. None of them rescales translation (MotionCtrl's SVD
       script multiplies x, y, z by 3, 1, 4 itself).
@@ -63,12 +75,14 @@ something missing (the files are still written).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -160,6 +174,16 @@ MAX_IMAGE_SIDE = 65536
 MAX_FRAMES = 1_000_000
 MAX_MAGNITUDE = 1e9
 MAX_JSON_DEPTH = 64
+MIN_FOV_DEG, MAX_FOV_DEG = 1.0, 179.0
+
+# Limits on what the bridge computes, refused before any work (docs/robustness-outputs.md).
+# --speed multiplies a calibrated move: a millionth to a million times it. A depth scale or
+# unit scale is a distance in scene units like every coordinate: 1e-9 to 1e9 (beyond,
+# the translation written would overflow or vanish in float32). One conditioning tensor
+# is at most MAX_TENSOR_BYTES and must fit in the memory available (and on the disk).
+MIN_SPEED, MAX_SPEED = 1e-6, 1e6
+MIN_SCALE, MAX_SCALE = 1e-9, 1e9
+MAX_TENSOR_BYTES = 16 << 30
 
 
 def _rows_where(path, where, i):
@@ -196,6 +220,20 @@ def _check_intrinsics(path, K, where=None):
         i = int(np.argmax(bad))
         raise BridgeError(f"{_rows_where(path, where, i)}: intrinsics need fx, fy > 0 and last row 0 0 1, got "
                           f"fx={K[i, 0, 0]:g} fy={K[i, 1, 1]:g} last row {K[i, 2].tolist()}")
+
+
+def _check_fov(path, K, W, H, where=None, what="implies"):
+    """Fields of view of MIN_FOV_DEG..MAX_FOV_DEG degrees on both axes (core.formats.validate.check_fov)."""
+    with np.errstate(over="ignore", divide="ignore"):
+        fx = np.degrees(2 * np.arctan(W / (2 * K[:, 0, 0])))
+        fy = np.degrees(2 * np.arctan(H / (2 * K[:, 1, 1])))
+    bad = ~((fx >= MIN_FOV_DEG) & (fx <= MAX_FOV_DEG) & (fy >= MIN_FOV_DEG) & (fy <= MAX_FOV_DEG))
+    if bad.any():
+        i = int(np.argmax(bad))
+        xb = not MIN_FOV_DEG <= fx[i] <= MAX_FOV_DEG
+        axis, f, side, fov = ("horizontal", K[i, 0, 0], W, fx[i]) if xb else ("vertical", K[i, 1, 1], H, fy[i])
+        raise BridgeError(f"{_rows_where(path, where, i)}: focal length {f:.6g} px across {side} px {what} a {axis} "
+                          f"field of view of {fov:.4g} degrees; expected {MIN_FOV_DEG:g} to {MAX_FOV_DEG:g} degrees")
 
 
 def _check_size(path, W, H):
@@ -272,6 +310,7 @@ def load_poses(path: Path, size=None) -> dict:
 
 
 def _parse_poses(path: Path, text: str, size) -> dict:
+    line_of = None
     if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
         doc = _load_json(path, text)
         if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
@@ -299,6 +338,9 @@ def _parse_poses(path: Path, text: str, size) -> dict:
         unit = 1.0 if unit is None else _number(path, "unit_scale", unit)
         if not unit > 0:
             raise BridgeError(f"{path} unit_scale: must be a positive number of metres per scene unit, got {unit}")
+        if not MIN_SCALE <= unit <= MAX_SCALE:
+            raise BridgeError(f"{path} unit_scale: {unit:g} metres per scene unit is outside {MIN_SCALE:g} to "
+                              f"{MAX_SCALE:g} (the translation written would overflow or vanish)")
         meta = doc.get("meta")
         recorded = meta.get("gauge") if isinstance(meta, dict) else None
         recorded = recorded if isinstance(recorded, dict) else {}
@@ -307,6 +349,10 @@ def _parse_poses(path: Path, text: str, size) -> dict:
             depth_scale = _number(path, "meta.gauge.scene_depth_scale", depth_scale)
             if not (math.isfinite(depth_scale) and depth_scale > 0):
                 raise BridgeError(f"{path}: meta.gauge.scene_depth_scale must be a positive number, got {depth_scale!r}")
+            if not MIN_SCALE <= depth_scale <= MAX_SCALE:
+                raise BridgeError(f"{path}: meta.gauge.scene_depth_scale {depth_scale:g} is outside {MIN_SCALE:g} to "
+                                  f"{MAX_SCALE:g} scene units (a depth scale is a distance, bounded like every "
+                                  "coordinate; the translation written would overflow or vanish)")
         kind = "parascale"
     else:
         lines = [l.split() for l in text.splitlines()]
@@ -364,6 +410,7 @@ def _parse_poses(path: Path, text: str, size) -> dict:
         raise BridgeError(f"{path}: inconsistent shapes: poses {c2w.shape}, K {K.shape}, times {times.shape}")
     _check_poses(path, c2w)
     _check_intrinsics(path, K)
+    _check_fov(path, K, W, H, line_of if kind == "re10k" else None)
     _check_values(path, times[:, None], "the frame time")
     if np.any(np.diff(times) <= 0):
         raise BridgeError(f"{path}: frame times must increase")
@@ -404,12 +451,13 @@ def fit_intrinsics(K, W, H, out_h, out_w):
     return K2
 
 
-def plucker(c2w, K, H, W, order="cameractrl"):
-    """(N, 6, H, W) float32 Plucker embedding of poses already made relative."""
+def plucker(c2w, K, H, W, order="cameractrl", dtype=np.float32):
+    """(N, 6, H, W) Plucker embedding of poses already made relative (computed in float64,
+    stored as dtype frame by frame)."""
     n = len(c2w)
     u = np.arange(W, dtype=np.float64) + 0.5
     v = np.arange(H, dtype=np.float64) + 0.5
-    out = np.empty((n, 6, H, W), np.float32)
+    out = np.empty((n, 6, H, W), dtype)
     for f in range(n):
         x = (u[None, :] - K[f, 0, 2]) / K[f, 0, 0]
         y = (v[:, None] - K[f, 1, 2]) / K[f, 1, 1]
@@ -487,7 +535,7 @@ GENERATORS = {
 # ParaScale; tests/test_gauge.py checks the two agree). depth: the depth scale the
 # generator's training poses assume; pi_step: Pi per step its training data covers at
 # `frames` frames; path: total path in depths.
-RE10K_GAUGE = {"depth": 3.376, "units": "RealEstate10K units", "pi_step": (0.0135, 0.113), "path": (0.29, 1.34),
+RE10K_GAUGE = {"depth": 3.568, "units": "RealEstate10K units", "pi_step": (0.0102, 0.063), "path": (0.28, 0.75),
                "frames": 16}
 GAUGES = {
     "cameractrl": RE10K_GAUGE,
@@ -502,18 +550,29 @@ GAUGES = {
 }
 
 
-def range_warnings(gen, c2w):
-    """Messages naming the frames where a move already in gen's gauge leaves the range
-    its training data covers (core/gauge.py move_in_range, same rule)."""
+def range_check(gen, c2w):
+    """Pi per step of a move already in gen's gauge (|step| / generator depth scale), the
+    training range at its frame count, and the frames (index t + 1 of step t) that leave
+    it: too fast, too slow (steps without translation never count). core/gauge.py
+    move_in_range, same rule."""
     g = GAUGES[gen]
     n = len(c2w)
     pi = np.linalg.norm(np.diff(c2w[:, :3, 3], axis=0), axis=1) / g["depth"]
     k = (g["frames"] - 1) / max(1, n - 1)
     lo, hi = g["pi_step"][0] * k, g["pi_step"][1] * k
-    plo, phi = g["path"]
+    return {"pi_step": pi, "pi_step_range": (lo, hi), "path": float(pi.sum()), "path_range": tuple(g["path"]),
+            "too_fast": [int(t) + 1 for t in np.flatnonzero(pi > hi)],
+            "too_slow": [int(t) + 1 for t in np.flatnonzero((pi > 1e-12) & (pi < lo))]}
+
+
+def range_warnings(gen, c2w):
+    """Messages naming the frames where a move already in gen's gauge leaves the range
+    its training data covers (range_check)."""
+    r = range_check(gen, c2w)
+    n = len(c2w)
+    pi, (lo, hi), (plo, phi) = r["pi_step"], r["pi_step_range"], r["path_range"]
     out = []
-    fast = [t + 1 for t in np.flatnonzero(pi > hi)]
-    slow = [t + 1 for t in np.flatnonzero((pi > 1e-12) & (pi < lo))]
+    fast, slow = r["too_fast"], r["too_slow"]
     if fast:
         out.append(f"{gen}: frames {', '.join(map(str, fast))} move faster than its training data "
                    f"(Pi per step up to {pi.max():.3g}, training range {lo:.3g}..{hi:.3g})")
@@ -564,9 +623,28 @@ def build_poses(track, n, factor):
     return c2w
 
 
-def build(gen, track, out_h, out_w, n, speed, out_dir_final):
+# The dtype plucker.npy is written in with --plucker: the Wan-based models run in
+# bfloat16/float16 (VideoX-Fun's weight_dtype), CameraCtrl (AnimateDiff) in float32.
+PLUCKER_DTYPE = {"cameractrl": "float32", "wan-fun-camera": "float16", "uni3c": "float16"}
+
+
+def plucker_record(gen, n, out_h, out_w, written):
+    """The manifest's "plucker" entry: whether plucker.npy was written, its dtype, shape and size."""
+    if gen not in PLUCKER_DTYPE:
+        return None
+    dtype = PLUCKER_DTYPE[gen]
+    shape = [n, 6, out_h, out_w]
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    rec = {"written": bool(written), "file": "plucker.npy", "dtype": dtype, "shape": shape, "bytes": nbytes}
+    if not written:
+        rec["note"] = (f"not written: {gen} computes it from its pose file; pass --plucker to write it "
+                       f"({n}x6x{out_h}x{out_w} {dtype}, {nbytes / 1e6:.0f} MB)")
+    return rec
+
+
+def build(gen, track, out_h, out_w, n, speed, out_dir_final, plucker_tensor=False):
     """Files (name -> bytes or ndarray), the command (list of shell lines), the REPO
-    paths it needs, and notes."""
+    paths it needs, and notes. plucker_tensor: write plucker.npy (PLUCKER_DTYPE)."""
     if n == len(track["c2w"]):  # same count: the frames as they are (no re-timing)
         c2w, K, times = track["c2w"].copy(), track["K"].copy(), track["times"]
     else:
@@ -582,7 +660,8 @@ def build(gen, track, out_h, out_w, n, speed, out_dir_final):
         # CameraCtrl's --original_pose_width/height default to 1280x720 on both branches:
         # the file is written so that its aspect correction gives back our K exactly.
         files["poses.txt"] = re10k_text(rel, K, out_w, out_h, times, assumed_wh=(1280, 720))
-        files["plucker.npy"] = plucker(rel, K, out_h, out_w, "cameractrl")
+        if plucker_tensor:
+            files["plucker.npy"] = plucker(rel, K, out_h, out_w, "cameractrl", PLUCKER_DTYPE[gen])
         if n == 16:
             script = "inference.py"
             cmd = [f"python -m torch.distributed.launch --nproc_per_node=1 --master_port=25000 {script} "
@@ -605,14 +684,16 @@ def build(gen, track, out_h, out_w, n, speed, out_dir_final):
         needs.append(script)
     elif gen == "wan-fun-camera":
         files["poses.txt"] = re10k_text(rel, K, out_w, out_h, times, assumed_wh=(1280, 720))
-        files["plucker.npy"] = plucker(rel, K, out_h, out_w, "cameractrl")
+        if plucker_tensor:
+            files["plucker.npy"] = plucker(rel, K, out_h, out_w, "cameractrl", PLUCKER_DTYPE[gen])
         files["run_videox_fun.py"] = VIDEOX_RUNNER.format(pose=D + "/poses.txt", frames=n, h=out_h, w=out_w)
         cmd = [f"python {q(D + '/run_videox_fun.py')}"]
         needs += ["examples/wan2.1_fun/predict_v2v_control_camera.py",
                   "models/Diffusion_Transformer/Wan2.1-Fun-V1.1-1.3B-Control-Camera"]
         notes.append("VideoX-Fun's process_pose_file assumes the pose file was made at 1280x720 and "
                      "corrects the focal length for the aspect ratio; poses.txt is written so that this "
-                     "correction gives back the exact K at the sample size (plucker.npy is that result). "
+                     "correction gives back the exact K at the sample size (plucker.npy, with --plucker, is "
+                     "that result). "
                      "Set prompt and start_image in the stock script as usual.")
     elif gen == "motionctrl":
         rows = rigid_inverse(rel)[:, :3, :4].reshape(n, 12)
@@ -665,7 +746,8 @@ def build(gen, track, out_h, out_w, n, speed, out_dir_final):
                      "for a custom path, e.g. from its GUI. The depth of a ParaScale GEN3C export (depth.npz) "
                      "is in the same units; multiply both by the image's centre depth in metres for metres.")
     elif gen == "uni3c":
-        files["plucker.npy"] = plucker(rel, K, out_h, out_w, "uni3c")
+        if plucker_tensor:
+            files["plucker.npy"] = plucker(rel, K, out_h, out_w, "uni3c", PLUCKER_DTYPE[gen])
         files["camera.npz"] = {"w2c": rigid_inverse(c2w), "intrinsics": K, "image_size": np.array([out_w, out_h])}
         cmd = [f"python cam_render.py --reference_image <FIRST_FRAME_IMAGE> --output_path {q(D + '/uni3c_render')} "
                "--traj_type custom",
@@ -673,7 +755,8 @@ def build(gen, track, out_h, out_w, n, speed, out_dir_final):
                f"--output_path {q(D + '/uni3c_result.mp4')} --prompt <PROMPT>"]
         needs += ["cam_render.py", "cam_control.py"]
         notes.append("Uni3C's stage 1 (cam_render.py) builds its own path from d_r/d_theta/d_phi/offsets; "
-                     "camera.npz and plucker.npy ([d, o x d]) carry the ParaScale path for a custom render.")
+                     "camera.npz (and plucker.npy, [d, o x d], with --plucker) carry the ParaScale path for a "
+                     "custom render.")
     return files, cmd, needs, notes
 
 
@@ -732,44 +815,242 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def check_replaceable(out: Path) -> None:
-    """An existing output folder is replaced as a whole, so it may hold only what a
-    bridge run wrote there (listed in its manifest.json), never the user's own files."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise BridgeError(f"{out}: exists and is not a folder")
-    names = sorted(os.listdir(out))
-    if not names:
-        return
+# ---------------------------------------------------------------------------
+# Ownership: the output folder's manifest.json lists, by relative name, size and SHA-256,
+# the files the bridge wrote. A copy of core/formats/manifest.py's rules (this file needs
+# numpy only): a listed file whose size and hash match is the bridge's and may be
+# replaced; anything else is the user's and stays (hard-linked into the new folder); a
+# folder holding anything and no valid manifest is refused (--force replaces it whole).
+# A manifest is validated strictly as data: a manifest of the wrong shape is no manifest.
+
+MANIFEST_SCHEMA = "parascale.outputs"
+MANIFEST_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+MAX_MANIFEST_BYTES = 16 << 20
+MAX_MANIFEST_ENTRIES = 100_000
+MAX_NAME_CHARS = 1024
+MAX_FOLDER_ENTRIES = 100_000
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class ManifestError(Exception):
+    pass
+
+
+def _short(v) -> str:
+    text = repr(v) if not isinstance(v, (list, dict)) else type(v).__name__ + " " + repr(v)[:60]
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def sha256_of(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _name_problem(name):
+    if not isinstance(name, str):
+        return f"a name must be a string, got {_short(name)}"
+    if not name or len(name) > MAX_NAME_CHARS:
+        return f"a name must have 1 to {MAX_NAME_CHARS} characters, got {len(name)}"
+    if any(ord(c) < 32 or c in "\\:" for c in name):
+        return f"name {name[:80]!r} holds a control character, a backslash or a colon"
+    if name.startswith("/"):
+        return f"name {name[:80]!r} is absolute (expected a name inside the folder)"
+    if any(p in ("", ".", "..") for p in name.split("/")):
+        return f"name {name[:80]!r} is not a plain relative name inside the folder"
+    return None
+
+
+def read_manifest(path: Path) -> dict:
+    """name -> (size, sha256) of a valid manifest, else ManifestError with the reason."""
     try:
-        listed = set(json.loads((out / "manifest.json").read_text())["files"]) | {"manifest.json"}
-    except (OSError, ValueError, KeyError, TypeError):
-        listed = set()
-    top = {n.split("/")[0] for n in listed}
-    foreign = [n for n in names if n not in top]
-    if foreign or not listed:
-        shown = ", ".join((foreign or names)[:5])
-        raise BridgeError(f"{out}: this folder holds files the bridge did not write ({shown}); it is "
-                          "replaced as a whole, so choose a new or empty folder")
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise ManifestError("no manifest")
+    except OSError as exc:
+        raise ManifestError(f"cannot read it ({exc.strerror})")
+    if not stat.S_ISREG(st.st_mode):
+        raise ManifestError("it is not a regular file")
+    if st.st_size > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{st.st_size} bytes, more than {MAX_MANIFEST_BYTES} for a list of files")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"cannot read it as UTF-8 JSON ({type(exc).__name__})")
+    try:
+        doc = _load_json(path, text)
+    except BridgeError as exc:
+        raise ManifestError(str(exc).replace(f"{path}: ", "", 1))
+    if not isinstance(doc, dict):
+        raise ManifestError(f"expected a JSON object, got {_short(doc)}")
+    if doc.get("schema") != MANIFEST_SCHEMA:
+        raise ManifestError(f"no \"schema\": \"{MANIFEST_SCHEMA}\" (written by an earlier version, or not by ParaScale)")
+    version = doc.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MANIFEST_VERSION:
+        raise ManifestError(f"unsupported version {_short(version)}")
+    files = doc.get("files")
+    if not isinstance(files, list):
+        raise ManifestError(f"\"files\" must be a list of {{name, size, sha256}}, got {_short(files)}")
+    if len(files) > MAX_MANIFEST_ENTRIES:
+        raise ManifestError(f"\"files\" lists {len(files)} entries, more than {MAX_MANIFEST_ENTRIES}")
+    out = {}
+    for i, e in enumerate(files):
+        if not isinstance(e, dict) or set(e) != {"name", "size", "sha256"}:
+            raise ManifestError(f"files[{i}] must be an object with exactly name, size and sha256, got {_short(e)}")
+        problem = _name_problem(e["name"])
+        if problem:
+            raise ManifestError(f"files[{i}]: {problem}")
+        size, digest = e["size"], e["sha256"]
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= 1 << 53:
+            raise ManifestError(f"files[{i}]: size must be a whole number of bytes, got {_short(size)}")
+        if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+            raise ManifestError(f"files[{i}]: sha256 must be 64 lowercase hex digits, got {_short(digest)}")
+        if e["name"] == MANIFEST_NAME or e["name"] in out:
+            raise ManifestError(f"files[{i}]: {e['name'][:80]!r} is the manifest itself or listed twice")
+        out[e["name"]] = (size, digest)
+    return out
 
 
-def write_out(out: Path, files: dict, manifest: dict) -> None:
-    """Write the output folder beside `out`, then swap it in whole: a kill leaves the
-    old folder or the new one, and nothing of an earlier run (another generator's
-    files) stays in it. Files get the user's umask."""
+def _walk(folder: Path):
+    """(relative name, kind) of everything under folder, links never followed; kind:
+    file, link, other, or dir for an empty folder."""
+    count, stack = 0, [("", folder)]
+    while stack:
+        rel, d = stack.pop()
+        items = []
+        with os.scandir(d) as it:
+            for e in it:
+                count += 1
+                if count > MAX_FOLDER_ENTRIES:
+                    raise BridgeError(f"{folder}: holds more than {MAX_FOLDER_ENTRIES} files, too many for a bridge "
+                                      "output; choose another folder")
+                items.append(e)
+        if not items and rel:
+            yield rel, "dir"
+        for e in sorted(items, key=lambda e: e.name):
+            name = f"{rel}/{e.name}" if rel else e.name
+            if e.is_symlink():
+                yield name, "link"
+            elif e.is_dir(follow_symlinks=False):
+                stack.append((name, Path(e.path)))
+            elif e.is_file(follow_symlinks=False):
+                yield name, "file"
+            else:
+                yield name, "other"
+
+
+def _printable(name: str) -> str:
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _shown(names) -> str:
+    names = [_printable(n) for n in names]
+    return ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
+
+
+def _matches(p: Path, size: int, digest: str) -> bool:
+    try:
+        st = os.lstat(p)
+        return stat.S_ISREG(st.st_mode) and st.st_size == size and sha256_of(p) == digest
+    except OSError:
+        return False
+
+
+def folder_plan(out: Path, writes=None, force=False) -> list:
+    """The user's entries in an existing output folder (they stay); BridgeError when the
+    folder is not the bridge's (no valid manifest) or the run would overwrite one of them."""
+    if not os.path.lexists(out):
+        return []
+    if out.is_symlink() or not out.is_dir():
+        raise BridgeError(f"{out}: exists and is not a folder")
+    if force:
+        return []
+    found = list(_walk(out))
+    if not found:
+        return []
+    try:
+        listed = read_manifest(out / MANIFEST_NAME)
+    except ManifestError as exc:
+        others = [n for n, _ in found if n != MANIFEST_NAME] or [MANIFEST_NAME]
+        raise BridgeError(f"{out}: holds files ParaScale did not write ({_shown(others)}) and no valid ParaScale "
+                          f"{MANIFEST_NAME} ({exc}); choose another folder, or --force to replace it with everything "
+                          "in it")
+    kept = sorted(n for n, kind in found if n != MANIFEST_NAME
+                  and not (kind == "file" and n in listed and _matches(out / n, *listed[n])))
+    if writes is not None:
+        writes = list(writes) + [MANIFEST_NAME]
+        clash = [k for k in kept if any(k == w or k.startswith(w + "/") or w.startswith(k + "/") for w in writes)]
+        if clash:
+            raise BridgeError(f"{out}: this run would overwrite {_shown(clash)}, which ParaScale did not write or "
+                              "which changed since it did; move it away, choose another folder, or --force to "
+                              "replace it")
+    return kept
+
+
+def _carry_over(old: Path, new: Path, names) -> None:
+    """The user's files appear in the new folder too: hard links (never copied or moved,
+    so a kill at any point loses nothing), copies where there are no hard links."""
+    for name in names:
+        src, dst = old / name, new / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir() and not src.is_symlink():
+            dst.mkdir(exist_ok=True)
+            continue
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except OSError:
+            if src.is_symlink():
+                os.symlink(os.readlink(src), dst)
+            elif src.is_file():
+                shutil.copy2(src, dst)
+            else:
+                raise BridgeError(f"{src}: cannot keep this special file in the new output; move it away")
+
+
+def _no_exchange() -> bool:
+    """PARASCALE_NO_RENAME_EXCHANGE=1: the two-rename swap of systems without renameat2 (tests force it)."""
+    return os.environ.get("PARASCALE_NO_RENAME_EXCHANGE", "") not in ("", "0")
+
+
+def _array_problem(name, data):
+    if isinstance(data, dict):
+        for k, v in data.items():
+            problem = _array_problem(f"{name}:{k}", v)
+            if problem:
+                return problem
+        return None
+    if isinstance(data, np.ndarray) and data.dtype.kind == "f":
+        if not np.isfinite(data).all():
+            return f"{name} holds values that are not finite"
+        if data.size and float(np.abs(data).max()) > MAX_MAGNITUDE:  # compared as a Python float (float16's max is 65504)
+            return f"{name} holds values beyond +-{MAX_MAGNITUDE:g}"
+    return None
+
+
+def write_out(out: Path, files: dict, manifest: dict, force: bool = False) -> list:
+    """Write the output folder beside `out`, then swap it in whole: a kill leaves the old
+    folder or the new one, and nothing of an earlier run (another generator's files)
+    stays in it. The user's files there stay (returned). Files get the user's umask.
+    Every array is checked finite and bounded first: nothing non-finite is written."""
+    for name, data in files.items():
+        problem = _array_problem(name, data)
+        if problem:
+            raise BridgeError(f"{out}: {problem}; nothing written")
     out = out.resolve()
     parent = out.parent
     if not parent.is_dir():
         raise BridgeError(f"{out}: folder {parent} does not exist")
-    check_replaceable(out)
-    clean_stale(out)
+    clean_stale(out)  # a killed run's swap undone first, so what is judged is what the user has
+    folder_plan(out, files, force)
     mask = os.umask(0o022)
     os.umask(mask)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{TMP_TAG}{os.getpid()}-", dir=parent))
     try:
         os.chmod(tmp, 0o777 & ~mask)
-        for name, data in list(files.items()) + [("manifest.json", json.dumps(manifest, indent=2) + "\n")]:
+        for name, data in files.items():
             p = tmp / name
             p.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(data, np.ndarray):
@@ -780,16 +1061,24 @@ def write_out(out: Path, files: dict, manifest: dict) -> None:
                     np.savez(fh, **data)
             else:
                 p.write_text(data)
+        entries = [{"name": n, "size": (tmp / n).stat().st_size, "sha256": sha256_of(tmp / n)} for n in sorted(files)]
+        kept = folder_plan(out, files, force)  # again: the user may have changed something meanwhile
+        doc = {"schema": MANIFEST_SCHEMA, "version": MANIFEST_VERSION, **manifest, "files": entries}
+        if kept:
+            doc["kept"] = [_printable(n) for n in kept]
+        (tmp / MANIFEST_NAME).write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+        _carry_over(out, tmp, kept)  # after the files got their modes: the user's keep theirs
         if not os.path.lexists(out):
             os.rename(tmp, out)
-            return
-        if _exchange(tmp, out):
+            return kept
+        if not _no_exchange() and _exchange(tmp, out):
             shutil.rmtree(tmp, ignore_errors=True)  # it now holds the old folder
-            return
+            return kept
         old = parent / f".{out.name}{TMP_TAG}{os.getpid()}-{os.urandom(4).hex()}-old"
         os.rename(out, old)
         os.rename(tmp, out)
         shutil.rmtree(old, ignore_errors=True)
+        return kept
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -812,25 +1101,146 @@ def check_run(gen, repo: Path, cmd, needs) -> list:
 
 
 def parse_size(text):
-    try:
-        h, w = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise BridgeError(f"--size {text!r}: expected HxW, for example 480x832")
-    if h <= 0 or w <= 0:
-        raise BridgeError(f"--size {text!r}: height and width must be positive")
+    """--size HxW: whole pixels, 1 to MAX_IMAGE_SIDE a side."""
+    m = re.fullmatch(r"([0-9]{1,12})x([0-9]{1,12})", text.strip().lower()) if text.isascii() else None
+    if m is None:
+        raise BridgeError(f"--size {text!r}: expected HxW in pixels, for example 480x832")
+    h, w = int(m.group(1)), int(m.group(2))
+    if not (1 <= h <= MAX_IMAGE_SIDE and 1 <= w <= MAX_IMAGE_SIDE):
+        raise BridgeError(f"--size {text}: height and width must be 1 to {MAX_IMAGE_SIDE} pixels")
     return h, w
 
 
+def check_speed(speed: float) -> float:
+    if not (math.isfinite(speed) and speed > 0):
+        raise BridgeError(f"--speed must be a positive number, got {speed}")
+    if not MIN_SPEED <= speed <= MAX_SPEED:
+        raise BridgeError(f"--speed {speed:g}: outside {MIN_SPEED:g} to {MAX_SPEED:g} (a multiplier on the "
+                          "calibrated translation; beyond, the translation written would overflow or vanish)")
+    return speed
+
+
+def output_names(gen: str, n: int, plucker_tensor: bool = False) -> list:
+    """The files build() writes for gen at n frames (checked against the user's files
+    before any work)."""
+    names = {"cameractrl": ["poses.txt"],
+             "wan-fun-camera": ["poses.txt", "run_videox_fun.py"],
+             "motionctrl": ["camera_poses/test_camera_parascale.json", "camera_embedding.npy"]
+             + [f"camera_poses/{name}.json" for name in MOTIONCTRL_NAMES.get(n, [])],
+             "recammaster": ["camera_extrinsics.json", "camera_embedding.npy"],
+             "gen3c": ["camera.npz", "camera_embedding.npy"],
+             "uni3c": ["camera.npz"]}[gen]
+    if plucker_tensor and gen in PLUCKER_DTYPE:
+        names = names + ["plucker.npy"]
+    return sorted(names + ["command.txt"])
+
+
+def _bytes(n: float) -> str:
+    for unit, k in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << k:
+            return f"{n / (1 << k):.3g} {unit}"
+    return f"{int(n)} bytes"
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation (Linux MemAvailable; elsewhere the
+    free physical pages, or Windows' available physical memory); None when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    if sys.platform == "win32":
+        try:
+            import ctypes
+
+            class MEMORYSTATUSEX(ctypes.Structure):
+                _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong),
+                            ("ullTotalPhys", ctypes.c_ulonglong), ("ullAvailPhys", ctypes.c_ulonglong),
+                            ("ullTotalPageFile", ctypes.c_ulonglong), ("ullAvailPageFile", ctypes.c_ulonglong),
+                            ("ullTotalVirtual", ctypes.c_ulonglong), ("ullAvailVirtual", ctypes.c_ulonglong),
+                            ("ullAvailExtendedVirtual", ctypes.c_ulonglong)]
+            st = MEMORYSTATUSEX()
+            st.dwLength = ctypes.sizeof(st)
+            if ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(st)):
+                return int(st.ullAvailPhys)
+        except (OSError, AttributeError, ImportError):
+            return None
+        return None
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(gen: str, n: int, out_h: int, out_w: int, out: Path, size_given: bool, frames_given: bool,
+                 plucker_tensor: bool = False):
+    """The Plucker tensor's size against MAX_TENSOR_BYTES, the memory available (with one
+    frame's float64 work) and the disk, before any work (written with --plucker only)."""
+    if not plucker_tensor or gen not in PLUCKER_DTYPE:
+        return
+    dtype = PLUCKER_DTYPE[gen]
+    tensor = n * 6 * out_h * out_w * np.dtype(dtype).itemsize
+    work = tensor + 200 * out_h * out_w  # one frame's float64 rays, moments and their copies
+    opts = " ".join(([f"--frames {n}"] if frames_given else []) + ([f"--size {out_h}x{out_w}"] if size_given else []))
+    what = f"{opts or f'{gen} at {n} frames of {out_h}x{out_w}'}: plucker.npy would be {n} x 6 x {out_h} x {out_w} " \
+           f"{dtype} = {_bytes(tensor)}"
+    if tensor > MAX_TENSOR_BYTES:
+        raise BridgeError(f"{what}, more than the {_bytes(MAX_TENSOR_BYTES)} limit for one tensor")
+    avail = available_memory()
+    if avail is not None and work > avail:
+        raise BridgeError(f"{what} and needs {_bytes(work)} of memory; {_bytes(avail)} is available")
+    try:
+        free = shutil.disk_usage(out.parent if out.parent.is_dir() else Path(".")).free
+    except OSError:
+        free = None
+    if free is not None and tensor > free:
+        raise BridgeError(f"{what}; the disk holding {out.parent} has {_bytes(free)} free")
+
+
+def check_translation(path, gen, track, factor, plucker_tensor: bool = False) -> None:
+    """The translation written (scene translation x factor) stays within +-MAX_MAGNITUDE
+    (and within float16's range when the Plucker tensor is float16: a moment o x d is as
+    large as o), and the move does not vanish in the type of the tensors written, before
+    any work."""
+    c = track["c2w"][:, :3, 3]
+    reach = 2 * float(np.abs(c).max()) * factor  # relative poses: at most twice the farthest centre
+    dtype = np.dtype(PLUCKER_DTYPE[gen]) if plucker_tensor and gen in PLUCKER_DTYPE else np.dtype(np.float32)
+    limit = min(MAX_MAGNITUDE, float(np.finfo(dtype).max))
+    if not reach <= limit:
+        raise BridgeError(f"{path}: the translation written would reach {reach:.3g} (translation x {factor:.3g}: "
+                          f"{gen}'s gauge x --speed), beyond +-{limit:g}"
+                          + (f" ({dtype.name}, the type of plucker.npy)" if limit < MAX_MAGNITUDE else ""))
+    step = float(np.linalg.norm(np.diff(c, axis=0), axis=1).max()) if len(c) > 1 else 0.0
+    if step > 0 and not dtype.type(step * factor) > 0:
+        raise BridgeError(f"{path}: the move's largest step {step:.3g} x {factor:.3g} ({gen}'s gauge x --speed) "
+                          f"would vanish in {dtype.name}; the camera would not move")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr, exit status 2 (no usage dump)."""
+
+    def error(self, message):
+        self.exit(2, f"parascale_bridge: error: {message} (see --help)\n")
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="parascale_bridge.py", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = _Parser(prog="parascale_bridge.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("poses", help="ParaScale .json (or a RealEstate10K .txt)")
     ap.add_argument("--generator", required=True, help="one of: " + ", ".join(GENERATORS))
-    ap.add_argument("--out", required=True, help="output folder (created, or replaced as a whole when a "
-                                                 "previous bridge run wrote it)")
-    ap.add_argument("--size", help="HxW of the generated video (default per generator)")
+    ap.add_argument("--out", required=True, help="output folder (created; an earlier bridge output there is "
+                                                 "replaced, the user's own files in it stay)")
+    ap.add_argument("--size", help=f"HxW of the generated video (default per generator; 1 to {MAX_IMAGE_SIDE} a side)")
     ap.add_argument("--frames", type=int, help="frame count (default per generator)")
-    ap.add_argument("--speed", type=float, default=1.0, help="multiplies translation (after unit conversion)")
+    ap.add_argument("--speed", type=float, default=1.0, help="multiplies translation (after unit conversion), "
+                                                             f"{MIN_SPEED:g} to {MAX_SPEED:g}")
+    ap.add_argument("--force", action="store_true", help="replace --out whole even when ParaScale's manifest does "
+                                                         "not say it wrote what is there (deletes it)")
+    ap.add_argument("--plucker", action="store_true",
+                    help="also write plucker.npy, the Plucker tensor (cameractrl float32; wan-fun-camera, "
+                         "uni3c float16)")
     ap.add_argument("--run", metavar="REPO", help="run the generator from its checkout REPO")
     args = ap.parse_args(argv)
     path = Path(args.poses)
@@ -838,20 +1248,31 @@ def main(argv=None) -> int:
         if args.generator not in GENERATORS:
             raise BridgeError(f"{path}: unknown generator {args.generator!r}; choose one of {', '.join(GENERATORS)}")
         spec = GENERATORS[args.generator]
-        size = parse_size(args.size) if args.size else None
-        if not (math.isfinite(args.speed) and args.speed > 0):
-            raise BridgeError(f"--speed must be a positive number, got {args.speed}")
-        if args.frames is not None and not spec["ok"](args.frames):
+        size = parse_size(args.size) if args.size is not None else None
+        check_speed(args.speed)
+        if args.frames is not None and not (2 <= args.frames <= MAX_FRAMES and spec["ok"](args.frames)):
             raise BridgeError(f"{path}: {args.generator} does not support {args.frames} frames "
-                              f"(it needs {spec['ok_text']})")
+                              f"(it needs {spec['ok_text']}, at most {MAX_FRAMES})")
+        out = Path(args.out).resolve()
+        if os.path.lexists(out) and (out.is_symlink() or not out.is_dir()):
+            raise BridgeError(f"{out}: exists and is not a folder")
         track = load_poses(path)
         n = args.frames
         if n is None:  # the track's own count when the generator takes it, else its default
             n = len(track["c2w"]) if spec["ok"](len(track["c2w"])) else spec["frames"]
         out_h, out_w = size or spec["size"]
-        out = Path(args.out).resolve()
-        files, cmd, needs, notes = build(args.generator, track, out_h, out_w, n, args.speed, out)
-        _, gauge_record = gauge_factor(args.generator, track, args.speed)
+        # Every limit before any work: the translation written, the tensor's memory, the
+        # field of view at the output size, the user's files in --out.
+        factor, gauge_record = gauge_factor(args.generator, track, args.speed)
+        check_translation(path, args.generator, track, factor, args.plucker)
+        check_memory(args.generator, n, out_h, out_w, out, size is not None, args.frames is not None, args.plucker)
+        _check_fov(path, fit_intrinsics(track["K"], track["width"], track["height"], out_h, out_w), out_w, out_h,
+                   None, f"at the output size {out_h}x{out_w} (scaled to cover it, centre-cropped) implies")
+        clean_stale(out)
+        kept = folder_plan(out, output_names(args.generator, n, args.plucker), args.force)
+        files, cmd, needs, notes = build(args.generator, track, out_h, out_w, n, args.speed, out,
+                                         plucker_tensor=args.plucker)
+        plucker_rec = plucker_record(args.generator, n, out_h, out_w, "plucker.npy" in files)
         if track["depth_scale"] is None:
             notes.append("no scene depth scale in the input: translation written in metres 1:1, not in the "
                          "generator's gauge; export again with ParaScale to record it")
@@ -865,15 +1286,26 @@ def main(argv=None) -> int:
                     "translation_unit": ("centimetres in camera_extrinsics.json (" + GAUGES["recammaster"]["units"]
                                          + " after ReCamMaster's /100)") if args.generator == "recammaster"
                     else gauge_record["units"],
-                    "files": sorted(files), "command": cmd, "notes": notes}
-        write_out(out, files, manifest)
+                    "command": cmd, "notes": notes}
+        if plucker_rec is not None:
+            manifest["plucker"] = plucker_rec
+        kept = write_out(out, files, manifest, args.force)
     except BridgeError as exc:
         print(f"parascale_bridge: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: JSON of a non-finite number, never written
         print(f"parascale_bridge: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {out}: {', '.join(sorted(files))}")
+    if kept:
+        print(f"parascale_bridge: kept {len(kept)} file(s) in {out} that ParaScale did not write or that changed "
+              f"since: {_shown(kept)}", file=sys.stderr)
+    if plucker_rec is not None:
+        print(f"plucker.npy: written, {plucker_rec['dtype']} {'x'.join(map(str, plucker_rec['shape']))}"
+              if plucker_rec["written"] else f"plucker.npy: {plucker_rec['note']}")
+    elif args.plucker:
+        print(f"parascale_bridge: note: --plucker ignored: {args.generator} is not conditioned on Plucker rays "
+              "(its camera tensor is camera_embedding.npy)", file=sys.stderr)
     for w in warnings:
         print(f"parascale_bridge: warning: {w}", file=sys.stderr)
     if track["depth_scale"] is None:

@@ -1,2 +1,2 @@
-"""ParaScale core, the method: camera math, rotations, Parallax Number estimators, calibration, metrics, gauges, reference Pi; formats/ and tracking.py beside it.
-May import: numpy, OpenCV (reference, tracking), pycolmap (tracking only), the standard library; never bpy, mathutils or parascale_blender."""
+"""ParaScale core, the method: camera math, rotations, the clock (frame rates, times on frames), Parallax Number estimators, calibration, metrics, gauges, reference Pi, flow trust and the evaluation preview; formats/ and tracking.py beside it.
+May import: numpy, OpenCV (reference, tracking, flow_trust, preview, clock: a video's declared rate), pycolmap (tracking only), the standard library; never bpy, mathutils or parascale_blender."""

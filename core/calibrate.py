@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from .cameras import make_c2w
-from .parallax import COVERAGE_WARN, ESTIMATORS, coverage, exact_step, normalized_grid, parallax
+from .parallax import COVERAGE_WARN, ESTIMATORS, ExactTerms, coverage, exact_step, normalized_grid, parallax
 
 METHODS = ("raw", "global") + ESTIMATORS
 # Step-to-step bound: the target's parallax per unit translation may fall by at most this
@@ -123,12 +123,14 @@ class Calibrator:
         self._last_gain: Optional[float] = None
         self._last_step: Optional[tuple] = None   # (length, reference Pi) of the last moving step
         self._bounded_frames: list = []
+        self._bounded_short: list = []  # per bounded frame: the share of the reference's Pi not shown
         self._unreachable_frames: list = []
         self._low_coverage_frames: list = []
         self._stopped_frames: list = []
         self._background_frames: list = []
         self._no_direction_frames: list = []
         self._global_factor: Optional[float] = None
+        self._grid_cache: Optional[tuple] = None
         self.t = 0  # steps done
 
     @property
@@ -144,8 +146,16 @@ class Calibrator:
         Z = np.asarray(view.depth, float)
         if self.z_min > 0:
             Z = np.where(np.isfinite(Z), np.maximum(Z, self.z_min), Z)
-        xy = normalized_grid(view.K, Z.shape[1], Z.shape[0]) if self.estimator in ("flow", "exact") else None
+        xy = self._grid(view.K, Z.shape) if self.estimator in ("flow", "exact") else None
         return Z, xy
+
+    def _grid(self, K, shape) -> np.ndarray:
+        """normalized_grid of a pixel grid, made once per K and size (the depth source's grid
+        is the same at every step unless the lens zooms)."""
+        key = (np.asarray(K, float).tobytes(), tuple(shape))
+        if self._grid_cache is None or self._grid_cache[0] != key:
+            self._grid_cache = (key, normalized_grid(K, shape[1], shape[0]))
+        return self._grid_cache[1]
 
     def _gain_at(self, i: int, R: np.ndarray, c: np.ndarray, direction: np.ndarray) -> float:
         Z, xy = self._view(i, R, c)
@@ -184,12 +194,18 @@ class Calibrator:
 
         needs_depth = length > 0 and (self.measure_target or self.method in ESTIMATORS or (
             self.method == "global" and self._global_factor is None))
-        Z = xy = None
+        Z = xy = terms = None
         g = 0.0
         if needs_depth:
             Z, xy = self._view(t, R_prev, c_prev)
-            g = self._gain_of(Z, xy, direction)
-            self.coverage[t] = coverage(Z)
+            if self.estimator == "exact":
+                # one pass over the pixels serves the gain, the solve and the Pi shown
+                terms = ExactTerms(Z, xy, direction)
+                g = terms.gain()
+                self.coverage[t] = terms.coverage
+            else:
+                g = self._gain_of(Z, xy, direction)
+                self.coverage[t] = coverage(Z)
             if self.coverage[t] < COVERAGE_WARN:
                 self._low_coverage_frames.append(self.frames[t])
         self.gain[t] = g
@@ -199,7 +215,7 @@ class Calibrator:
         elif self.method == "global":
             if self._global_factor is None and length > 0 and self.pi_ref[t] > 0:
                 if self.estimator == "exact" and g > 0:
-                    s0 = exact_step(Z, xy, direction, self.pi_ref[t]).length
+                    s0 = exact_step(Z, xy, direction, self.pi_ref[t], terms=terms).length
                 else:
                     g0 = g if g > 0 else self._probe_ahead(direction)
                     if g0 is None:
@@ -208,12 +224,12 @@ class Calibrator:
                 self._global_factor = s0 / length
             s = length * (self._global_factor or 0.0)
         else:
-            s = self._per_frame_length(t, g, length, direction, Z, xy)
+            s = self._per_frame_length(t, g, length, direction, Z, xy, terms)
         s = self._stop_short(t, R_prev, c_prev, direction, s)
 
         self.scale[t] = s
         if self.estimator == "exact" and Z is not None:
-            self.pi_target[t] = parallax(Z, direction * s, "exact", xy)
+            self.pi_target[t] = terms.mean_motion(s)
             self.gain[t] = self.pi_target[t] / s if s > 0 else g
         else:
             self.pi_target[t] = g * s
@@ -245,7 +261,7 @@ class Calibrator:
         return s
 
     def _per_frame_length(self, t: int, g: float, length: float, direction: np.ndarray,
-                          Z=None, xy=None) -> float:
+                          Z=None, xy=None, terms=None) -> float:
         if self.pi_ref[t] == 0:
             return 0.0
         if length == 0:
@@ -255,7 +271,7 @@ class Calibrator:
         bound = self._bound(t)
         if g > 0 and self.estimator == "exact":
             self._last_gain = g
-            step = exact_step(Z, xy, direction, self.pi_ref[t], max_length=bound)
+            step = exact_step(Z, xy, direction, self.pi_ref[t], max_length=bound, terms=terms)
             if step.status == "unreachable":
                 # No length shows this Pi: keep the pace (the previous step, scaled by the
                 # reference's own Pi change) rather than grow; the object recedes linearly
@@ -264,12 +280,14 @@ class Calibrator:
                 return min(self._pace(t), step.length) if self._last_step is not None else step.first_order
             elif step.status == "capped":
                 self._bounded_frames.append(self.frames[t + 1])
+                self._bounded_short.append(max(0.0, 1.0 - step.pi / self.pi_ref[t]))
             return step.length
         if g > 0:
             self._last_gain = g
             s = self.pi_ref[t] / g
             if s > bound:
                 self._bounded_frames.append(self.frames[t + 1])
+                self._bounded_short.append(1.0 - bound / s)  # Pi is linear in the length here
                 return bound
             return s
         self._background_frames.append(self.frames[t + 1])
@@ -315,11 +333,18 @@ class Calibrator:
                                   f"Method {self.method} does not adapt its steps to the view")))
         if self._bounded_frames:
             f = self._bounded_frames
+            short = np.asarray(self._bounded_short, float)
+            worst = int(np.argmax(short))
+            if len(f) == 1:
+                held = f"that frame shows {100 * short[0]:.1f}% less parallax than the reference"
+            else:
+                held = (f"these frames show less parallax than the reference: {100 * short.min():.1f}% to "
+                        f"{100 * short.max():.1f}% less (frame {f[worst]}: {100 * short[worst]:.1f}%)")
             warnings.append(CalibrationWarning(
                 "step_bound", f,
                 f"frames {_frame_list(f)}: the step needed to show the reference's Pi grew more than "
                 f"x{self.gain_bound} against the previous one (the target lost what it looks at); the step "
-                "was held at that bound, so these frames show less parallax than the reference"))
+                f"was held at that bound, so {held}"))
         if self._unreachable_frames:
             f = self._unreachable_frames
             warnings.append(CalibrationWarning(

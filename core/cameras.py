@@ -209,6 +209,25 @@ def resample_track(track: Track, new_times: np.ndarray) -> Track:
 # ---------------------------------------------------------------------------
 # Blender camera parameters <-> pixel intrinsics (docs/conventions.md).
 
+def fit_to_size(track: Track, width: int, height: int) -> Track:
+    """The track as seen in a width x height image: its own image scaled to cover that
+    size and cropped at the centre (how CameraCtrl, VideoX-Fun and the bridge treat an
+    aspect mismatch). Poses unchanged; K scaled and its principal point moved."""
+    width, height = int(width), int(height)
+    if width < 1 or height < 1:
+        raise TrackError(f"image size {width}x{height}: both sides must be at least 1 pixel")
+    if (width, height) == (track.width, track.height):
+        return track
+    s = max(width / track.width, height / track.height)
+    K = np.array(track.K, float, copy=True)
+    K[..., 0, 0] *= s
+    K[..., 1, 1] *= s
+    K[..., 0, 1] *= s
+    K[..., 0, 2] = track.K[..., 0, 2] * s - (track.width * s - width) / 2
+    K[..., 1, 2] = track.K[..., 1, 2] * s - (track.height * s - height) / 2
+    return replace(track, K=K, width=width, height=height)
+
+
 @dataclass
 class BlenderCamera:
     """The Blender camera and render settings that fix the projection."""

@@ -77,9 +77,9 @@ class Gauge:
 # dominated by a near wall). The ranges are those of |d_t| / D_clip and of its sum over
 # the clip: what an exported move computes for itself.
 
-RE10K_DEPTH = 3.376          # median of the 10 clip medians (clip medians 1.995 .. 4.734)
-RE10K_PI_STEP = (0.0135, 0.113)   # measured 0.01358 .. 0.11246, rounded outwards
-RE10K_PATH = (0.29, 1.34)         # measured 0.292 .. 1.332, rounded outwards
+RE10K_DEPTH = 3.568          # median of the 10 clip medians (clip medians 1.922 .. 4.247)
+RE10K_PI_STEP = (0.0102, 0.063)   # measured 0.01024 .. 0.06274, rounded outwards
+RE10K_PATH = (0.28, 0.75)         # measured 0.281 .. 0.748, rounded outwards
 _RE10K_SOURCE = ("measured here from RealEstate10K clips (CameraCtrl's assets, Pi by optical flow, "
                  "python -m parascale.core.gauge); generator trained on RealEstate10K")
 RECAMMASTER_DEPTH = (3.0 * 5.0 * 7.0 * 10.0) ** 0.25  # 5.692 m
@@ -152,12 +152,13 @@ FRAME_COUNTS = {
 }
 
 
-def frame_count_problem(generator: str, n: int) -> Optional[str]:
-    """None when `generator` takes n frames, else a message saying what it takes."""
+def frame_count_problem(generator: str, n: int, frames_option: str = "--frames") -> Optional[str]:
+    """None when `generator` takes n frames, else a message saying what it takes.
+    frames_option names the setting that resamples (the CLI's --frames, Blender's Frames)."""
     ok, text = FRAME_COUNTS[gauge_of(generator).generator]
     if ok(int(n)):
         return None
-    return f"{generator} takes {text} frames, this move has {n}: resample it (--frames) or use the bridge"
+    return f"{generator} takes {text} frames, this move has {n}: resample it ({frames_option}) or use the bridge"
 
 
 def gauge_of(generator: str) -> Gauge:
@@ -199,12 +200,57 @@ def depth_scale(Z: np.ndarray, K_grid: np.ndarray, direction: Optional[np.ndarra
     return 1.0 / g
 
 
+# --speed multiplies a calibrated move: a millionth to a million times it (beyond, the
+# translation written would overflow or vanish). A depth scale is a distance in scene
+# units, bounded like every coordinate (core.formats.validate.MAX_MAGNITUDE). The bridge
+# carries the same limits.
+MIN_SPEED, MAX_SPEED = 1e-6, 1e6
+MIN_DEPTH_SCALE, MAX_DEPTH_SCALE = 1e-9, 1e9
+
+
+def speed_problem(speed) -> Optional[str]:
+    """Why `speed` cannot multiply a move (None: it can)."""
+    try:
+        v = float(speed)
+    except (TypeError, ValueError, OverflowError):
+        return f"expected a positive multiplier, got {speed!r}"
+    if not (math.isfinite(v) and v > 0):
+        return f"expected a positive multiplier (1 = the calibrated motion), got {v:g}"
+    if not MIN_SPEED <= v <= MAX_SPEED:
+        return (f"{v:g} is outside {MIN_SPEED:g} to {MAX_SPEED:g} (a multiplier on the calibrated translation; "
+                "beyond, the translation written would overflow or vanish)")
+    return None
+
+
+def export_generator(fmt: str, generator: Optional[str] = "auto", speed: float = 1.0) -> Optional[str]:
+    """The generator whose gauge an export in `fmt` is written in ("auto": the format's,
+    FORMAT_GENERATOR; None or "scene": scene units, returned as None), with the speed
+    checked against it: all before the scene is opened. Raises GaugeError."""
+    if generator == "auto":
+        generator = FORMAT_GENERATOR.get(fmt)
+    if generator == "scene":
+        generator = None
+    if generator is not None:
+        gauge_of(generator)
+    problem = speed_problem(speed)
+    if problem:
+        raise GaugeError(f"speed {problem}")
+    if generator is None and float(speed) != 1.0:
+        raise GaugeError("speed multiplies the translation in a generator's gauge; this export writes scene "
+                         "units (pick a generator, or use the bridge's --speed)")
+    return generator
+
+
 def gauge_factor(generator: str, scene_depth: float, speed: float = 1.0) -> float:
     """Multiplier from scene translation to the generator's units: D_gen / D_scene * speed."""
     if not (scene_depth > 0 and math.isfinite(scene_depth)):
         raise GaugeError(f"scene depth scale must be a positive number, got {scene_depth!r}")
-    if not (speed > 0 and math.isfinite(speed)):
-        raise GaugeError(f"speed must be a positive number, got {speed!r}")
+    if not MIN_DEPTH_SCALE <= scene_depth <= MAX_DEPTH_SCALE:
+        raise GaugeError(f"scene depth scale {scene_depth:g} is outside {MIN_DEPTH_SCALE:g} to {MAX_DEPTH_SCALE:g} "
+                         "scene units")
+    problem = speed_problem(speed)
+    if problem:
+        raise GaugeError(f"speed {problem}")
     return gauge_of(generator).depth / float(scene_depth) * float(speed)
 
 
@@ -249,13 +295,20 @@ def move_in_range(generator: str, c2w: np.ndarray, frame_labels: Optional[Sequen
     are never out of range. Returns pi_step, pi_step_range, path, path_range,
     position (0 = the slowest training path, 1 = the fastest, log scale, may leave
     0..1; None for a move without translation), the labels of too-fast and too-slow frames and warning messages."""
-    g = gauge_of(generator)
     c2w = np.asarray(c2w, float)
-    n = len(c2w)
+    return steps_in_range(generator, np.linalg.norm(np.diff(c2w[:, :3, 3], axis=0), axis=1), frame_labels)
+
+
+def steps_in_range(generator: str, step_lengths, frame_labels: Optional[Sequence] = None) -> dict:
+    """move_in_range from the lengths of the move's steps (in the generator's gauge), for
+    a move of len(step_lengths) + 1 poses."""
+    g = gauge_of(generator)
+    step_lengths = np.asarray(step_lengths, float).ravel()
+    n = len(step_lengths) + 1
     labels = list(frame_labels) if frame_labels is not None else list(range(n))
     if len(labels) != n:
         raise GaugeError(f"{len(labels)} frame labels for {n} poses")
-    pi = np.linalg.norm(np.diff(c2w[:, :3, 3], axis=0), axis=1) / g.depth
+    pi = step_lengths / g.depth
     (lo, hi), (plo, phi) = range_for(generator, n)
     moving = pi > 1e-12
     fast = [labels[t + 1] for t in np.flatnonzero(pi > hi)]
@@ -299,6 +352,17 @@ def _frames_text(frames: list) -> str:
 # ---------------------------------------------------------------------------
 # Measuring the RealEstate10K gauge
 
+def clip_depth(pi, translation) -> tuple[np.ndarray, float]:
+    """(D_t, D_clip) of one clip: D_t = |d_t| / Pi_t over the steps where both are
+    positive, D_clip their median (nan when no step moves): the clip's effective depth
+    in its own pose units, the statistic the RealEstate10K gauge is made of."""
+    pi = np.asarray(pi, float)
+    d = np.asarray(translation, float)
+    ok = np.isfinite(pi) & np.isfinite(d) & (pi > 0) & (d > 0)
+    D = d[ok] / pi[ok]
+    return D, (float(np.median(D)) if len(D) else float("nan"))
+
+
 def measure_clip(pose_file, video) -> dict:
     """One RealEstate10K clip: Pi per step from its video (the project's measure path:
     readers.read_track at the video's size, reference.pi_from_video), |d_t| from its
@@ -311,9 +375,7 @@ def measure_clip(pose_file, video) -> dict:
     ref = pi_from_video(track, video, frames=frames)
     d = np.linalg.norm(np.diff(track.c2w[:, :3, 3], axis=0), axis=1)
     pi = np.asarray(ref.pi, float)
-    ok = (pi > 0) & (d > 0)
-    D = d[ok] / pi[ok]
-    D_clip = float(np.median(D))
+    D, D_clip = clip_depth(pi, d)
     return {"clip": Path(pose_file).stem, "frames": len(track), "pi": pi.tolist(), "translation": d.tolist(),
             "depth_per_step": D.tolist(), "depth_median": D_clip,
             "pi_gauge": (d / D_clip).tolist(), "path": float(d.sum() / D_clip)}

@@ -28,6 +28,30 @@ def default_estimator_for(source: str) -> str:
     return "exact" if source == "video" else "harmonic"
 
 
+# One story about estimators, told in the same words by `parascale transfer`, `parascale
+# evaluate` and the panel (tests/core/test_parallax.py and tests/ui assert the strings).
+ADVICE_VIDEO = ("Pi read from a video is image motion: the target reads it with 'exact' (each step's "
+                "finite image motion over the pixels that see geometry), and Evaluate by rendering "
+                "measures that same motion over the same pixels")
+ADVICE_DEPTH = ("Pi read from depth (points, depth maps, a scene) keeps its estimator on the target "
+                "(harmonic unless chosen); evaluate such a result from depth, since rendering measures "
+                "image motion, which only 'exact' reads")
+ADVICE_RENDER = ("Evaluate by rendering measures image motion over the pixels that see geometry, which "
+                 "is what 'exact' reads; a result calibrated with {estimator!r} is read from depth: "
+                 "its figure is the depth evaluation")
+
+
+def estimator_advice(source: str) -> str:
+    """The advice for a reference whose Pi came from `source` (video | points | depth | scene)."""
+    return ADVICE_VIDEO if source == "video" else ADVICE_DEPTH
+
+
+def render_evaluation_advice(estimator: str):
+    """None when a render (optical flow) evaluation reads a result the way it was calibrated
+    (exact), else the sentence saying which figure to trust instead."""
+    return None if estimator == "exact" else ADVICE_RENDER.format(estimator=estimator)
+
+
 def estimator_mismatch(reference_estimator: str, source: str, target_estimator: str):
     """None when the target's estimator reads Pi the way the reference was read, else
     a sentence saying why not (callers warn or refuse before any work)."""
@@ -155,6 +179,41 @@ def _motion_terms(Z: np.ndarray, xy: np.ndarray, direction: np.ndarray):
     return a, z, covered
 
 
+class ExactTerms:
+    """The per-pixel terms of the exact image motion along one unit direction, computed
+    once per calibration step and shared by its first-order gain, the length solve
+    (exact_step) and the Pi the chosen length shows (mean_motion): one pass over the
+    pixels instead of one per question. a, z: as _motion_terms; covered: their count."""
+
+    __slots__ = ("a", "z", "uz", "covered", "size")
+
+    def __init__(self, Z: np.ndarray, xy: np.ndarray, direction: np.ndarray):
+        u = np.asarray(direction, float).reshape(3)
+        u = u / np.linalg.norm(u)
+        self.a, self.z, covered = _motion_terms(Z, xy, u)
+        self.uz = float(u[2])
+        self.covered = int(self.a.size)
+        self.size = int(np.asarray(Z).size)
+
+    @property
+    def coverage(self) -> float:
+        return self.covered / self.size if self.size else 0.0
+
+    def gain(self) -> float:
+        """First-order Pi per unit length over the covered pixels (0 when none)."""
+        return float(np.sum(self.a / self.z) / self.covered) if self.covered else 0.0
+
+    def mean_motion(self, s: float) -> float:
+        """Pi of a step of length s, as parallax(Z, s * u, 'exact', xy): mean exact
+        motion over the covered pixels, +inf once a point is reached."""
+        if not self.covered:
+            return 0.0
+        den = self.z - s * self.uz
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m = np.where(den > 0, s * self.a / np.where(den > 0, den, 1.0), np.inf)
+        return float(m.sum() / self.covered)
+
+
 def exact_motion(Z: np.ndarray, xy: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Exact image motion (focal-length units) of every sample when the camera
     translates by d (its own frame, rotation ignored): the point X = Z (x, y, 1) seen
@@ -194,7 +253,7 @@ SATURATION_SHARE = 0.5
 
 def exact_step(Z: np.ndarray, xy: np.ndarray, direction: np.ndarray, pi: float, *,
                max_length: float = np.inf, iterations: int = 30, rtol: float = 1e-12,
-               saturation: float = SATURATION_SHARE) -> ExactStep:
+               saturation: float = SATURATION_SHARE, terms: ExactTerms | None = None) -> ExactStep:
     """The step length s along unit `direction` whose exact image motion, averaged over
     the covered pixels of Z, equals `pi` (safeguarded Newton on the depth already
     rendered; no new depth is needed).
@@ -206,10 +265,11 @@ def exact_step(Z: np.ndarray, xy: np.ndarray, direction: np.ndarray, pi: float, 
     max_length caps the answer (the caller's bound); the result says when it acted.
     saturation: backward, a Pi at or above this share of the saturation is 'unreachable'
     (1.0: only what no length can show).
+    terms: the step's ExactTerms when the caller has them (Z, xy, direction unused).
     """
-    u = np.asarray(direction, float).reshape(3)
-    u = u / np.linalg.norm(u)
-    a, z, _ = _motion_terms(Z, xy, u)
+    if terms is None:
+        terms = ExactTerms(Z, xy, direction)
+    a, z, uz = terms.a, terms.z, terms.uz
     n = a.size
     if n == 0:
         return ExactStep(0.0, 0.0, "empty", 0.0, 0.0)
@@ -218,7 +278,6 @@ def exact_step(Z: np.ndarray, xy: np.ndarray, direction: np.ndarray, pi: float, 
         return ExactStep(0.0, 0.0, "solved", 0.0, 0.0)
     if g <= 0:
         return ExactStep(0.0, 0.0, "empty", 0.0, 0.0)
-    uz = float(u[2])
     reach = float(z.min()) / uz if uz > 0 else np.inf  # forward: the nearest point reaches the camera
     hi = min(float(max_length), reach)
 

@@ -7,9 +7,12 @@ Three ways to read Pi_ref of step t (frame t-1 -> t):
 - ``pi_from_depths``: dense depth maps in the track's own units (MegaSaM-style), or any
   per-frame depth callable (``source="scene"`` for a Blender Z pass).
 - ``pi_from_video``: gauge free. Dense DIS optical flow between frames t-1 and t,
-  minus the rotation-only flow of H = K_t R_t^T R_{t-1} K_{t-1}^-1 (R camera-to-world),
-  per-axis division by the focal length, a thin border dropped, and Pi = the mean
-  residual magnitude. Pairs with the ``flow`` estimator on the target.
+  derotated with the track (H = K_t R_t^T R_{t-1} K_{t-1}^-1, R camera-to-world), in
+  focal-length units, checked pixel by pixel against the track's own motion
+  (core.video_pi): Pi is the mean translational motion over the pixels that show static
+  geometry, movers and occlusions counted with the motion of the geometry around them,
+  pixels at infinity (sky) left out as the target leaves out empty background. Pairs
+  with the ``exact`` estimator on the target.
 
 ``measure_reference`` picks one the way the command line does; ``resample_reference``
 moves a result onto other frame times (the target's frame rate).
@@ -25,14 +28,17 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from .cameras import Track, resample_track, steps
-from .parallax import ESTIMATORS, normalized_grid, parallax, scale_intrinsics
+from .formats.validate import check_image_header
+from .parallax import ESTIMATORS, coverage, normalized_grid, parallax, scale_intrinsics
 
 SOURCES = ("points", "depth", "video", "scene")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
-DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
+# DIS presets: OpenCV's, "medium" with its finest level at full resolution (OpenCV's stops at
+# half: it smooths motion edges and under-reads large motion on weak texture by about 5%).
+DIS_PRESETS = {"ultrafast": (0, None), "fast": (1, None), "medium": (2, 0)}
 DEFAULT_PRESET = "medium"
 DEFAULT_BORDER = 0.04
-FLOW_LONG_SIDE = 540  # flow on frames at most this wide/high (960x540 -> 540x304)
+FLOW_LONG_SIDE = 384  # flow on frames at most this wide/high (960x540 -> 384x216)
 
 
 @dataclass
@@ -63,10 +69,28 @@ class ReferencePi:
         """(N,) with frame 0 = 0 and frame t = Pi of step t (for keying a curve)."""
         return np.concatenate([[0.0], self.pi])
 
+    def pixel_shares(self) -> Optional[dict]:
+        """Per-step shares of the frame by class for a video reading (kept, filled,
+        rejected, infinity: lists of len(pi)), else None."""
+        px = self.meta.get("pixels")
+        if not px or any(len(v) != len(self.pi) for v in px.values()):
+            return None
+        return px
+
+    def counted(self) -> Optional[np.ndarray]:
+        """Per-step share of the frame whose motion counts in Pi (kept + filled), video only."""
+        px = self.pixel_shares()
+        return None if px is None else np.asarray(px["kept"], float) + np.asarray(px["filled"], float)
+
     def to_json(self) -> dict:
-        return {"source": self.source, "estimator": self.estimator,
-                "steps": [{"frame": t + 1, "pi": float(p), "translation": float(d)}
-                          for t, (p, d) in enumerate(zip(self.pi, self.translation))]}
+        px = self.pixel_shares()
+        steps_out = []
+        for t, (p, d) in enumerate(zip(self.pi, self.translation)):
+            entry = {"frame": t + 1, "pi": float(p), "translation": float(d)}
+            if px is not None:  # a video reading: which pixels counted
+                entry.update({k: float(v[t]) for k, v in px.items()})
+            steps_out.append(entry)
+        return {"source": self.source, "estimator": self.estimator, "steps": steps_out}
 
 
 def _check_estimator(estimator: str) -> None:
@@ -123,6 +147,7 @@ def pi_from_depths(track: Track, estimator: str = "harmonic",
         depth = lambda i: track.depths[i]  # noqa: E731
     d, _ = steps(track.c2w)
     pis = np.empty(len(d))
+    cover = np.empty(len(d))  # fraction of each step's depth map that sees geometry
     for t in range(1, len(track)):
         Z = np.asarray(depth(t - 1), float)
         if Z.ndim != 2:
@@ -132,7 +157,9 @@ def pi_from_depths(track: Track, estimator: str = "harmonic",
         K = scale_intrinsics(track.K[t - 1], track.width, track.height, w, h)
         xy = normalized_grid(K, w, h) if estimator in ("flow", "exact") else None
         pis[t - 1] = parallax(Z, d[t - 1], estimator, xy)
-    return ReferencePi(source, estimator, pis, np.linalg.norm(d, axis=1), track.times.copy(), list(track.names))
+        cover[t - 1] = coverage(Z)
+    return ReferencePi(source, estimator, pis, np.linalg.norm(d, axis=1), track.times.copy(), list(track.names),
+                       meta={"coverage": cover.tolist()})
 
 
 # ---------------------------------------------------------------------------
@@ -217,6 +244,7 @@ def iter_frames(source, names: Optional[Sequence[str]] = None, gray: bool = True
     if source.is_dir():
         first = None
         for p in _folder_files(source, names):
+            check_image_header(p)  # a declared 100000x100000 is refused by its size, never decoded
             img = cv2.imread(str(p), flag)
             if img is None:
                 raise ValueError(f"{p}: cannot read this image")
@@ -311,6 +339,13 @@ def rotation_homography(K_prev: np.ndarray, K_cur: np.ndarray, R_prev: np.ndarra
 def residual_parallax(flow: np.ndarray, H: np.ndarray, K: np.ndarray, border: float = DEFAULT_BORDER) -> float:
     """Mean magnitude of flow (h, w, 2; frame t-1 -> t, pixels) minus the flow of H,
     per axis over fx, fy of K, inside the image minus a border (fraction of the short side)."""
+    return residual_parallax_coverage(flow, H, K, border)[0]
+
+
+def residual_parallax_coverage(flow: np.ndarray, H: np.ndarray, K: np.ndarray,
+                               border: float = DEFAULT_BORDER) -> tuple[float, float]:
+    """(residual_parallax, coverage): coverage is the fraction of the frame's pixels the
+    mean is taken over (inside the border, matched inside the image)."""
     h, w = flow.shape[:2]
     xs = np.arange(w, dtype=np.float64) + 0.5
     ys = np.arange(h, dtype=np.float64) + 0.5
@@ -328,9 +363,10 @@ def residual_parallax(flow: np.ndarray, H: np.ndarray, K: np.ndarray, border: fl
     ex = xs[None, :] + flow[..., 0]
     ey = ys[:, None] + flow[..., 1]
     mask &= (ex >= 0) & (ex < w) & (ey >= 0) & (ey < h) & (qw > 0)
-    if not mask.any():
-        return float("nan")
-    return float(mag[mask].mean())
+    counted = int(mask.sum())
+    if not counted:
+        return float("nan"), 0.0
+    return float(mag[mask].mean()), counted / float(h * w)
 
 
 def dis_flow(prev: np.ndarray, cur: np.ndarray, preset: str = DEFAULT_PRESET, _cache={}) -> np.ndarray:
@@ -341,15 +377,23 @@ def dis_flow(prev: np.ndarray, cur: np.ndarray, preset: str = DEFAULT_PRESET, _c
         raise ValueError(f"unknown DIS preset {preset!r} (expected one of {', '.join(DIS_PRESETS)})")
     dis = _cache.get(preset)
     if dis is None:
-        dis = _cache[preset] = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        base, finest = DIS_PRESETS[preset]
+        dis = cv2.DISOpticalFlow_create(base)
+        if finest is not None:
+            dis.setFinestScale(finest)
+        _cache[preset] = dis
     return dis.calc(prev, cur, None)
 
 
 def pi_from_video(track: Track, video, offset: Optional[int] = None, preset: str = DEFAULT_PRESET,
-                  border: float = DEFAULT_BORDER, frames: Optional[Sequence] = None,
-                  flow_long_side: Optional[int] = FLOW_LONG_SIDE,
+                  frames: Optional[Sequence] = None, flow_long_side: Optional[int] = FLOW_LONG_SIDE,
                   progress: Optional[Callable[[int, int], None]] = None) -> ReferencePi:
-    """Gauge-free Pi of every step from the video (file or image folder) of the track.
+    """Gauge-free Pi of every step from the video (file or image folder) of the track:
+    DIS flow checked against the track (core.video_pi.read_step): pixels that contradict
+    the camera's own motion count with the motion of the static geometry around them,
+    pixels at infinity do not count. meta["pixels"] holds the per-step shares of the
+    frame (kept, filled, rejected, infinity) and meta["unchecked_steps"] the steps where
+    track and flow disagreed on most of the frame.
 
     The video is read as a stream: two frames in memory whatever its length.
     offset: None requires exactly one video frame per track frame; an integer k pairs
@@ -358,6 +402,8 @@ def pi_from_video(track: Track, video, offset: Optional[int] = None, preset: str
     flow_long_side: frames larger than this are downscaled before the flow (Pi is in
     focal-length units, so only K follows); None keeps full resolution.
     progress(done, total): called after each step."""
+    from .video_pi import read_step
+
     n = len(track)
     if offset is not None and offset < 0:
         raise ValueError(f"{video}: offset {offset} must be 0 or more")
@@ -371,6 +417,8 @@ def pi_from_video(track: Track, video, offset: Optional[int] = None, preset: str
     R = track.rotations
     d, _ = steps(track.c2w)
     pis = np.empty(n - 1)
+    cover = np.zeros(n - 1)  # fraction of each step's frame that Pi is averaged over
+    readings = [None] * (n - 1)
     seen = 0          # video frames read so far
     prev = K = None
     flow_size = None
@@ -393,9 +441,10 @@ def pi_from_video(track: Track, video, offset: Optional[int] = None, preset: str
                 raise ValueError(f"{video}: frame {seen - 1} is {img.shape[1]}x{img.shape[0]}, unlike the "
                                  "frames before it")
             if i > 0:
-                flow = dis_flow(prev, g, preset)
-                H = rotation_homography(K[i - 1], K[i], R[i - 1], R[i])
-                pis[i - 1] = residual_parallax(flow, H, K[i - 1], border)
+                reading = read_step(prev, g, dis_flow(prev, g, preset), K[i - 1], K[i], R[i - 1], R[i], d[i - 1])
+                pis[i - 1] = reading.pi
+                readings[i - 1] = reading
+                cover[i - 1] = reading.counted
                 if progress is not None:
                     progress(i, n - 1)
             prev = g
@@ -412,10 +461,13 @@ def pi_from_video(track: Track, video, offset: Optional[int] = None, preset: str
                          f"but the video has {seen}")
     if not np.isfinite(pis).all():
         t = int(np.argmax(~np.isfinite(pis))) + 1
-        raise ValueError(f"{video}: step {t} has no usable flow (everything leaves the image)")
+        raise ValueError(f"{video}: step {t} has no usable flow")
+    pixels = {k: [round(float(getattr(r, k)), 6) for r in readings]
+              for k in ("kept", "filled", "rejected", "infinity")}
     return ReferencePi("video", "flow", pis, np.linalg.norm(d, axis=1), track.times.copy(), list(track.names),
-                       meta={"video": str(video), "offset": offset, "preset": preset, "border": border,
-                             "flow_size": flow_size})
+                       meta={"video": str(video), "offset": offset, "preset": preset, "flow_size": flow_size,
+                             "pixels": pixels, "coverage": cover.tolist(),
+                             "unchecked_steps": [t + 1 for t, r in enumerate(readings) if not r.checked]})
 
 
 def _flow_frame(frame: np.ndarray, long_side: Optional[int]) -> np.ndarray:
@@ -474,8 +526,15 @@ def resample_reference(ref: ReferencePi, track: Track, new_times: np.ndarray, vi
         cum_pi = np.concatenate([[0.0], np.cumsum(ref.pi)])
         pi = np.diff(np.interp(new_times, times, cum_pi))
         d, _ = steps(new_track.c2w)
+        meta = {**{k: v for k, v in ref.meta.items() if k != "coverage"},  # per old step
+                "resampled_from": len(times)}
+        px = ref.pixel_shares()
+        if px is not None:  # each new step takes the shares of the old step its middle falls in
+            mid = 0.5 * (new_times[1:] + new_times[:-1])
+            at = np.clip(np.searchsorted(times, mid, side="right") - 1, 0, len(ref.pi) - 1)
+            meta["pixels"] = {k: [v[j] for j in at] for k, v in px.items()}
         out = ReferencePi("video", ref.estimator, pi, np.linalg.norm(d, axis=1), new_times,
-                          list(new_track.names), meta={**ref.meta, "resampled_from": len(times)})
+                          list(new_track.names), meta=meta)
         return out, new_track
     if ref.source == "points":
         return pi_from_points(new_track, ref.estimator), new_track

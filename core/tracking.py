@@ -320,12 +320,18 @@ def _frame_stream(video, images: Path):
     import cv2
 
     from .formats.readers import list_images
+    from .formats.validate import check_image_header
 
     video = Path(video)
     if video.is_dir():
         files = list_images(video)
         if not files:
             raise TrackingError(f"{video}: no images in this folder (expected the frames of one shot)")
+        for p in files:  # every header first: a declared 100000x100000 is refused by its size, never decoded
+            try:
+                check_image_header(p)
+            except ValueError as exc:
+                raise TrackingError(str(exc)) from None
 
         def folder_frames():
             size = None
@@ -713,24 +719,36 @@ def mutual_matches(Da: np.ndarray, Db: np.ndarray, ratio: float = 0.8) -> np.nda
 # the pipeline
 
 def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Optional[TrackOptions] = None,
-                progress: Progress = None, strict: bool = True) -> TrackingResult:
+                progress: Progress = None, strict: bool = True, fps=None, force: bool = False) -> TrackingResult:
     """Recover the camera track of `video` (file or image folder) into the folder `out`
-    (created; an earlier tracking output there is replaced, any other folder refused).
+    (created; an earlier tracking output there is replaced as far as its manifest.json
+    says ParaScale wrote it, the user's files there stay; any other folder is refused
+    unless force).
 
     intrinsics: Intrinsics (see intrinsics_from_args); None guesses the focal.
-    strict: refuse implausible tracks (TrackingError); False keeps them with warnings."""
-    from .formats.writers import atomic_folder
+    strict: refuse implausible tracks (TrackingError); False keeps them with warnings.
+    fps: the video's frame rate (a number or "30000/1001"; default the rate a video file
+    declares; an image folder without it is untimed). The clock goes to frame_times.json
+    beside the model (core.formats.frame_times), so the track keeps the video's time.
+    force: replace `out` whole even when ParaScale's manifest does not say it wrote it."""
+    from .clock import exact_rate
+    from .formats.frame_times import clock_of_video, write_frame_times
+    from .formats.writers import atomic_folder, check_replaceable_folder
 
     pycolmap = import_pycolmap()
     intrinsics = intrinsics or Intrinsics()
     options = options or TrackOptions()
+    if fps is not None:
+        exact_rate(fps)  # a rate that is no rate is refused before any work
     options.check()
     out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / REPORT_NAME).is_file())):
-        raise TrackingError(f"{out}: exists and is not an earlier tracking output; choose a new folder")
+    try:  # refused before any work: ParaScale's manifest must say it wrote what is there (or force)
+        check_replaceable_folder(out, None, force)
+    except ValueError as exc:
+        raise TrackingError(str(exc)) from None
     progress = progress or (lambda f, msg: None)
     t0 = time.perf_counter()
-    with atomic_folder(out) as work:
+    with atomic_folder(out, manifest={"kind": "parascale track", "video": str(video)}, force=force) as work:
         images = work / "images"
         images.mkdir()
         scratch = Path(tempfile.mkdtemp(prefix="colmap-", dir=work))
@@ -850,6 +868,9 @@ def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Op
                                 points=int(model_rec.num_points3D()), mapper=mapper, intrinsics=intrinsics.source,
                                 warnings=warnings, timings={k: round(v, 3) for k, v in timings.items()},
                                 checks=checks, keyframes=[names[f] for f in kf])
+        clock = clock_of_video(video, names, fps)  # frame i at i / rate: the video's own time
+        if clock is not None:
+            write_frame_times(work, clock)
         doc = {"video": str(video), "names": names, **result.report()}
         (work / REPORT_NAME).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
         _check_readable(work, len(names) if registered.all() else None)

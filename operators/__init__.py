@@ -26,9 +26,11 @@ def register():
         bpy.utils.register_class(cls)
     for menu, draw in _menus():
         menu.append(draw)
+    export_poses.register()
 
 
 def unregister():
+    export_poses.unregister()
     for menu, draw in _menus():
         menu.remove(draw)
     for cls in reversed(CLASSES):

@@ -5,7 +5,7 @@ cancel()) from a modal timer in the UI, with a progress bar and Esc to cancel, a
 it to the end in execute() when there is no window (headless, scripts)."""
 import bpy
 
-from ..parascale_blender import evaluate, pipeline
+from ..parascale_blender import pipeline
 
 ERRORS = (ValueError, OSError, RuntimeError)
 
@@ -143,31 +143,37 @@ class PARASCALE_OT_calibrate(_StepwiseJob, bpy.types.Operator):
 
 
 class PARASCALE_OT_evaluate(_StepwiseJob, bpy.types.Operator):
-    """Measure the Parallax Number the result camera realises, independently of the calibration,
-    and its PCE, TransErr and RotErr (from depth, or by rendering and optical flow)"""
+    """Measure the Parallax Number the result camera realises, independently of the calibration:
+    from depth (ray cast), and with Render and Measure also by optical flow on renders; PCE,
+    TransErr and RotErr, the two figures side by side"""
 
     bl_idname = "parascale.evaluate"
     bl_label = "Evaluate"
     bl_options = {"REGISTER", "UNDO"}  # keys the realised Pi curve on the result
-    _label = "evaluating frame"
+    _label = "evaluating step"
 
     @classmethod
     def poll(cls, context):
         return _has_result(cls, context, "Calibrate first: there is no result camera to evaluate")
 
     def _make_job(self, context):
-        scene = context.scene
-        settings = scene.parascale
-        reference = pipeline.reference_from_settings(scene) if not _problem_or_none(context) else None
-        if settings.eval_render:
-            return evaluate.closed_loop_for(scene, settings.result_camera, reference)
-        return pipeline.DepthEvaluation(scene, settings.result_camera, reference)
+        return pipeline.evaluation_from_settings(context.scene)
 
     def _done(self, context, out):
         pipeline.store_evaluation(context.scene, out)
-        for warning in out.get("warnings", []):
-            self.report({"WARNING"}, warning)
-        self.report({"INFO"}, f"PCE {out['pce']:.4f} (p90 {out['pce_p90']:.4f}), measured by {out['measured_by']}")
+        depth, render = out["depth"], out["render"]
+        text = f"by depth: PCE {depth['pce']:.4f} (p90 {depth['pce_p90']:.4f})"
+        if render is not None:
+            for warning in render.get("warnings", []):
+                self.report({"WARNING"}, warning)
+            if render["measurable"]:
+                text += f"; by render: PCE {render['pce']:.4f} (p90 {render['pce_p90']:.4f}), {render['summary']}"
+            else:
+                self.report({"WARNING"}, f"by render: {render['not_measurable']}")
+                text += "; by render: not measurable"
+            if render.get("preview"):
+                text += f"; preview {render['preview']['path']}"
+        self.report({"INFO"}, text)
         return {"FINISHED"}
 
 

@@ -1,10 +1,10 @@
 """File > Export > Camera Poses for Video Generators (ParaScale): a thin operator over
 parascale_blender.export.export_camera."""
 import bpy
-from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
-from ..parascale_blender import animation, export, pipeline
+from ..parascale_blender import compat, export, pipeline, presets
 
 FORMAT_ITEMS = (
     ("re10k", "RealEstate10K (.txt)", "CameraCtrl, VideoX-Fun Wan camera, AC3D, CamI2V"),
@@ -27,15 +27,9 @@ def _generator_items(_self, _context):
 
 
 def default_camera(context):
-    """The camera Export writes unless told otherwise: the ParaScale result, else the
-    active object if it is an animated camera, else the scene camera."""
-    scene = context.scene
-    settings = getattr(scene, "parascale", None)
-    candidates = [settings.result_camera if settings else None, context.active_object, scene.camera]
-    for obj in candidates:
-        if obj is not None and _camera_problem(obj, scene) is None:
-            return obj
-    return next((o for o in scene.objects if _camera_problem(o, scene) is None), None)
+    """The camera Export writes unless told otherwise (export.default_camera): the
+    ParaScale result, else the active object if it is an animated camera, else the scene camera."""
+    return export.default_camera(context.scene, context.active_object)
 
 
 def _camera(context, name):
@@ -43,13 +37,7 @@ def _camera(context, name):
 
 
 def _camera_problem(obj, scene):
-    if obj is None:
-        return "no animated camera in this scene: calibrate, or key a camera's motion"
-    if obj.type != "CAMERA":
-        return f"{obj.name!r} is not a camera"
-    if animation.animated_frame_range(obj, scene) is None:
-        return f"camera {obj.name!r} has no animation to export"
-    return None
+    return export.camera_problem(obj, scene)
 
 
 class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
@@ -58,11 +46,14 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
 
     bl_idname = "parascale.export_poses"
     bl_label = "Camera Poses for Video Generators (ParaScale)"
-    bl_options = {"REGISTER"}
+    bl_options = {"REGISTER", "PRESET"}  # PRESET: the generator presets in the file browser's sidebar
 
     filename_ext = ""
     check_extension = None
     filter_glob: StringProperty(default="*.txt;*.json", options={"HIDDEN"})
+    # ExportHelper's path, declared to take Blender's "//" (resolved against the .blend on export)
+    filepath: StringProperty(name="File Path", description="Where the export is written", maxlen=1024,
+                             subtype="FILE_PATH", options=compat.path_options("SKIP_SAVE"))
 
     format: EnumProperty(name="Format", items=FORMAT_ITEMS, default="parascale",
                          description="Pose file format of the video generator to drive")
@@ -74,8 +65,17 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
     generator: EnumProperty(name="Gauge", items=_generator_items,
                             description="Whose depth scale the translation is written in: a generator feels "
                                         "parallax, so the move is rescaled from this scene's depth to its")
-    speed: FloatProperty(name="Speed", default=1.0, min=1e-6, soft_max=10.0,
+    speed: FloatProperty(name="Speed", default=1.0, min=1e-6, max=1e6, soft_max=10.0,
                          description="Explicit multiplier on the translation, on top of the gauge (1 = as calibrated)")
+    force: BoolProperty(name="Replace Anyway", default=False,
+                        description="Replace what is at the output even where ParaScale's manifest does not say it "
+                                    "wrote it (the files there are deleted). Off: such an output is refused, and "
+                                    "the user's own files beside an earlier export are kept")
+    width: IntProperty(name="Width", default=0, min=0, max=65536,
+                       description="Width of the generated video in pixels: the camera's view is scaled to cover "
+                                   "Width x Height and cropped at the centre (0 and 0: the scene's render size)")
+    height: IntProperty(name="Height", default=0, min=0, max=65536,
+                        description="Height of the generated video in pixels (0 and 0: the scene's render size)")
     camera: StringProperty(name="Camera", default="",
                            description="Camera object (empty: the ParaScale result, else the active or scene camera)")
 
@@ -111,9 +111,13 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
         layout.prop(self, "speed")
         layout.prop_search(self, "camera", context.scene, "objects")
         layout.prop(self, "frame_count")
+        col = layout.column(align=True)
+        col.prop(self, "width", text="Size")
+        col.prop(self, "height", text=" ")
         row = layout.row(align=True)
         row.prop(self, "frame_start")
         row.prop(self, "frame_end")
+        layout.prop(self, "force")
 
     def execute(self, context):
         obj = _camera(context, self.camera)
@@ -122,22 +126,64 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
             self.report({"ERROR"}, problem)
             return {"CANCELLED"}
         frame_range = (self.frame_start, self.frame_end) if self.frame_end > self.frame_start else None
+        if bool(self.width) != bool(self.height):
+            self.report({"ERROR"}, f"Size {self.width}x{self.height}: give both Width and Height (0 and 0: the "
+                                   "scene's render size)")
+            return {"CANCELLED"}
+        size = (self.width, self.height) if self.width else None
         try:
             result = export.export_with_gauge(context.scene, obj, self.format,
                                               pipeline.absolute_path(self.filepath, "export"),
                                               frames=self.frame_count or None, frame_range=frame_range,
-                                              generator=self.generator, speed=self.speed)
+                                              generator=self.generator, speed=self.speed, size=size, ui="blender",
+                                              force=self.force)
         except (ValueError, OSError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        pipeline.store_export(context.scene, result)
+        pipeline.store_export(context.scene, result, obj)
         for warning in result.warnings:
             self.report({"WARNING"}, warning)
         self.report({"INFO"}, "Wrote " + ", ".join(result.paths))
         return {"FINISHED"}
 
 
-CLASSES = (PARASCALE_OT_export_poses,)
+class PARASCALE_OT_check_range(bpy.types.Operator):
+    """Where the move sits in the panel's Generator's training range at its Speed (one Z pass
+    of the start frame; the panel then follows Generator and Speed without rendering)"""
+
+    bl_idname = "parascale.check_range"
+    bl_label = "Check Range"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        if getattr(context.scene, "parascale", None) is None or default_camera(context) is None:
+            cls.poll_message_set("no animated camera in this scene: calibrate, or key a camera's motion")
+            return False
+        return True
+
+    def execute(self, context):
+        settings = context.scene.parascale
+        out = pipeline.refresh_range(context.scene, default_camera(context), render=True)
+        if out is None:
+            self.report({"ERROR"}, settings.range_text)
+            return {"CANCELLED"}
+        for warning in out["warnings"]:
+            self.report({"WARNING"}, warning)
+        self.report({"INFO"}, settings.range_text)
+        return {"FINISHED"}
+
+
+CLASSES = (PARASCALE_OT_export_poses, PARASCALE_OT_check_range)
+
+
+def register():
+    """The generator presets (operators/presets/...) listed in the Export dialog's preset menu."""
+    compat.register_preset_path(str(presets.PRESET_ROOT))
+
+
+def unregister():
+    compat.unregister_preset_path(str(presets.PRESET_ROOT))
 
 
 def menu_export(self, context):

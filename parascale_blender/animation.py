@@ -11,10 +11,17 @@ import bpy
 import numpy as np
 
 from ..core.cameras import BlenderCamera, blender_from_intrinsics, blender_to_cv, cv_to_blender, intrinsics_from_blender
+from ..core.clock import scene_rate
 from ..core.rotations import continuous_quats, quat_from_matrix
 from . import compat
 
 CONSTANT, LINEAR = 0, 1  # enum indices of 'LINEAR' in Keyframe.interpolation (CONSTANT, LINEAR, BEZIER, ...)
+
+
+def scene_fps(scene) -> float:
+    """The scene's frame rate as it is meant (core.clock.scene_rate): 30 / 1.001 is
+    30000/1001 exactly, though Blender stores fps_base as float32."""
+    return float(scene_rate(scene.render.fps, scene.render.fps_base))
 
 
 def camera_params(obj, scene) -> BlenderCamera:
@@ -66,23 +73,264 @@ def check_unit_scale(obj, frame=None, matrix=None) -> None:
 
 
 def evaluated_poses(obj, scene, frames: Iterable[int]) -> np.ndarray:
-    """c2w (N, 4, 4), OpenCV axes, of an object at the given frames, read from the
-    evaluated depsgraph (parents, constraints, drivers, NLA; also for a scene linked
-    from another file when called under a context override for it). The scene's
-    current frame is restored."""
+    """c2w (N, 4, 4), OpenCV axes, of an object at the given frames.
+
+    An object moved by its own action alone (no parent, constraint, driver or NLA) is
+    read in one pass over its F-curves' keys (keyed_poses): linear in the number of
+    frames, whatever the number of keys. Anything else is read from the evaluated
+    depsgraph frame by frame (parents, constraints, drivers, NLA; also for a scene
+    linked from another file when called under a context override for it); the scene's
+    current frame is then restored. Both give the same matrices."""
     frames = list(frames)
+    fast = keyed_poses(obj, frames, scene)
+    if fast is not None:
+        return fast
+    return baked_poses(obj, scene, frames)
+
+
+def baked_poses(obj, scene, frames: Sequence[float], depsgraph_fn=None) -> np.ndarray:
+    """evaluated_poses through the depsgraph: scene.frame_set per frame (every kind of
+    animation; costs what evaluating the whole scene costs, per frame)."""
+    depsgraph_fn = depsgraph_fn or bpy.context.evaluated_depsgraph_get
     current = (scene.frame_current, scene.frame_subframe)
     out = np.empty((len(frames), 4, 4))
     try:
         for i, f in enumerate(frames):
             whole = int(np.floor(f))
             scene.frame_set(whole, subframe=float(f - whole))
-            matrix = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).matrix_world
+            matrix = obj.evaluated_get(depsgraph_fn()).matrix_world
             check_unit_scale(obj, f, matrix)
             out[i] = matrix_to_numpy(matrix)
     finally:
         scene.frame_set(current[0], subframe=current[1])
     return blender_to_cv(out)
+
+
+# ---------------------------------------------------------------------------
+# Poses and values from F-curves in bulk (issue 23: long tracks in linear time)
+
+_TRANSFORM_PATHS = ("location", "rotation_euler", "rotation_quaternion", "rotation_axis_angle", "scale",
+                    "delta_location", "delta_rotation_euler", "delta_rotation_quaternion", "delta_scale")
+_BINARYSEARCH_THRESH = np.float32(0.0001)  # Blender's fcurve_eval_keyframes_interpolate
+_KEY_EPS = np.float32(1e-8)
+
+
+def _own_action_curves(holder, paths=None) -> Optional[list]:
+    """The F-curves of an ID's own action when that action alone animates it (no
+    drivers, NLA, tweak mode, partial influence or blending, cyclic action; no muted
+    curve or group), else None. An ID without animation has no curves ([])."""
+    ad = getattr(holder, "animation_data", None)
+    if ad is None:
+        return []
+    if len(ad.drivers) or len(ad.nla_tracks) or ad.use_tweak_mode:
+        return None
+    if ad.action is None:
+        return []
+    if ad.action_influence != 1.0 or ad.action_blend_type != "REPLACE" or ad.action.use_cyclic:
+        return None
+    from bpy_extras.anim_utils import action_get_channelbag_for_slot
+
+    bag = action_get_channelbag_for_slot(ad.action, ad.action_slot)
+    if bag is None:
+        return []
+    curves = [fc for fc in bag.fcurves if paths is None or fc.data_path in paths]
+    for fc in curves:
+        if fc.mute or (fc.group is not None and fc.group.mute) or not fc.is_valid:
+            return None
+    return curves
+
+
+def _time_remapped(scene) -> bool:
+    """Time stretching (Frame Map Old/New) changes the time animation is evaluated at."""
+    return scene is not None and scene.render.frame_map_old != scene.render.frame_map_new
+
+
+def scene_times(frames) -> np.ndarray:
+    """The single-precision time Blender evaluates animation at for scene.frame_set(whole,
+    subframe=f - whole): float(whole) + float(subframe), summed in single precision."""
+    f = np.asarray(frames, float).reshape(-1)
+    whole = np.floor(f)
+    return whole.astype(np.float32) + (f - whole).astype(np.float32)
+
+
+def fcurve_values(fc, frames) -> np.ndarray:
+    """fc.evaluate(f) for every f in frames, in one pass over the keys.
+
+    Samples on a key, between constant or linear keys, or before/after the keys with
+    constant extrapolation are computed from the key arrays as Blender computes them (in
+    single precision, with its binary search's threshold), so the values are the same;
+    any other sample (Bezier and easing segments, linear extrapolation, curves with
+    modifiers or baked samples) is asked of fc.evaluate, which costs log(keys) each."""
+    t = scene_times(frames)
+    out = np.empty(len(t), float)
+    n = len(fc.keyframe_points)
+    if n == 0 or len(fc.modifiers):
+        return np.array([fc.evaluate(float(f)) for f in t], float)
+    co = np.empty(2 * n, np.float32)
+    fc.keyframe_points.foreach_get("co", co)
+    x, y = co[0::2], co[1::2]
+    ipo = np.empty(n, np.int32)
+    fc.keyframe_points.foreach_get("interpolation", ipo)
+    done = np.zeros(len(t), bool)
+    constant_ends = fc.extrapolation == "CONSTANT"
+    # before and after the keys (fcurve_eval_keyframes_extrapolate)
+    first, last = t <= x[0], t >= x[-1]
+    for mask, k in ((first, 0), (last & ~first, n - 1)):
+        if constant_ends or ipo[k] == CONSTANT or n == 1:
+            out[mask] = y[k]
+            done |= mask
+    inner = ~(first | last)
+    if inner.any():
+        ti = t[inner]
+        # Blender's binary search (BKE_fcurve_bezt_binarysearch_index_ex), all samples at once
+        start = np.zeros(len(ti), np.int64)
+        end = np.full(len(ti), n - 1, np.int64)
+        exact = np.zeros(len(ti), bool)
+        found = np.zeros(len(ti), np.int64)
+        for j, val in ((0, x[0]), (n - 1, x[-1])):
+            hit = ~exact & (np.abs(ti - val) <= _BINARYSEARCH_THRESH)
+            found[hit], exact[hit] = j, True
+        active = ~exact
+        while active.any():
+            mid = start + (end - start) // 2
+            midfra = x[np.minimum(mid, n - 1)]
+            hit = active & (np.abs(ti - midfra) <= _BINARYSEARCH_THRESH)
+            found[hit], exact[hit] = mid[hit], True
+            go_right = active & ~hit & (ti > midfra)
+            go_left = active & ~hit & (ti < midfra)
+            start = np.where(go_right, mid + 1, start)
+            end = np.where(go_left, mid - 1, end)
+            active = active & ~hit & (start <= end) & (go_right | go_left)
+        a = np.where(exact, found, start)
+        a = np.clip(a, 0, n - 1)
+        prev = np.maximum(a - 1, 0)
+        value = np.full(len(ti), np.nan)
+        ok = np.zeros(len(ti), bool)
+        on_key = exact | (np.abs(x[a] - ti) < _KEY_EPS)
+        value[on_key] = y[a[on_key]]
+        ok |= on_key
+        begin, change = y[prev], y[a] - y[prev]
+        duration, elapsed = x[a] - x[prev], ti - x[prev]
+        const = ~ok & ((ipo[prev] == CONSTANT) | (duration == 0))
+        value[const] = y[prev][const]
+        ok |= const
+        lin = ~ok & (ipo[prev] == LINEAR)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ease = change * elapsed / duration + begin  # BLI_easing_linear_ease, single precision
+        value[lin] = ease[lin]
+        ok |= lin
+        idx = np.flatnonzero(inner)
+        out[idx[ok]] = value[ok]
+        done[idx[ok]] = True
+    for i in np.flatnonzero(~done):
+        out[i] = fc.evaluate(float(t[i]))
+    return out
+
+
+def keyed_poses(obj, frames: Sequence[float], scene=None) -> Optional[np.ndarray]:
+    """c2w (N, 4, 4), OpenCV axes, of an object its own action alone moves (no parent,
+    constraint, driver or NLA), from its F-curves in one pass; None when anything else
+    takes part (then the depsgraph must be asked: baked_poses).
+
+    The curves' values come from fcurve_values; the matrix from Blender's own
+    loc/rot/scale composition (Object.matrix_basis of a temporary empty carrying the
+    object's rotation mode and delta transforms), so it equals the evaluated matrix_world."""
+    if obj.parent is not None or len(obj.constraints) or _time_remapped(scene):
+        return None
+    curves = _own_action_curves(obj, _TRANSFORM_PATHS)
+    if curves is None:
+        return None
+    frames = np.asarray(list(frames), float)
+    n = len(frames)
+    channels = {}
+    for fc in curves:
+        channels.setdefault(fc.data_path, {})[fc.array_index] = fcurve_values(fc, frames)
+    proxy = bpy.data.objects.new("ParaScale.pose", None)
+    try:
+        proxy.rotation_mode = obj.rotation_mode
+        for path in _TRANSFORM_PATHS:
+            setattr(proxy, path, getattr(obj, path))
+        # per property: (name, static values, {index: per-frame values})
+        animated = []
+        for path, by_index in channels.items():
+            base = np.array(getattr(obj, path), float)
+            values = np.repeat(base[None], n, axis=0)
+            for i, v in by_index.items():
+                if i < len(base):
+                    values[:, i] = v
+            animated.append((path, values.tolist()))
+        out = np.empty((n, 4, 4))
+        for k in range(n):
+            for path, values in animated:
+                setattr(proxy, path, values[k])
+            out[k] = proxy.matrix_basis
+    finally:
+        bpy.data.objects.remove(proxy)
+    scale = np.linalg.norm(out[:, :3, :3], axis=1)
+    bad = np.flatnonzero(np.abs(scale - 1.0).max(axis=1) > 1e-4)
+    if bad.size:
+        f = frames[bad[0]]
+        raise ValueError(f"camera {obj.name!r} has world scale {np.round(scale[bad[0]], 4).tolist()} at frame "
+                         f"{int(f) if float(f).is_integer() else f}; expected 1 (apply the scale, or scale its "
+                         "parent back to 1)")
+    return blender_to_cv(out)
+
+
+# Camera data settings that change K, and the BlenderCamera field each one sets.
+_INTRINSIC_PATHS = {"lens": "lens", "sensor_width": "sensor_width", "sensor_height": "sensor_height",
+                    "shift_x": "shift_x", "shift_y": "shift_y"}
+_INTRINSIC_OTHER = {"angle", "angle_x", "angle_y", "sensor_fit", "type", "lens_unit", "ortho_scale"}
+
+
+def camera_intrinsics_at(obj, scene, frames: Sequence[float]) -> tuple[np.ndarray, int, int]:
+    """Per-frame pixel K (N, 3, 3), W, H of a camera object as the scene renders it.
+
+    A camera whose data is still, or animated by its own action alone on lens, sensor or
+    shift, is read from its F-curves in one pass (fcurve_values); anything else (drivers,
+    NLA, an animated scene) frame by frame through scene.frame_set. The same values."""
+    frames = list(frames)
+    fields = _intrinsic_curves(obj.data, scene)
+    if fields is not None:
+        base = camera_params(obj, scene)
+        if not fields:
+            K, W, H = intrinsics_from_blender(base)
+            return np.repeat(K[None], len(frames), axis=0), W, H
+        values = {name: fcurve_values(fc, frames) for name, fc in fields.items()}
+        Ks = []
+        for k in range(len(frames)):
+            for name, v in values.items():
+                setattr(base, name, float(v[k]))
+            K, W, H = intrinsics_from_blender(base)
+            Ks.append(K)
+        return np.array(Ks), W, H
+    current = (scene.frame_current, scene.frame_subframe)
+    Ks = []
+    try:
+        for f in frames:
+            whole = int(np.floor(f))
+            scene.frame_set(whole, subframe=float(f - whole))
+            K, W, H = camera_intrinsics(obj, scene)
+            Ks.append(K)
+    finally:
+        scene.frame_set(current[0], subframe=current[1])
+    return np.array(Ks), W, H
+
+
+def _intrinsic_curves(data, scene) -> Optional[dict]:
+    """{BlenderCamera field: F-curve} of a camera's data when its own action alone
+    animates it (and the scene's render settings are not animated), else None."""
+    if getattr(scene, "animation_data", None) is not None or _time_remapped(scene):
+        return None
+    curves = _own_action_curves(data)
+    if curves is None:
+        return None
+    fields = {}
+    for fc in curves:
+        if fc.data_path in _INTRINSIC_OTHER:
+            return None
+        if fc.data_path in _INTRINSIC_PATHS:
+            fields[_INTRINSIC_PATHS[fc.data_path]] = fc
+    return fields
 
 
 def _own_frame_range(holder) -> Optional[tuple[float, float]]:

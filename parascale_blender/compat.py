@@ -14,6 +14,11 @@ What differs between the supported versions:
   and channelbag by hand, and F-curves with find/new.
 - EEVEE's engine id is `BLENDER_EEVEE_NEXT` in 4.5 and `BLENDER_EEVEE` in 5.x.
 - New materials have a node tree in 5.x; in 4.5 only after `use_nodes = True`.
+- Cycles denoising: OpenImageDenoise may be missing from a build or CPU; `denoising_quality`
+  is set only where the property exists.
+- Path properties declare `PATH_SUPPORTS_BLEND_RELATIVE` where the option exists (Blender
+  warns about "//" paths in properties without it); add-on preset folders are registered
+  with `bpy.utils.register_preset_path` where it exists.
 """
 from __future__ import annotations
 
@@ -33,6 +38,17 @@ class _EmbeddedDepthOutput:
         self.tree, self.nodes, self.muted, self.created = tree, nodes, muted, created
 
 
+def _render_layers_node(tree, scene):
+    """A Render Layers node reading `scene`, created with `scene` as the context scene: a new
+    node takes a user of the context scene (the user's), and setting its scene afterwards
+    did not give it back (scenes[0].users went 1 -> 2 after a depth render)."""
+    with bpy.context.temp_override(scene=scene):
+        layers = tree.nodes.new("CompositorNodeRLayers")
+    if layers.scene != scene:
+        layers.scene = scene
+    return layers
+
+
 def add_depth_output(scene, view_layer, directory: str, file_name: str):
     """Make the scene's compositor write the view layer's Z pass, and nothing else, as
     one 32-bit float EXR per render in `directory`, its name starting with file_name
@@ -41,8 +57,7 @@ def add_depth_output(scene, view_layer, directory: str, file_name: str):
     readout that works (the Viewer image never exists in background)."""
     if HAS_COMPOSITING_NODE_GROUP:
         group = bpy.data.node_groups.new("ParaScale.depth", "CompositorNodeTree")
-        layers = group.nodes.new("CompositorNodeRLayers")
-        layers.scene = scene
+        layers = _render_layers_node(group, scene)
         layers.layer = view_layer.name
         out = group.nodes.new("CompositorNodeOutputFile")
         out.directory = directory
@@ -62,8 +77,7 @@ def add_depth_output(scene, view_layer, directory: str, file_name: str):
     muted = {node.name: node.mute for node in tree.nodes}
     for node in tree.nodes:
         node.mute = True
-    layers = tree.nodes.new("CompositorNodeRLayers")
-    layers.scene = scene
+    layers = _render_layers_node(tree, scene)
     layers.layer = view_layer.name
     out = tree.nodes.new("CompositorNodeOutputFile")
     out.base_path = directory
@@ -148,3 +162,56 @@ def material_node_tree(material):
     if material.node_tree is None:
         material.use_nodes = True
     return material.node_tree
+
+
+# -- denoising ------------------------------------------------------------------
+
+def set_denoiser(scene) -> bool:
+    """OpenImageDenoise on a Cycles scene at its fast settings (the measurement renders
+    need the noise gone, not a pretty picture: docs/metrics.md measured HIGH at about 5x
+    the render's own time for the same flow). False, with denoising left off, where this
+    build or CPU has no OpenImageDenoise. `denoising_quality` is set where it exists."""
+    cycles = scene.cycles
+    try:
+        cycles.denoiser = "OPENIMAGEDENOISE"
+    except (TypeError, ValueError):
+        cycles.use_denoising = False
+        return False
+    cycles.use_denoising = True
+    cycles.denoising_input_passes = "RGB_ALBEDO_NORMAL"
+    cycles.denoising_prefilter = "FAST"
+    if hasattr(cycles, "denoising_quality"):
+        cycles.denoising_quality = "FAST"
+    return True
+
+
+# -- path properties and presets -------------------------------------------------
+
+# Newer Blenders warn ('does not support blend relative "//" prefix') when a "//" path is put
+# into a path property that does not declare it; ParaScale resolves "//" itself (bpy.path.abspath).
+# The option comes with the RNA flag that reports it (bpy.props only checks options when a
+# class registers, so the flag is what can be asked beforehand).
+PATH_OPTION = ("PATH_SUPPORTS_BLEND_RELATIVE"
+               if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else None)
+
+
+def path_options(*options: str) -> set:
+    """Property options for a file or folder path that ParaScale resolves against the .blend
+    (Blender's // prefix): the given options plus the relative-path flag where it exists."""
+    return set(options) | ({PATH_OPTION} if PATH_OPTION else set())
+
+
+def register_preset_path(folder: str) -> bool:
+    """Make Blender list the presets under folder/presets/ (operator presets of a packaged
+    extension); False where this Blender cannot (its presets then live in the user's folder)."""
+    register = getattr(bpy.utils, "register_preset_path", None)
+    if register is None:
+        return False
+    register(folder)
+    return True
+
+
+def unregister_preset_path(folder: str) -> None:
+    unregister = getattr(bpy.utils, "unregister_preset_path", None)
+    if unregister is not None:
+        unregister(folder)

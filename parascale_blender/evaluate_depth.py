@@ -51,6 +51,7 @@ class DepthEvaluation:
         self.K, self.W, self.H = animation.camera_intrinsics(result_obj, scene)
         self.d, _ = steps(self.c2w)
         self.realised = np.zeros(len(self.d))
+        self.coverage = np.zeros(len(self.d))  # share of the grid that sees geometry, frame t-1 of each step
         self.steps_done = 0
         self._caster = RayCaster(scene)
 
@@ -64,6 +65,7 @@ class DepthEvaluation:
         t = self.steps_done
         Z, Kg, _ = self._caster.depth(self.c2w[t], self.K, self.W, self.H, self.grid)
         Z = np.where(Z < self.obj.data.clip_start, np.inf, Z)
+        self.coverage[t] = float(np.isfinite(Z).mean())
         if self.estimator == "exact":
             self.realised[t] = realised_parallax(Z, Kg, self.c2w[t], self.c2w[t + 1], "covered")
         else:
@@ -79,14 +81,20 @@ class DepthEvaluation:
             self.step()
         self.cancel()
         how = "reprojection of" if self.estimator == "exact" else f"{self.estimator} on"
+        exact = self.estimator == "exact"
         out = {"camera": self.obj.name, "frames": self.frames.tolist(), "estimator": self.estimator,
                "measured_by": f"depth: {how} ray cast {self.grid[0]}x{self.grid[1]}",
-               "pi_ref": self.pi_ref.tolist(), "pi_realised": self.realised.tolist()}
+               "pi_ref": self.pi_ref.tolist(), "pi_realised": self.realised.tolist(),
+               "coverage": self.coverage.tolist(),
+               # what it measures and how much of the frame it used, in one line (the panel's)
+               "summary": (f"geometry by ray cast, {'covered pixels' if exact else 'whole frame'}: "
+                           f"{100 * float(np.median(self.coverage)):.0f}% of the frame sees geometry"
+                           if self.n_steps else "")}
         score = pce(self.realised, self.pi_ref)
         out.update(pce=score["mean"], pce_p90=score["p90"])
         if self.reference is not None:
-            fps = self.scene.render.fps / self.scene.render.fps_base
-            ref = self.reference.at_fps(fps).on_times((self.frames - self.frames[0]) / fps)
+            fps = animation.scene_fps(self.scene)
+            ref = self.reference.at_fps(fps).on_clock(fps).on_times((self.frames - self.frames[0]) / fps)
             out.update(trajectory_errors(self.c2w, ref.c2w))
         return out
 

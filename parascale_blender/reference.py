@@ -14,6 +14,7 @@ recovered tracks as a new reference camera with its Parallax Number as a curve.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -21,12 +22,15 @@ import bpy
 import numpy as np
 
 from ..core.cameras import Track, blender_to_cv
+from ..core.clock import SNAP, blender_rate, frames_of_times, track_rate
 from ..core.formats.readers import list_images, read_track
 from ..core.reference import ReferencePi, measure_reference, pi_from_video, video_size
-from .animation import (apply_intrinsics, camera_intrinsics, matrix_to_numpy, write_camera_animation,
-                        write_stepped_curve)
+from ..core.parallax import default_estimator_for
+from .animation import (apply_intrinsics, camera_intrinsics, matrix_to_numpy, scene_fps,
+                        write_camera_animation, write_stepped_curve)
 
 PI_PROPERTY = "pi_ref"
+COUNTED_PROPERTY = "pi_counted"  # motion.COUNTED_PROPERTY
 
 
 # ---------------------------------------------------------------------------
@@ -46,14 +50,15 @@ def remove_new_ids(before: set) -> None:
         bpy.data.libraries.remove(lib)
 
 
-def scene_fps(scene) -> float:
-    return scene.render.fps / scene.render.fps_base
-
-
 # ---------------------------------------------------------------------------
 # camera animation -> Track
 
 def _evaluated_c2w(obj, scene, frames, depsgraph_fn) -> np.ndarray:
+    from .animation import keyed_poses
+
+    fast = keyed_poses(obj, frames, scene)  # its own action alone: one pass over its F-curves
+    if fast is not None:
+        return fast
     out = np.empty((len(frames), 4, 4))
     current = (scene.frame_current, scene.frame_subframe)
     try:
@@ -171,6 +176,13 @@ def track_from_movieclip(clip, tracking_object: Optional[str] = None) -> Track:
                  meta={"timed": True, "fps": fps, "frames": frames.tolist()})
 
 
+def clip_rate(clip, scene) -> float:
+    """The frame rate of a Movie Clip: a movie's own (its file's), an image sequence's the
+    scene's (Blender plays one image per scene frame)."""
+    fps = float(getattr(clip, "fps", 0.0) or 0.0)
+    return fps if clip.source == "MOVIE" and fps > 0 else scene_fps(scene)
+
+
 # ---------------------------------------------------------------------------
 # import
 
@@ -182,43 +194,46 @@ class ImportResult:
     frames: np.ndarray
     warnings: list = field(default_factory=list)
 
+    @property
+    def clock(self) -> str:
+        """How the keys are timed, in words (for the operators' reports)."""
+        meta = self.track.meta
+        if not meta.get("timed", False):
+            return "untimed: one frame per scene frame"
+        rate = track_fps(self.track)
+        span = f"{self.frames[-1] - self.frames[0]:g} scene frames"
+        return f"keyed on the track's clock, {float(rate):.6g} fps over {span}" if rate else f"keyed over {span}"
 
-def track_fps(track: Track) -> Optional[float]:
-    """The mean frame rate of a timed track, or None: at that rate its first and last
-    frames fall on whole scene frames, and frames between at their true times (within
-    half a frame of a whole one when the timestamps jitter)."""
-    if not track.meta.get("timed", False) or len(track) < 2:
-        return None
-    duration = float(track.times[-1] - track.times[0])
-    return (len(track) - 1) / duration if duration > 0 else None
+
+def track_fps(track: Track) -> Optional[Fraction]:
+    """The frame rate of a timed track, exact, or None when untimed (core.clock.track_rate)."""
+    return track_rate(track)
 
 
-def scene_frames(track: Track, scene, fps: Optional[float] = None) -> np.ndarray:
+def scene_frames(track: Track, scene, fps=None) -> np.ndarray:
     """Scene frames of the track's frames: untimed tracks one frame per image from
     scene.frame_start; timed ones at their times on the scene's frame rate (`fps`, default
-    the scene's), so keys may fall on sub-frames. Frames within 1e-4 of whole numbers
-    are snapped to them."""
+    the scene's), so keys may fall on sub-frames. Frames within 1e-3 of a whole frame are
+    on it (core.clock.frames_of_times: no frame is lost to rounded timestamps)."""
     if not track.meta.get("timed", False):
         return scene.frame_start + np.arange(len(track), dtype=float)
-    frames = scene.frame_start + (track.times - track.times[0]) * (fps or scene_fps(scene))
-    whole = np.round(frames)
-    return np.where(np.abs(frames - whole) < 1e-4, whole, frames)
+    return frames_of_times(track.times, float(fps or scene_fps(scene)), start=scene.frame_start)
 
 
-def set_scene_to_track(scene, track: Track, frames: np.ndarray, fps: Optional[float]) -> None:
-    """Like Blender's Setup Tracking Scene: the scene's frame rate to the track's mean
-    rate (one scene frame per track frame) and its frame range to the keys (the
-    resolution follows with apply_intrinsics)."""
+def set_scene_to_track(scene, track: Track, frames: np.ndarray, fps) -> None:
+    """Like Blender's Setup Tracking Scene: the scene's frame rate to the track's rate
+    exactly (29.97 as 30 / 1.001, Blender's own preset; core.clock.blender_rate), one
+    scene frame per track frame, and its frame range to the keys (the resolution follows
+    with apply_intrinsics)."""
     if fps is not None:
-        whole = max(1, int(round(fps)))
-        scene.render.fps, scene.render.fps_base = whole, whole / fps
-    scene.frame_end = int(np.ceil(frames[-1] - 1e-6))
+        scene.render.fps, scene.render.fps_base = blender_rate(fps)
+    scene.frame_end = int(np.ceil(frames[-1] - SNAP))
 
 
 def import_reference(context, path, format: Optional[str] = None, video=None, estimator: Optional[str] = None,
                      apply_render_size: bool = False, size=None, name: Optional[str] = None,
                      offset: Optional[int] = None, background: bool = True, preset: str = "medium",
-                     images=None, set_scene: bool = False) -> ImportResult:
+                     images=None, set_scene: bool = False, progress=None) -> ImportResult:
     """Import a recovered track as a NEW reference camera in context.scene.
 
     Reads the track (read_track; `size` for normalised intrinsics, default the video's
@@ -228,6 +243,7 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
     property "pi_ref" (frame of step t = Pi of step t, first frame 0), records the
     source in custom properties, and optionally shows the video as background, in step
     with the keys. set_scene: set the scene to the track first (set_scene_to_track).
+    progress(done, total): per step of the Pi measurement from the video.
     On any error nothing it created remains and the scene is unchanged."""
     scene = context.scene
     path = Path(path)
@@ -242,7 +258,7 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
     if video is not None:
         if estimator not in (None, "flow"):
             raise ValueError(f"Pi from a video is measured as image motion (estimator flow), not {estimator!r}")
-        ref = pi_from_video(track, video, offset=offset, preset=preset)
+        ref = pi_from_video(track, video, offset=offset, preset=preset, progress=progress)
     elif track.points is not None or track.depths is not None:
         ref = measure_reference(track, estimator=estimator)
     else:
@@ -258,6 +274,9 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
         obj = bpy.data.objects.new(label, cam_data)
         (context.collection or scene.collection).objects.link(obj)
         curves = {PI_PROPERTY: ref.per_frame()} if ref is not None else None
+        counted = ref.counted() if ref is not None else None
+        if counted is not None:  # a video reading: the share of its pixels that counted, per step
+            curves[COUNTED_PROPERTY] = np.concatenate([counted[:1], counted])
         K0 = track.K[0]
         fx = track.K[:, 0, 0]
         lens = None
@@ -265,18 +284,29 @@ def import_reference(context, path, format: Optional[str] = None, video=None, es
         if np.ptp(fx) > 1e-6 * fx.mean():
             lens = fx * cam_data.sensor_width / track.width  # HORIZONTAL fit, set by apply_intrinsics
         write_camera_animation(obj, track.c2w, frames, action_name=f"{label} track", curves=curves, lens=lens)
+        # The estimator stored is the one the target uses with this reference (exact for a
+        # video, whose Pi is image motion read by optical flow), the same the panel shows.
+        used = default_estimator_for(ref.source) if ref is not None and ref.source == "video" else (
+            ref.estimator if ref is not None else "")
+        if counted is not None:
+            obj.id_properties_ui(COUNTED_PROPERTY).update(
+                min=0.0, max=1.0, description="share of the video's pixels whose motion counted in pi_ref "
+                                              "(static geometry; movers filled from around them, sky left out)")
         if ref is not None:
+            read = "image motion by optical flow" if ref.source == "video" else ref.estimator
             obj.id_properties_ui(PI_PROPERTY).update(
-                min=0.0, soft_min=0.0, description=f"reference Parallax Number per step ({ref.source}, "
-                                                   f"{ref.estimator}); frame of step t holds Pi of t-1 -> t")
+                min=0.0, soft_min=0.0, description=f"reference Parallax Number per step ({ref.source}, {read}; "
+                                                   f"the target reads it with {used}); frame of step t holds "
+                                                   "Pi of t-1 -> t")
         obj["parascale_reference"] = True
         obj["parascale_source_path"] = str(path)
         obj["parascale_format"] = str(fmt)
         obj["parascale_pi_source"] = ref.source if ref is not None else "none"
-        obj["parascale_estimator"] = ref.estimator if ref is not None else ""
+        obj["parascale_estimator"] = used
         obj["parascale_width"], obj["parascale_height"] = int(track.width), int(track.height)
         if video is not None:
             obj["parascale_video"] = str(video)
+            obj["parascale_video_offset"] = int(offset or 0)
             if background:
                 _add_background(cam_data, video, frames, int(offset or 0))
         # The scene last: nothing can fail after it is changed.

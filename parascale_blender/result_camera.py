@@ -22,8 +22,9 @@ def check_result_name(target, name=None) -> None:
     name = result_name(target, name)
     old = bpy.data.objects.get(name)
     if old is not None and not (old.get(RESULT_TAG) and old.type == "CAMERA"):
-        raise TransferError(f"an object named {name!r} exists and is not a ParaScale result; rename it "
-                            "or choose another result name")
+        raise TransferError(f"an object named {name!r} exists and is not a ParaScale result; rename that "
+                            "object, or give the result another name (Result Name in the ParaScale panel, "
+                            "--result-name for parascale transfer)")
 
 
 def _own_camera_data(target, name, lens):

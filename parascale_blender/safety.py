@@ -9,6 +9,12 @@
 - collision_limit: a callback for the calibration that stops a step short of the first
   surface on its segment.
 
+check_path asks Blender only where geometry can be: the world boxes of everything the
+depsgraph holds (GeometryBounds), and for a mesh whose box is near, its nearest surface
+point (Object.closest_point_on_mesh), rule out poses, steps and the start point that no
+ray could hit anything from. The grid of rays is cast only where they do not, so the
+warnings are the same as casting everywhere, at a fraction of the cost (issue 23).
+
 Ray casts see evaluated geometry (modifiers, instances); they do not see volumes.
 """
 from __future__ import annotations
@@ -22,9 +28,22 @@ from mathutils import Vector
 from ..core.calibrate import CalibrationWarning
 from ..core.parallax import normalized_grid, realised_parallax, scale_intrinsics
 
-# Directions probed to tell whether a point is inside a closed mesh.
-_INSIDE_PROBES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1],
-                           [0.577, 0.577, 0.577], [-0.577, -0.577, 0.577]])
+# Directions probed to tell whether a point is enclosed: 14 spread over the sphere
+# (a Fibonacci lattice, turned off the axes so no probe runs along a box's edges or faces).
+def _probe_directions(n: int = 14) -> np.ndarray:
+    i = np.arange(n) + 0.5
+    z = 1 - 2 * i / n
+    r = np.sqrt(1 - z * z)
+    phi = i * np.pi * (3 - np.sqrt(5)) + 0.3
+    d = np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+    a, b = 0.37, 0.23  # a fixed tilt
+    Rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    Ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    return d @ (Ry @ Rx).T
+
+
+_INSIDE_PROBES = _probe_directions()
+_MAX_CROSSINGS = 256  # per probe ray: enough for any real enclosure, bounded for a pathological mesh
 
 
 def _frames_text(frames: Sequence) -> str:
@@ -147,15 +166,197 @@ def covered_flow_pi(scene, folder, track, c2w, K, W, H, grid=(96, 54)):
     return out
 
 
-def inside_closed_mesh(caster: RayCaster, point: np.ndarray) -> bool:
-    """True when every probe direction from `point` hits a surface from behind (its
-    normal facing away): the point is enclosed by geometry."""
-    for direction in _INSIDE_PROBES:
-        u = direction / np.linalg.norm(direction)
-        hit, _, normal = caster.cast(point, u)
-        if not hit or float(normal @ u) <= 0:
-            return False
-    return True
+# Objects whose evaluated geometry a ray cast can hit (the rest have no surface).
+_SURFACE_FREE = {"CAMERA", "LIGHT", "EMPTY", "SPEAKER", "LIGHT_PROBE", "LATTICE", "ARMATURE"}
+
+
+class GeometryBounds:
+    """Where a ray cast of `depsgraph` can hit anything: the world-space box of every
+    evaluated object and instance with geometry (padded a little for rounding), and, for
+    a mesh object, its nearest surface point. Used to skip rays that cannot hit; every
+    answer is conservative (True/"maybe" when in doubt)."""
+
+    # Beyond this many objects and instances, reading their boxes would cost more than
+    # the rays it saves: every pose, step and start point is then a "maybe".
+    MAX_BOXES = 20_000
+
+    def __init__(self, depsgraph):
+        los, his, meshes = [], [], []
+        self.everywhere = False
+        for count, inst in enumerate(depsgraph.object_instances):
+            if count >= self.MAX_BOXES:
+                self.everywhere = True
+                break
+            ob = inst.object
+            if ob.type in _SURFACE_FREE:
+                continue
+            M = np.array([list(r) for r in inst.matrix_world], float)
+            box = np.array([list(c) for c in ob.bound_box], float) @ M[:3, :3].T + M[:3, 3]
+            lo, hi = box.min(0), box.max(0)
+            pad = 1e-6 * (1.0 + np.abs(box).max())
+            los.append(lo - pad)
+            his.append(hi + pad)
+            # A mesh object itself (not an instance): its nearest point answers "is any
+            # surface within r?" in one call. Others count as near whenever their box is.
+            original = ob.original if ob.type == "MESH" and not inst.is_instance else None
+            meshes.append((original, M))
+        self.lo = np.array(los).reshape(-1, 3)
+        self.hi = np.array(his).reshape(-1, 3)
+        self._meshes = meshes
+        self._depsgraph = depsgraph
+
+    def box_distance(self, points: np.ndarray) -> np.ndarray:
+        """(n, boxes) distance from each point to each box (0 inside)."""
+        p = np.asarray(points, float).reshape(-1, 1, 3)
+        gap = np.maximum(np.maximum(self.lo[None] - p, p - self.hi[None]), 0.0)
+        return np.linalg.norm(gap, axis=2)
+
+    def _surface_within(self, k: int, point: np.ndarray, radius: float) -> bool:
+        original, M = self._meshes[k]
+        if original is None:
+            return True
+        A = M[:3, :3]
+        smallest = float(np.linalg.svd(A, compute_uv=False).min())
+        if not smallest > 0:
+            return True
+        local = np.linalg.solve(A, np.asarray(point, float) - M[:3, 3])
+        # a sphere of radius r in the world fits in one of r / smallest in the object's space
+        found, *_ = original.closest_point_on_mesh(Vector(local.tolist()), distance=radius / smallest * (1 + 1e-6),
+                                                   depsgraph=self._depsgraph)
+        return bool(found)
+
+    def anything_within(self, points: np.ndarray, radius: float) -> np.ndarray:
+        """(n,) False where no surface lies within `radius` of the point (rays no longer
+        than radius from there hit nothing), True where one may."""
+        points = np.asarray(points, float).reshape(-1, 3)
+        if self.everywhere:
+            return np.ones(len(points), bool)
+        out = np.zeros(len(points), bool)
+        if not len(self.lo):
+            return out
+        near = self.box_distance(points) <= radius
+        for i in np.flatnonzero(near.any(axis=1)):
+            out[i] = any(self._surface_within(k, points[i], radius) for k in np.flatnonzero(near[i]))
+        return out
+
+    def segments_touch(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """(n,) False where the segment a[i] -> b[i] misses every box (slab test)."""
+        a, b = np.asarray(a, float).reshape(-1, 3), np.asarray(b, float).reshape(-1, 3)
+        if self.everywhere:
+            return np.ones(len(a), bool)
+        if not len(self.lo):
+            return np.zeros(len(a), bool)
+        d = (b - a)[:, None, :]
+        o = a[:, None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t1 = (self.lo[None] - o) / d
+            t2 = (self.hi[None] - o) / d
+        tmin, tmax = np.minimum(t1, t2), np.maximum(t1, t2)
+        # an axis the segment does not move along: inside the slab or not at all
+        flat = d == 0
+        inside = (o >= self.lo[None]) & (o <= self.hi[None])
+        tmin = np.where(flat, np.where(inside, -np.inf, np.inf), tmin)
+        tmax = np.where(flat, np.where(inside, np.inf, -np.inf), tmax)
+        enter, leave = tmin.max(axis=2), tmax.min(axis=2)
+        return ((enter <= leave) & (leave >= 0.0) & (enter <= 1.0)).any(axis=1)
+
+    def inside_any_box(self, point: np.ndarray) -> bool:
+        if self.everywhere:
+            return True
+        return bool(len(self.lo)) and bool((self.box_distance(point) <= 0).any())
+
+
+def crossings(caster: "RayCaster", point: np.ndarray, direction: np.ndarray) -> list:
+    """Every surface a ray from `point` crosses, in order: (object name, distance, faces
+    the ray). Each hit is stepped past by a distance relative to the scene's size there,
+    so the count holds at any scale."""
+    out = []
+    origin = np.asarray(point, float)
+    u = np.asarray(direction, float) / np.linalg.norm(direction)
+    start = origin.copy()
+    dg = caster.depsgraph
+    for _ in range(_MAX_CROSSINGS):
+        hit, location, normal, _index, obj, _matrix = caster.scene.ray_cast(
+            dg, Vector(start.tolist()), Vector(u.tolist()))
+        if not hit:
+            break
+        loc = np.array(location, float)
+        dist = float(np.linalg.norm(loc - origin))
+        name = obj.original.name if getattr(obj, "original", None) is not None else obj.name
+        out.append((name, dist, float(np.array(normal) @ u) < 0))
+        step = 1e-6 * max(dist, float(np.abs(loc).max()), 1e-9)
+        start = loc + u * step
+    return out
+
+
+def _closed_and_oriented(obj, depsgraph) -> tuple:
+    """(closed, consistently oriented) of an object's evaluated mesh as modelled: closed when
+    every edge is shared by exactly two faces, oriented when each edge is walked once in
+    each direction (no merging of coincident vertices: unwelded pieces are open)."""
+    if obj is None or obj.type != "MESH":
+        return False, False
+    evaluated = obj.evaluated_get(depsgraph)
+    mesh = evaluated.to_mesh()
+    try:
+        n_edges, n_loops = len(mesh.edges), len(mesh.loops)
+        if n_edges == 0 or n_loops == 0:
+            return False, False
+        edge_of_loop = np.empty(n_loops, np.int64)
+        mesh.loops.foreach_get("edge_index", edge_of_loop)
+        closed = bool((np.bincount(edge_of_loop, minlength=n_edges) == 2).all())
+        if not closed:
+            return False, False
+        vert = np.empty(n_loops, np.int64)
+        mesh.loops.foreach_get("vertex_index", vert)
+        starts = np.empty(len(mesh.polygons), np.int64)
+        totals = np.empty(len(mesh.polygons), np.int64)
+        mesh.polygons.foreach_get("loop_start", starts)
+        mesh.polygons.foreach_get("loop_total", totals)
+        nxt = np.arange(n_loops) + 1
+        ends = starts + totals
+        nxt[ends - 1] = starts  # the last loop of each face closes onto its first
+        directed = vert * (int(vert.max()) + 1) + vert[nxt]
+        oriented = len(np.unique(directed)) == n_loops
+        return closed, oriented
+    finally:
+        evaluated.to_mesh_clear()
+
+
+def enclosing_object(caster: "RayCaster", point: np.ndarray) -> Optional[str]:
+    """The name of a solid object enclosing `point`, or None.
+
+    Decided by containment, never by which way faces point alone: an object encloses the
+    point when every probe ray crosses its surface an odd number of times (parity), and
+    its mesh is closed as modelled (every edge shared by two faces: an open arena, a room
+    with a wall missing, a level built of separate single-sided quads are not). A closed,
+    consistently oriented mesh whose faces point at the point is a room modelled to be
+    seen from inside, not a solid the camera is stuck in: not reported."""
+    counts, facing = {}, {}
+    for i, direction in enumerate(_INSIDE_PROBES):
+        seen = crossings(caster, point, direction)
+        names = {}
+        for name, _dist, front in seen:
+            names[name] = names.get(name, 0) + 1
+            if names[name] == 1:
+                facing.setdefault(name, []).append(front)
+        for name, n in names.items():
+            counts.setdefault(name, [0] * len(_INSIDE_PROBES))[i] = n
+    for name, per_probe in counts.items():
+        if not all(n % 2 == 1 for n in per_probe):
+            continue
+        obj = bpy.data.objects.get(name)
+        closed, oriented = _closed_and_oriented(obj, caster.depsgraph)
+        if not closed:
+            continue
+        if oriented and sum(facing[name]) * 2 > len(facing[name]):
+            continue  # faces point at the camera: an interior seen from inside
+        return name
+    return None
+
+
+def inside_closed_mesh(caster: "RayCaster", point: np.ndarray) -> bool:
+    """True when a closed solid encloses `point` (enclosing_object)."""
+    return enclosing_object(caster, point) is not None
 
 
 def check_path(scene, c2w: np.ndarray, frames: Sequence, K: np.ndarray, width: int, height: int,
@@ -163,26 +364,40 @@ def check_path(scene, c2w: np.ndarray, frames: Sequence, K: np.ndarray, width: i
     """Warnings (CalibrationWarning) for a keyed move: near-clip geometry, steps through
     geometry, a start inside a closed mesh. Frames are scene frame numbers."""
     caster = RayCaster(scene)
+    bounds = GeometryBounds(caster.depsgraph)
+    c2w = np.asarray(c2w, float)
+    centres = c2w[:, :3, 3]
     warnings = []
     near, through = [], []
     closest = {}
+    # The grid's rays reach planar depth clip_start: no farther from the centre than
+    # clip_start times the longest ray's length per unit depth (a corner pixel).
+    gw, gh = grid
+    xy = normalized_grid(scale_intrinsics(K, width, height, gw, gh), gw, gh).reshape(-1, 2)
+    reach = clip_start * float(np.sqrt(1.0 + (xy ** 2).sum(axis=1)).max())
+    may_be_near = bounds.anything_within(centres, reach)
+    may_cross = np.r_[False, bounds.segments_touch(centres[:-1], centres[1:])]
     for t in range(len(c2w)):
-        nearest = caster.nearer_than(c2w[t], K, width, height, grid, clip_start)
-        if nearest < clip_start:
-            near.append(frames[t])
-            closest[frames[t]] = nearest
-        if t > 0:
-            a, b = c2w[t - 1, :3, 3], c2w[t, :3, 3]
+        if may_be_near[t]:
+            nearest = caster.nearer_than(c2w[t], K, width, height, grid, clip_start)
+            if nearest < clip_start:
+                near.append(frames[t])
+                closest[frames[t]] = nearest
+        if t > 0 and may_cross[t]:
+            a, b = centres[t - 1], centres[t]
             length = float(np.linalg.norm(b - a))
             if length > 0:
                 hit, dist, _ = caster.cast(a, (b - a) / length, length)
                 if hit:
                     through.append(frames[t])
-    if inside_closed_mesh(caster, c2w[0, :3, 3]):
+    enclosing = enclosing_object(caster, centres[0]) if bounds.inside_any_box(centres[0]) else None
+    if enclosing is not None:
         warnings.append(CalibrationWarning(
             "inside_mesh", [frames[0]],
-            f"frame {frames[0]}: the start pose is inside a closed mesh (every direction meets an inner "
-            "face); the calibration measured parallax against the inside of that object"))
+            f"frame {frames[0]}: the start pose is inside the closed mesh {enclosing!r} (every probe ray crosses "
+            "its surface an odd number of times, and its faces point away from the camera: a solid); the "
+            "calibration measured parallax against the inside of that object. If it is a room you film "
+            "inside, its normals point outward: flip them (Mesh > Normals > Flip) and this goes away"))
     if near:
         f0 = near[0]
         warnings.append(CalibrationWarning(

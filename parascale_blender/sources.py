@@ -8,10 +8,10 @@ import bpy
 import numpy as np
 
 from ..core.cameras import steps
-from ..core.parallax import parallax_of_depth_map
+from ..core.parallax import default_estimator_for, parallax_of_depth_map
 from . import animation
 from .depth import depth_source
-from .motion import PI_PROPERTY, ReferenceMotion, TransferError
+from .motion import COUNTED_PROPERTY, PI_PROPERTY, ReferenceMotion, TransferError
 
 
 def reference_from_track_file(path, *, video=None, format=None, estimator="harmonic",
@@ -24,8 +24,13 @@ def reference_from_track_file(path, *, video=None, format=None, estimator="harmo
 
     track = read_track(path, format=format)
     measured = measure_reference(track, video=video, estimator=None if video else estimator, offset=offset)
-    return ReferenceMotion(track.c2w, track.times, measured.pi, measured.estimator, measured.source,
-                           str(path), track.K, timed=bool(track.meta.get("timed", True)))
+    # A video's Pi is image motion (read by optical flow); the estimator the move carries is
+    # the one the target reads it with (exact), as the imported reference camera stores it.
+    used = default_estimator_for("video") if measured.source == "video" else measured.estimator
+    return ReferenceMotion(track.c2w, track.times, measured.pi, used, measured.source,
+                           str(path), track.K, timed=bool(track.meta.get("timed", True)),
+                           video=None if video is None else str(video), video_offset=int(offset or 0),
+                           counted=measured.counted())
 
 
 def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None, depth="zpass",
@@ -39,7 +44,7 @@ def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None,
     evaluated depsgraph per frame and its Pi measured in its own scene's depth."""
     if obj is None or obj.type != "CAMERA":
         raise TransferError("the reference must be a camera object")
-    fps = scene.render.fps / scene.render.fps_base
+    fps = animation.scene_fps(scene)
     keyed = animation.property_keys(obj, PI_PROPERTY)
     if keyed is not None and frame_range is None:
         frames, pi_at_keys = keyed
@@ -49,7 +54,14 @@ def reference_from_object(obj, scene, *, estimator="harmonic", frame_range=None,
         K = _intrinsics_at(obj, scene, frames)
         est = str(obj.get("parascale_estimator") or estimator)
         source = str(obj.get("parascale_pi_source", "points"))
-        return ReferenceMotion(c2w, (frames - frames[0]) / fps, pi_at_keys[1:], est, source, obj.name, K)
+        if source == "video":
+            est = default_estimator_for(source)  # references imported before the estimator stored was 'exact'
+        video = obj.get("parascale_video")
+        counted = animation.property_keys(obj, COUNTED_PROPERTY)
+        counted = counted[1][1:] if counted is not None and len(counted[1]) == len(frames) else None
+        return ReferenceMotion(c2w, (frames - frames[0]) / fps, pi_at_keys[1:], est, source, obj.name, K,
+                               video=str(video) if video else None,
+                               video_offset=int(obj.get("parascale_video_offset", 0)), counted=counted)
     if obj.get("parascale_reference") and keyed is None:
         raise TransferError(
             f"reference camera {obj.name!r} was imported without a video, points or depth, so it has no "
@@ -78,16 +90,7 @@ def _intrinsics_at(obj, scene, frames) -> Optional[np.ndarray]:
     """Per-frame K when the camera's lens is animated (zoom), else None."""
     if obj.data.animation_data is None:
         return None
-    current = (scene.frame_current, scene.frame_subframe)
-    Ks = []
-    try:
-        for f in frames:
-            whole = int(np.floor(f))
-            scene.frame_set(whole, subframe=float(f - whole))
-            Ks.append(animation.camera_intrinsics(obj, scene)[0])
-    finally:
-        scene.frame_set(current[0], subframe=current[1])
-    return np.array(Ks)
+    return animation.camera_intrinsics_at(obj, scene, frames)[0]
 
 
 def scene_pi(scene, c2w, K, W, H, estimator, *, depth="zpass", depth_size=(96, 54), clip_start=1e-3,
@@ -151,7 +154,7 @@ def reference_from_movieclip(clip, scene, *, estimator="harmonic", tracking_obje
     except ValueError as exc:
         raise TransferError(str(exc)) from None
     frames = np.asarray(track.meta["frames"], float)
-    fps = scene.render.fps / scene.render.fps_base
+    fps = animation.scene_fps(scene)
     times = (frames - frames[0]) / fps  # a clip plays one frame per scene frame
     if track.points is None:
         raise TransferError(f"movie clip {clip.name!r}: the solve has no bundles to read Pi from")

@@ -19,6 +19,29 @@ def frame_width(video) -> int:
     return video_size(video)[0]
 
 
+def console_progress(label: str, stream=None, every: float = 2.0):
+    """A progress callback that prints '<label>: <percent>% <message>' when the percent
+    changes, or the message after `every` seconds (at most a line a second or so, however
+    long the video): the Track Video operator without a window (background, scripts),
+    where no bar shows. Takes progress(fraction, message) (the tracking) or
+    progress(done, total) (the Pi measurement, as core.reference.pi_from_video calls it)."""
+    import time
+
+    last = {"pct": None, "what": None, "at": 0.0}
+
+    def progress(a, b) -> None:
+        if isinstance(b, str):
+            pct, what = int(100 * a), b
+        else:
+            pct, what = int(100 * a / max(b, 1)), f"step {a}/{b}"
+        now = time.monotonic()
+        if pct != last["pct"] or (what != last["what"] and now - last["at"] >= every):
+            last.update(pct=pct, what=what, at=now)
+            print(f"{label}: {pct:3d}% {what}", file=stream or sys.stdout, flush=True)
+
+    return progress
+
+
 # Loads the extension folder as the package `parascale` without running its __init__
 # (which registers Blender classes), then runs this module's main.
 _BOOT = ("import sys, types; root = sys.argv[1]; pkg = types.ModuleType('parascale'); pkg.__path__ = [root]; "
@@ -37,9 +60,11 @@ class TrackJob:
     """
 
     def __init__(self, video, out, focal=None, focal_y=None, fov=None, sensor=None, lens=None,
-                 max_image_size=None, python=None, extra_args=()):
+                 max_image_size=None, python=None, extra_args=(), fps=None):
         self.video, self.out = str(video), str(out)
         self.args = [self.video, "--out", self.out, "--progress"]
+        if fps is not None:  # the video's frame rate (a Movie Clip's); default the file's own
+            self.args += ["--fps", str(fps)]
         for flag, value in (("--focal", focal), ("--focal-y", focal_y), ("--fov", fov), ("--sensor", sensor),
                             ("--lens", lens), ("--max-image-size", max_image_size)):
             if value is not None:
@@ -109,9 +134,24 @@ class TrackJob:
         how = f"exit status {self.returncode}" if self.returncode > 0 else f"signal {-self.returncode}"
         return f"the tracking process stopped ({how}): " + (" | ".join(tail) or "no message")
 
-    def wait(self, timeout=None) -> int:
-        self.proc.wait(timeout)
-        return self.poll()
+    def wait(self, timeout=None, progress=None, interval: float = 0.25) -> int:
+        """Block until the child ends (or `timeout` seconds: then subprocess.TimeoutExpired);
+        progress(fraction, message) is called whenever the child reports a new stage or
+        percent (console_progress prints it)."""
+        import subprocess
+        import time
+
+        if progress is None:
+            self.proc.wait(timeout)
+            return self.poll()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            progress(self.fraction, self.message)
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.command(), timeout)
+            time.sleep(interval)
+        progress(self.fraction, self.message)
+        return self.returncode
 
     def cancel(self) -> None:
         """Stop the child and remove what it left half-written (its temporary folder)."""

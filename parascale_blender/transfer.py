@@ -2,6 +2,7 @@
 depth; the target camera is never modified, the result is a new camera (result_camera)."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
@@ -9,8 +10,9 @@ import numpy as np
 
 from ..core.calibrate import ESTIMATORS, METHODS, CalibrationWarning, Calibrator, DepthView
 from ..core.cameras import steps
+from ..core.clock import whole_frames
 from ..core.metrics import pce, trajectory_errors
-from ..core.parallax import default_estimator_for, estimator_mismatch
+from ..core.parallax import default_estimator_for, estimator_advice, estimator_mismatch
 from . import animation
 from .depth import depth_source
 from .motion import ReferenceMotion, TransferError
@@ -45,6 +47,11 @@ class TransferResult:
     method: str = ""
     estimator: str = ""
     realised: Optional[dict] = None
+    # seconds spent in the depth source (setup, every render or ray cast, teardown): what
+    # the rest of the transfer costs beside its depth (issue 23)
+    depth_seconds: float = 0.0
+    source: str = ""                   # how the reference's Pi was read (video | points | depth | scene)
+    pi_ref_counted: Optional[np.ndarray] = None  # video reference: share of its pixels counted per step
 
     def report(self) -> dict:
         out = {
@@ -53,6 +60,7 @@ class TransferResult:
             "pce": self.pce["mean"], "pce_p90": self.pce["p90"],
             "trans_err": self.errors["trans_err"], "rot_err": self.errors["rot_err"],
             "method": self.method, "estimator": self.estimator,
+            "pi_source": self.source, "advice": estimator_advice(self.source),
             "warnings": [w.as_dict() for w in self.warnings],
             # "pce" above is the calibration's residual (target Pi read on its own depth);
             # "realised" is measured independently (ray cast and reprojection of the keys).
@@ -60,6 +68,10 @@ class TransferResult:
         }
         if self.realised is not None:
             out["realised"] = self.realised
+        if self.pi_ref_counted is not None:
+            # per step, the share of the reference video's pixels whose motion counted in its Pi
+            # (static geometry; movers filled from around them, sky and flow failures left out)
+            out["pi_ref_counted"] = [round(float(v), 4) for v in self.pi_ref_counted]
         return out
 
 
@@ -92,21 +104,18 @@ class Transfer:
         check_result_name(target, options.result_name)
         self.scene, self.target, self.options = scene, target, options
         self.warnings: list = []
-        fps = scene.render.fps / scene.render.fps_base
-        reference = reference.at_fps(fps)
+        fps = animation.scene_fps(scene)
+        reference = reference.at_fps(fps).on_clock(fps)  # times within 1e-3 of a frame are on it
         start = scene.frame_start if options.frame_start is None else int(options.frame_start)
-        if options.frame_end is None:
-            end = min(scene.frame_end, start + int(np.floor(reference.duration * fps + 1e-6)))
-        else:
-            end = int(options.frame_end)
+        last = start + whole_frames(reference.duration, fps)  # the last frame the reference covers
+        end = min(scene.frame_end, last) if options.frame_end is None else int(options.frame_end)
         if end <= start:
             raise TransferError(f"frame range {start}..{end} has no step; the end must be after the start")
-        needed = (end - start) / fps
-        if needed > reference.duration + 1e-6:
+        if end > last:
             raise TransferError(
                 f"the reference {reference.label!r} lasts {reference.duration:.3f} s ({len(reference.c2w)} frames) "
-                f"but frames {start}..{end} need {needed:.3f} s at {fps:g} fps; shorten the range to "
-                f"{start}..{start + int(np.floor(reference.duration * fps + 1e-6))}")
+                f"but frames {start}..{end} need {(end - start) / fps:.3f} s at {fps:g} fps; shorten the range to "
+                f"{start}..{last}")
         self.frames = list(range(start, end + 1))
         self.reference = reference.on_times((np.array(self.frames) - start) / fps)
 
@@ -125,8 +134,10 @@ class Transfer:
             self.lens = target.data.lens * zoom
         d, dR = steps(self.reference.c2w)
         # Every method measures the Pi it realises on the target, so all need depth.
+        t0 = time.perf_counter()
         self._depth = depth_source(options.depth, scene, *options.depth_size, clip_start=self.clip[0])
         self._depth.__enter__()
+        self.depth_seconds = time.perf_counter() - t0
         try:
             max_step = None
             if options.stop_short:
@@ -144,7 +155,9 @@ class Transfer:
         if self.lens is not None:
             K = K.copy()
             K[:2, :2] *= self.lens[i] / self.lens[0]
+        t0 = time.perf_counter()
         view = self._depth.depth(c2w, K, self.W, self.H)
+        self.depth_seconds += time.perf_counter() - t0
         Z = view.depth[np.isfinite(view.depth)]
         if Z.size and (Z.max() > self.clip[1] or Z.min() < self.clip[0]):
             self._clip_frames.append(self.frames[min(i, len(self.frames) - 1)])
@@ -167,8 +180,10 @@ class Transfer:
 
     def cancel(self):
         if self._depth is not None:
+            t0 = time.perf_counter()
             self._depth.__exit__(None, None, None)
             self._depth = None
+            self.depth_seconds += time.perf_counter() - t0
 
     def run(self, progress: Optional[Callable[[int, int], None]] = None) -> TransferResult:
         while not self.step():
@@ -198,11 +213,13 @@ class Transfer:
                     self.scene, result.c2w, self.K, self.W, self.H, grid=tuple(self.options.realised_grid)))
         camera = write_result_camera(self.scene, self.target, result, self.frames,
                                      self.options.result_name, self.lens)
+        camera["parascale_pi_source"] = self.reference.source  # how the reference's Pi was read
         return TransferResult(
             camera=camera, frames=self.frames, pi_ref=result.pi_ref, pi_target=result.pi_target,
             scale=result.scale, pce=pce(result.pi_target, result.pi_ref),
             errors=trajectory_errors(result.c2w, self.reference.c2w), warnings=warnings,
-            method=result.method, estimator=result.estimator, realised=realised)
+            method=result.method, estimator=result.estimator, realised=realised, depth_seconds=self.depth_seconds,
+            source=self.reference.source, pi_ref_counted=self.reference.counted)
 
 
 def transfer(scene, target, reference: ReferenceMotion, options: TransferOptions = TransferOptions(),

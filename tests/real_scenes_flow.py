@@ -55,7 +55,8 @@ def main():
                 scene.collection.objects.link(obj)
                 animation.write_camera_animation(obj, res.c2w, frames, obj.name + ".move")
                 with tempfile.TemporaryDirectory() as folder:
-                    flow, track = evaluate.realised_pi_by_flow(scene, obj, frames, folder, long_side=args.size)
+                    flow = evaluate.realised_pi_by_flow(scene, obj, frames, folder, long_side=args.size)
+                    track = flow.track
                     masked = covered_flow_pi(scene, folder, track, res.c2w, K, W, H)
                 geo = realised_by_geometry(scene, res.c2w, K, W, H, grid=(80, 45))
                 print(f"| {name} | {clip} | {label} | {pce(flow.pi, ref.pi)['mean']:.3f} | "

@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from .validate import MAX_IMAGE_SIDE, TrackFormatError, read_text
+from .validate import MAX_IMAGE_SIDE, TrackFormatError, check_fov, check_intrinsics, read_text
 
 U64 = 1 << 64
 
@@ -122,6 +122,14 @@ def _check_model(path, where, model: str, nparams: int):
                                f"got {nparams}")
 
 
+def _checked(path, where: str, cam: ColmapCamera) -> ColmapCamera:
+    """A camera's intrinsics checked where they are written (the cameras file's line or
+    record): focal lengths positive, a field of view of 1 to 179 degrees."""
+    K = check_intrinsics(path, cam.K()[None], [where])
+    check_fov(path, K, cam.width, cam.height, [where])
+    return cam
+
+
 def read_cameras_text(path) -> dict:
     path = Path(path)
     cams = {}
@@ -138,7 +146,7 @@ def read_cameras_text(path) -> dict:
                                    f"got {w}x{h}")
         if cid in cams:
             raise TrackFormatError(f"{path} line {n}: camera id {cid} appears twice")
-        cams[cid] = ColmapCamera(cid, tok[1], w, h, params)
+        cams[cid] = _checked(path, f"line {n}", ColmapCamera(cid, tok[1], w, h, params))
     return cams
 
 
@@ -295,7 +303,7 @@ def read_cameras_binary(path) -> dict:
                                    f"{MAX_IMAGE_SIDE} pixels a side)")
         if cid in cams:
             raise TrackFormatError(f"{path} {what}: camera id {cid} appears twice")
-        cams[cid] = ColmapCamera(cid, name, int(w), int(h), params)
+        cams[cid] = _checked(path, what, ColmapCamera(cid, name, int(w), int(h), params))
     r.done()
     return cams
 

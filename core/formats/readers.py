@@ -8,6 +8,8 @@ Formats (auto-detected by content; `format` forces one):
   Cameras SIMPLE_PINHOLE, PINHOLE, SIMPLE_RADIAL, RADIAL, OPENCV (K kept, distortion
   recorded); images world-to-camera with Hamilton QW QX QY QZ; points3D with their
   tracks become Track.points and per-frame visibility. Frames ordered by image name.
+  Timed by the video's clock when a ``frame_times.json`` sits beside the model (what
+  ``parascale track`` writes; core.formats.frame_times), else untimed.
 - ``transforms``: NeRF / instant-ngp / nerfstudio ``transforms.json``: ``fl_x fl_y cx cy
   w h`` or ``camera_angle_x``, per-frame intrinsics where present, camera-to-world in
   OpenGL axes (converted to OpenCV), frames ordered by file name.
@@ -44,10 +46,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..cameras import Track, TrackError, invert_poses, make_c2w
+from ..clock import rate_text
+from ..rotations import matrix_from_quat
 from . import colmap as _colmap
 from . import validate as V
-from ..cameras import Track, TrackError, invert_poses, make_c2w
-from ..rotations import matrix_from_quat
+from .frame_times import find_frame_times, read_frame_times
 from .validate import TrackFormatError, read_text
 
 __all__ = ["TrackFormatError", "FORMATS", "read_track", "detect_format", "read_colmap", "read_transforms",
@@ -107,6 +111,7 @@ def _build(path, *, where, **kwargs) -> Track:
     kwargs["c2w"] = V.check_poses(path, kwargs["c2w"], where)
     kwargs["K"] = V.check_intrinsics(path, kwargs["K"], where, n=n)
     kwargs["width"], kwargs["height"] = V.check_image_size(path, kwargs["width"], kwargs["height"])
+    V.check_fov(path, kwargs["K"], kwargs["width"], kwargs["height"], where)
     kwargs["times"] = V.check_times(path, kwargs["times"], where)
     if kwargs.get("points") is not None:
         kwargs["points"] = V.check_points(path, kwargs["points"])
@@ -193,7 +198,9 @@ def read_track(path, format: Optional[str] = None, **options) -> Track:
 
 def read_colmap(path, images=None, fps: Optional[float] = None) -> Track:
     """A COLMAP sparse model (folder or one of its files). images: the image folder,
-    checked for every image the model names (by default <model>/../images if present)."""
+    checked for every image the model names (by default <model>/../images if present).
+    A frame_times.json beside the model (or one or two folders up) times every image
+    with the video's clock; without one the model is untimed (index / fps)."""
     path = Path(path)
     model = _colmap.read_model(path)
     imgs = sorted(model.images.values(), key=lambda im: im.name)
@@ -249,12 +256,20 @@ def read_colmap(path, images=None, fps: Optional[float] = None) -> Track:
         fr_k, pt_k = fr[keep][order], flat_pt[keep][order]
         bounds = np.searchsorted(fr_k, np.arange(len(imgs) + 1))
         visibility = [np.unique(pt_k[bounds[i]:bounds[i + 1]]) for i in range(len(imgs))]
-    return _build(path, where=where, c2w=c2w, K=K, width=W, height=H, times=_untimed(len(imgs), fps),
+    meta = {"timed": False, "fps": float(fps or DEFAULT_FPS), "image_folder": str(folder) if folder else None,
+            "image_ids": [im.image_id for im in imgs]}
+    times = _untimed(len(imgs), fps)
+    clock = find_frame_times(Path(model.files["cameras"]).parent)
+    if clock is not None:  # the video's own clock (parascale track writes it beside the model)
+        ft = read_frame_times(clock)
+        times = ft.times_of(names, f"the model {path}")
+        meta.update(timed=True, fps=ft.fps, rate=rate_text(ft.rate) if ft.rate is not None else None,
+                    frame_times=str(clock), clock_source=ft.source)
+        if ft.fps is None:
+            meta.pop("fps")
+    return _build(path, where=where, c2w=c2w, K=K, width=W, height=H, times=times,
                   names=names, points=points, visibility=visibility, distortion=distortion,
-                  source=f"colmap {model.files['kind']}: {path}",
-                  meta={"timed": False, "fps": float(fps or DEFAULT_FPS),
-                        "image_folder": str(folder) if folder else None,
-                        "image_ids": [im.image_id for im in imgs]})
+                  source=f"colmap {model.files['kind']}: {path}", meta=meta)
 
 
 # ---------------------------------------------------------------------------

@@ -6,7 +6,11 @@ per kind of value, so "what is a valid pose" has one answer.
   MAX_MAGNITUDE (1e300 is finite but overflows the first square taken of it).
 - ``check_intrinsics``: pixel K (N, 3, 3) or (3, 3): finite, fx and fy > 0, lower
   part zero, last row 0 0 1, entries at most MAX_MAGNITUDE.
+- ``check_fov``: the field of view K implies at the image size, MIN_FOV_DEG..MAX_FOV_DEG
+  (1..179) degrees on both axes.
 - ``check_image_size``: whole pixels, 1..MAX_IMAGE_SIDE a side.
+- ``check_image_header``: an image file's declared size (PNG, JPEG, BMP, TIFF, WebP, GIF
+  headers read, nothing decoded) within OpenCV's pixel limit.
 - ``check_frame_count``: 1..MAX_FRAMES (or a given minimum).
 - ``check_points`` / ``check_times``: finite, bounded; times increasing.
 
@@ -32,6 +36,7 @@ import contextlib
 import json
 import lzma
 import math
+import os
 import re
 import struct
 import tokenize
@@ -42,8 +47,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-__all__ = ["TrackFormatError", "ROT_TOL", "MAX_IMAGE_SIDE", "MAX_FRAMES", "MAX_MAGNITUDE",
-           "check_poses", "check_rotations", "check_intrinsics", "check_image_size", "check_frame_count",
+__all__ = ["TrackFormatError", "ROT_TOL", "MAX_IMAGE_SIDE", "MAX_FRAMES", "MAX_MAGNITUDE", "MIN_FOV_DEG",
+           "MAX_FOV_DEG", "check_poses", "check_rotations", "check_intrinsics", "check_fov", "check_image_header",
+           "image_header_size", "check_image_size", "check_frame_count",
            "check_points", "check_times", "check_finite", "check_reference_pi", "guard", "read_text",
            "load_json", "read_npy", "NpzReader", "inflate_bound"]
 
@@ -62,6 +68,15 @@ MAX_FRAMES = 1_000_000
 # Coordinates, focal lengths and principal points: 1e9 (1,000 km in millimetres) is
 # far beyond any scene, and its square (1e18) stays far from float64 overflow.
 MAX_MAGNITUDE = 1e9
+# Fields of view a camera may have, in degrees, horizontally and vertically: beyond them
+# a focal length is a corrupt or unit-confused field (a normalised 1e-300 is a 180-degree
+# view; 1 degree is a 2,000 mm lens on full frame, 179 a fisheye's edge).
+MIN_FOV_DEG = 1.0
+MAX_FOV_DEG = 179.0
+# OpenCV refuses to decode an image of more pixels than this (CV_IO_MAX_IMAGE_PIXELS, set
+# by the environment variable OPENCV_IO_MAX_IMAGE_PIXELS); images are checked by their
+# header against it before anything is decoded.
+CV_MAX_IMAGE_PIXELS_DEFAULT = 1 << 30
 # Declared array bytes an npz member may inflate to: this many times the file's size
 # (plus INFLATE_SLACK for small files). Real float depth maps deflate < 2x.
 INFLATE_RATIO = 16
@@ -219,6 +234,183 @@ def check_intrinsics(path, K, where=None, n: Optional[int] = None) -> np.ndarray
     K = K.copy()
     K[:, 2] = [0.0, 0.0, 1.0]  # exactly: within 1e-9 above is rounding in the file
     return K
+
+
+def fov_degrees(focal, side):
+    """Field of view (degrees) of a focal length (pixels) across `side` pixels."""
+    with np.errstate(over="ignore", divide="ignore"):
+        return np.degrees(2 * np.arctan(np.asarray(side, float) / (2 * np.asarray(focal, float))))
+
+
+def check_fov(path, K, width: int, height: int, where=None) -> None:
+    """The field of view K implies at width x height is MIN_FOV_DEG..MAX_FOV_DEG degrees on
+    both axes (K already checked: finite, fx, fy > 0); else the first bad frame named with
+    the implied field of view."""
+    K = np.asarray(K, float).reshape(-1, 3, 3)
+    wl = _where_list(where, len(K))
+    fovx, fovy = fov_degrees(K[:, 0, 0], width), fov_degrees(K[:, 1, 1], height)
+    bad = ~((fovx >= MIN_FOV_DEG) & (fovx <= MAX_FOV_DEG) & (fovy >= MIN_FOV_DEG) & (fovy <= MAX_FOV_DEG))
+    if bad.any():
+        i = int(np.argmax(bad))
+        x_bad = not MIN_FOV_DEG <= fovx[i] <= MAX_FOV_DEG
+        axis, f, side, fov = ("horizontal", K[i, 0, 0], width, fovx[i]) if x_bad else \
+            ("vertical", K[i, 1, 1], height, fovy[i])
+        raise TrackFormatError(f"{_at(path, wl[i])}: focal length {f:.6g} px across {side} px implies a {axis} "
+                               f"field of view of {fov:.4g} degrees; expected {MIN_FOV_DEG:g} to {MAX_FOV_DEG:g} "
+                               "degrees (a focal in other units, or a corrupt field?)")
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to a new allocation (Linux MemAvailable; elsewhere the
+    free physical pages, or Windows' available physical memory); None when unknown.
+    Sizes a user asks for (tensors, depth maps, renders) are checked against it before
+    any work."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    if os.name == "nt":
+        try:
+            import ctypes
+
+            class MEMORYSTATUSEX(ctypes.Structure):
+                _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong),
+                            ("ullTotalPhys", ctypes.c_ulonglong), ("ullAvailPhys", ctypes.c_ulonglong),
+                            ("ullTotalPageFile", ctypes.c_ulonglong), ("ullAvailPageFile", ctypes.c_ulonglong),
+                            ("ullTotalVirtual", ctypes.c_ulonglong), ("ullAvailVirtual", ctypes.c_ulonglong),
+                            ("ullAvailExtendedVirtual", ctypes.c_ulonglong)]
+            st = MEMORYSTATUSEX()
+            st.dwLength = ctypes.sizeof(st)
+            if ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(st)):
+                return int(st.ullAvailPhys)
+        except (OSError, AttributeError, ImportError):
+            pass
+        return None
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def opencv_max_pixels() -> int:
+
+    try:
+        return int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", CV_MAX_IMAGE_PIXELS_DEFAULT))
+    except ValueError:
+        return CV_MAX_IMAGE_PIXELS_DEFAULT
+
+
+def image_header_size(path) -> Optional[tuple[int, int]]:
+    """(width, height) an image file's header declares, read from its first bytes (PNG,
+    JPEG, BMP, TIFF, WebP, GIF); None when the format is not one of these or the header
+    is cut short. Nothing is decoded."""
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            return struct.unpack(">II", head[16:24])
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", head[6:10])
+        if head[:2] == b"BM" and len(head) >= 26:
+            w, h = struct.unpack("<ii", head[18:26])
+            return abs(w), abs(h)
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            kind = head[12:16]
+            if kind == b"VP8 " and len(head) >= 30:
+                w, h = struct.unpack("<HH", head[26:30])
+                return w & 0x3FFF, h & 0x3FFF
+            if kind == b"VP8L" and len(head) >= 25:
+                b = head[21:25]
+                return 1 + (((b[1] & 0x3F) << 8) | b[0]), 1 + (((b[3] & 0xF) << 10) | (b[2] << 2) | (b[1] >> 6))
+            if kind == b"VP8X" and len(head) >= 30:
+                return 1 + int.from_bytes(head[24:27], "little"), 1 + int.from_bytes(head[27:30], "little")
+            return None
+        if head[:2] == b"\xff\xd8":
+            return _jpeg_size(fh)
+        if head[:4] in (b"II*\x00", b"MM\x00*"):
+            return _tiff_size(fh, head[:2] == b"II")
+    return None
+
+
+def _jpeg_size(fh) -> Optional[tuple[int, int]]:
+    """The first start-of-frame marker's size, walking the segments (bounded)."""
+    fh.seek(2)
+    for _ in range(10000):
+        b = fh.read(1)
+        while b == b"\xff":
+            b = fh.read(1)
+        if not b:
+            return None
+        marker = b[0]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            continue
+        if marker == 0xD9:
+            return None
+        seg = fh.read(2)
+        if len(seg) < 2:
+            return None
+        length = struct.unpack(">H", seg)[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            body = fh.read(5)
+            if len(body) < 5:
+                return None
+            h, w = struct.unpack(">HH", body[1:5])
+            return w, h
+        if length < 2:
+            return None
+        fh.seek(length - 2, 1)
+        # the next byte should be 0xFF
+        nxt = fh.read(1)
+        if nxt != b"\xff":
+            return None
+        fh.seek(-1, 1)
+    return None
+
+
+def _tiff_size(fh, little: bool) -> Optional[tuple[int, int]]:
+    e = "<" if little else ">"
+    fh.seek(4)
+    raw = fh.read(4)
+    if len(raw) < 4:
+        return None
+    fh.seek(struct.unpack(e + "I", raw)[0])
+    raw = fh.read(2)
+    if len(raw) < 2:
+        return None
+    count = min(struct.unpack(e + "H", raw)[0], 4096)
+    size = {}
+    for _ in range(count):
+        ent = fh.read(12)
+        if len(ent) < 12:
+            break
+        tag, typ = struct.unpack(e + "HH", ent[:4])
+        if tag in (256, 257):
+            size[tag] = struct.unpack(e + "H", ent[8:10])[0] if typ == 3 else struct.unpack(e + "I", ent[8:12])[0]
+    return (size[256], size[257]) if 256 in size and 257 in size else None
+
+
+def check_image_header(path) -> Optional[tuple[int, int]]:
+    """An image file whose header declares more pixels than OpenCV decodes (or a side over
+    MAX_IMAGE_SIDE) is refused with its size before anything is decoded. Returns the
+    declared (width, height), or None for formats whose header is not read here."""
+    try:
+        size = image_header_size(path)
+    except OSError as exc:
+        raise TrackFormatError(f"{path}: cannot read this image ({exc.strerror or exc})") from None
+    except struct.error:
+        size = None
+    if size is None:
+        return None
+    w, h = size
+    limit = opencv_max_pixels()
+    if w > MAX_IMAGE_SIDE or h > MAX_IMAGE_SIDE or w * h > limit:
+        raise TrackFormatError(f"{path}: the image header declares {w}x{h} pixels ({w * h:,}), beyond OpenCV's "
+                               f"limit of {limit:,} pixels ({MAX_IMAGE_SIDE} a side at most); not decoded")
+    if w == 0 or h == 0:
+        raise TrackFormatError(f"{path}: the image header declares {w}x{h} pixels; not an image")
+    return w, h
 
 
 def check_image_size(path, width, height, where=None) -> tuple[int, int]:

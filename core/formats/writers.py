@@ -62,14 +62,15 @@ from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from . import manifest as M
 from . import validate as V
 from ..cameras import Track, invert_poses, relative_poses, resample_track
 from ..rotations import quat_from_matrix
 
 FORMATS = ("re10k", "motionctrl", "recammaster", "nerf", "colmap", "gen3c", "parascale")
 FOLDER_FORMATS = ("colmap", "gen3c")
-# What a folder export writes (plus the bridge script the exporter adds): an existing
-# folder holding anything else is not replaced.
+# What a folder export writes (the bridge script the exporter adds, and the manifest
+# every output folder carries, included): checked against the user's files before any work.
 COLMAP_FILES = ("cameras.txt", "images.txt", "points3D.txt", "parascale_bridge.py", "manifest.json")
 GEN3C_FILES = ("camera.npz", "depth.npz", "parascale_bridge.py", "manifest.json")
 # Frame counts the formats' main consumers expect when the caller gives none.
@@ -84,6 +85,9 @@ SCHEMA_VERSION = 1
 CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
 # Our world (Blender: X right, Y forward, Z up) -> Unreal world (X forward, Y right, Z up).
 WORLD_TO_UE = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+available_memory = V.available_memory
 
 
 class ExportError(ValueError):
@@ -143,6 +147,17 @@ def _stale_pid(name: str, dest: str) -> Optional[int]:
             if pid.isdigit() and not _pid_alive(int(pid)):
                 return int(pid)
     return None
+
+
+def stale_pids(path) -> list:
+    """The pids of dead processes whose temporaries of `path` are still beside it (runs
+    cut off before they finished), sorted; clean_stale removes them."""
+    path = Path(path)
+    try:
+        names = os.listdir(path.parent if str(path.parent) else ".")
+    except OSError:
+        return []
+    return sorted({pid for pid in (_stale_pid(n, path.name) for n in names) if pid is not None})
 
 
 def _remove(p: Path) -> None:
@@ -212,13 +227,24 @@ def atomic_write_text(path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def json_safe(obj):
+    """obj with every non-finite float (NaN, +-inf: not JSON) replaced by null, recursively."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
 def atomic_write_json(path, obj, end: str = "", **kwargs) -> Path:
     """json.dump streamed into the temporary file: the text of a long track is never one
     string (json.dumps with indent keeps every piece of the document until it joins
     them: about 2.5 KB a frame)."""
     def write(fh):
         text = io.TextIOWrapper(fh, encoding="utf-8", newline="\n", write_through=False)
-        json.dump(obj, text, **kwargs)
+        json.dump(obj, text, **{"allow_nan": False, **kwargs})  # NaN and Infinity are not JSON
         text.write(end)
         text.flush()
         text.detach()
@@ -279,7 +305,7 @@ def swap_in_folder(tmp: Path, path: Path) -> None:
     if not os.path.lexists(path):
         os.rename(tmp, path)
         return
-    if _exchange(tmp, path):
+    if not _no_exchange() and _exchange(tmp, path):
         shutil.rmtree(tmp, ignore_errors=True)  # now holds the old folder
         return
     old = path.parent / f"{_tmp_prefix(path)}{os.urandom(4).hex()}-old"
@@ -288,42 +314,111 @@ def swap_in_folder(tmp: Path, path: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def check_replaceable_folder(path, allowed: Sequence[str]) -> None:
-    """Refuse to replace an existing folder holding anything a previous export of this
-    kind would not have written (replacing it would delete the user's files)."""
-    path = Path(path)
-    if not path.exists():
-        return
-    if not path.is_dir():
-        raise ExportError(f"{path}: exists and is not a folder")
-    foreign = sorted(n for n in os.listdir(path) if n not in allowed)
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise ExportError(f"{path}: this folder holds files an export did not write ({shown}); "
-                          "it would be replaced as a whole, so choose a new or empty folder")
+def check_replaceable_folder(path, allowed: Optional[Sequence[str]] = None, force: bool = False,
+                             force_hint: str = M.FORCE_HINT) -> M.Plan:
+    """Refuse, before any work, an existing folder at `path` that ParaScale's manifest
+    does not say it wrote (core.formats.manifest.folder_plan); allowed: the names the
+    new output writes (the user's files may not clash with them). Returns the plan:
+    plan.kept are the user's files that will stay. What killed runs left beside it is
+    recovered first (clean_stale), so what is judged is what the user has."""
+    clean_stale(path)
+    try:
+        return M.folder_plan(path, allowed, force=force, force_hint=force_hint)
+    except M.OwnershipError as exc:
+        raise ExportError(str(exc)) from None
+
+
+def check_replaceable_files(output, shared: Optional[Mapping[str, bytes]] = None, force: bool = False,
+                            force_hint: str = M.FORCE_HINT) -> M.Plan:
+    """Refuse, before any work, an existing output file that its manifest beside it
+    (<output>.manifest.json) does not say ParaScale wrote as it is
+    (core.formats.manifest.file_set_plan). shared: files written beside it that several
+    outputs share (the bridge script): plan.kept names those that stay as they are."""
+    output = Path(output)
+    for p in [output, M.sidecar_of(output)] + [output.parent / n for n in (shared or {})]:
+        clean_stale(p)
+    try:
+        return M.file_set_plan(output, force=force, force_hint=force_hint, shared=shared)
+    except M.OwnershipError as exc:
+        raise ExportError(str(exc)) from None
+
+
+def check_replaceable_pair(output, report, force: bool = False, force_hint: str = M.FORCE_HINT) -> M.Plan:
+    """Refuse, before any work, an existing `output` its existing `report` (the commit
+    record: core.formats.manifest.read_record) does not record as it is, or a report that
+    is not ParaScale's. A killed run's commit is finished first (clean_stale)."""
+    for p in (output, report):
+        clean_stale(p)
+    try:
+        return M.record_pair_plan(output, report, force, force_hint)
+    except M.OwnershipError as exc:
+        raise ExportError(str(exc)) from None
+
+
+def _no_exchange() -> bool:
+    """PARASCALE_NO_RENAME_EXCHANGE=1 makes folder swaps take the two-rename path, as on
+    systems without renameat2 (macOS, Windows, some file systems): the tests force it."""
+    return os.environ.get("PARASCALE_NO_RENAME_EXCHANGE", "") not in ("", "0")
+
+
+def _carry_over(old: Path, new: Path, names: Sequence[str]) -> None:
+    """The user's files (and empty folders, links) in the old folder appear in the new one
+    too: hard links (the data is never copied or moved, so a kill at any point loses
+    nothing), or copies where the file system has no hard links."""
+    for name in names:
+        src, dst = old / name, new / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir() and not src.is_symlink():
+            dst.mkdir(exist_ok=True)
+            continue
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except OSError:
+            if src.is_symlink():
+                os.symlink(os.readlink(src), dst)
+            elif src.is_file():
+                shutil.copy2(src, dst)
+            else:
+                raise ExportError(f"{old / name}: cannot keep this special file in the new output; move it "
+                                  "away, or choose another folder") from None
 
 
 @contextlib.contextmanager
-def atomic_folder(path, allowed: Optional[Sequence[str]] = None):
-    """Yield a temporary sibling folder; on success it replaces `path` as a whole (an
-    existing folder there is swapped out and removed); on failure it is removed.
-    allowed: the names an existing folder at `path` may hold (None: anything)."""
+def atomic_folder(path, allowed: Optional[Sequence[str]] = None, *, manifest: Optional[Mapping] = None,
+                  force: bool = False, force_hint: str = M.FORCE_HINT):
+    """Yield a temporary sibling folder to fill; on success it replaces `path` (swapped in
+    whole: an exchange, or two renames that clean_stale undoes); on failure it is removed.
+
+    Ownership (core.formats.manifest): an existing folder is replaced only as far as its
+    manifest.json says ParaScale wrote it. ParaScale's files there go; the user's files
+    (added, or changed since) stay, hard-linked into the new folder, and are recorded as
+    "kept" in its manifest; a folder without a valid manifest that holds anything is
+    refused (force=True replaces it whole). allowed: the names the output writes, for the
+    refusal before any work (the names actually written are checked again at the end).
+    The new folder's manifest.json is `manifest` (what the export records) plus schema,
+    version and the size and SHA-256 of every file written."""
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ExportError(f"{path}: folder {parent} does not exist")
     if path.exists() and not path.is_dir():
         raise ExportError(f"{path}: exists and is not a folder")
-    if allowed is not None:
-        check_replaceable_folder(path, allowed)
-    clean_stale(path)
+    clean_stale(path)  # a killed run's swap undone first, so what is judged is what the user has
+    check_replaceable_folder(path, allowed, force, force_hint)
     tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), dir=parent))
     try:
         _chmod_umask(tmp, 0o777)
         yield tmp
+        written = M.entries_of_folder(tmp)
+        plan = check_replaceable_folder(path, [e.name for e in written] + [M.MANIFEST_NAME], force, force_hint)
+        doc = M.manifest_document(manifest, written)
+        if plan.kept:
+            doc["kept"] = [M.printable(n) for n in plan.kept]
+        (tmp / M.MANIFEST_NAME).write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
         for p in tmp.rglob("*"):
             if p.is_file():
                 _chmod_umask(p)
+        _carry_over(path, tmp, plan.kept)  # after the chmod: the user's files keep their modes
         swap_in_folder(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -337,6 +432,12 @@ class AtomicSet:
     the next one (clean_stale rolls it forward): readers after recovery see the old
     set or the new set, never a mix. Until commit nothing at the destinations changes;
     on error (or without commit) the temporaries are removed.
+
+    The moves are made in the order of `paths`: the last is the commit record (a
+    manifest or a report holding the others' size and SHA-256, `entry(path)`), so a
+    record always describes files already in place; a reader that finds the record
+    not matching (the window of the moves) knows a commit is under way or was cut
+    short, and the next run finishes it.
 
         with AtomicSet([blend, report]) as s:
             save(s.tmp(blend)); write(s.tmp(report)); s.commit()
@@ -361,6 +462,13 @@ class AtomicSet:
 
     def tmp(self, path) -> Path:
         return self._tmp[Path(os.path.abspath(path))]
+
+    def entry(self, path) -> M.Entry:
+        """Size and SHA-256 of what was written for `path` (under its final name): for a
+        commit record (transfer's report records its .blend)."""
+        p = Path(os.path.abspath(path))
+        t = self._tmp[p]
+        return M.Entry(p.name, t.stat().st_size, M.sha256_of(t))
 
     def commit(self) -> None:
         for p, t in self._tmp.items():
@@ -432,6 +540,36 @@ def prepare(track: Track, frames: Optional[int] = None, relative: bool = False) 
     return out
 
 
+def check_output(path, track: Track, label: str = "") -> Track:
+    """What a writer is about to write is what the readers accept: camera-to-world and
+    world-to-camera poses finite and within +-MAX_MAGNITUDE, K valid with a field of view
+    of 1 to 179 degrees, sides 1..MAX_IMAGE_SIDE, points finite and bounded. Else
+    ExportError naming the file and the frame; nothing is written."""
+    where = [f"{label}frame {i}" for i in range(len(track))]
+    try:
+        V.check_image_size(path, track.width, track.height, f"{label}image size")
+        V.check_poses(path, track.c2w, where, "the camera-to-world pose to write")
+        V.check_finite(path, invert_poses(track.c2w)[:, :3, 3], where, "the world-to-camera translation to write")
+        K = V.check_intrinsics(path, track.K, where)
+        V.check_fov(path, K, track.width, track.height, where)
+        if track.points is not None and len(track.points):
+            V.check_points(path, track.points, lambda i: f"{label}point {i}", "the 3D points to write")
+    except V.TrackFormatError as exc:
+        raise ExportError(f"{exc}; nothing written") from None
+    return track
+
+
+def check_depths(path, depths: np.ndarray) -> None:
+    """Depth to write: planar Z, positive, finite within MAX_MAGNITUDE or +inf (no geometry)."""
+    d = np.asarray(depths)
+    bad = np.isnan(d) | (d <= 0) | (np.isfinite(d) & (d > V.MAX_MAGNITUDE)) | np.isneginf(d)
+    if bad.any():
+        i = int(np.argmax(bad.reshape(len(d), -1).any(axis=1)))
+        v = d[i][bad[i]].ravel()[0]
+        raise ExportError(f"{path}: depth of frame {i} holds {v:g}; depth must be positive, at most "
+                          f"{V.MAX_MAGNITUDE:g} or +inf (no geometry); nothing written")
+
+
 def _w2c(track: Track) -> np.ndarray:
     return invert_poses(track.c2w)
 
@@ -447,11 +585,21 @@ def _f(x: float) -> str:
 # ---------------------------------------------------------------------------
 # RealEstate10K
 
+# The pose-file size CameraCtrl's and VideoX-Fun's readers assume (original_pose_width/height):
+# they correct the focal length for the sample's aspect as if the file were made at 16:9.
+ASSUMED_POSE_SIZE = (1280, 720)
+
+
 def write_re10k(track: Track, path, *, frames: Optional[int] = None, relative: bool = False,
-                url: Optional[str] = None, timestamps_us: Optional[Sequence[int]] = None) -> Path:
+                url: Optional[str] = None, timestamps_us: Optional[Sequence[int]] = None,
+                pose_size: Optional[Sequence[int]] = None) -> Path:
     """RealEstate10K .txt (see module doc). Timestamps are the frame times in integer
-    microseconds unless `timestamps_us` is given (some published files repeat one)."""
-    t = prepare(track, frames, relative)
+    microseconds unless `timestamps_us` is given (some published files repeat one).
+    pose_size (W, H): the size the reader assumes the file was made at (ASSUMED_POSE_SIZE
+    for CameraCtrl and VideoX-Fun); fx/W (or fy/H) is written pre-divided so that the
+    reader's aspect correction at the track's size gives back K exactly (at the same
+    aspect nothing changes)."""
+    t = check_output(path, prepare(track, frames, relative))
     n = len(t)
     kept = track.meta.get("timestamps_us")
     if (timestamps_us is None and kept is not None and len(kept) == n == len(track)
@@ -467,10 +615,17 @@ def write_re10k(track: Track, path, *, frames: Optional[int] = None, relative: b
         url = str(t.meta.get("url") or "")
     w2c = _w2c(t)
     W, H = float(t.width), float(t.height)
+    fx_div, fy_div = W, H
+    if pose_size is not None:
+        pose_ratio = float(pose_size[0]) / float(pose_size[1])
+        if pose_ratio > W / H:  # the reader widens fx by (H * pose_ratio) / W
+            fx_div = H * pose_ratio
+        else:  # the reader widens fy by (W / pose_ratio) / H
+            fy_div = W / pose_ratio
     lines = [url.strip()]
     for i in range(n):
         K = t.K[i]
-        nums = [K[0, 0] / W, K[1, 1] / H, K[0, 2] / W, K[1, 2] / H]
+        nums = [K[0, 0] / fx_div, K[1, 1] / fy_div, K[0, 2] / W, K[1, 2] / H]
         row = [str(ts[i])] + [_f(v) for v in nums] + ["0", "0"] + [_f(v) for v in w2c[i, :3, :4].ravel()]
         lines.append(" ".join(row))
     return atomic_write_text(path, "\n".join(lines) + "\n")
@@ -486,7 +641,7 @@ def motionctrl_matrix(track: Track) -> np.ndarray:
 
 def write_motionctrl(track: Track, path, *, frames: Optional[int] = None, relative: bool = False) -> Path:
     """MotionCtrl camera-pose .json (see module doc)."""
-    t = prepare(track, frames, relative)
+    t = check_output(path, prepare(track, frames, relative))
     rows = [[float(v) for v in r] for r in motionctrl_matrix(t)]
     return atomic_write_json(path, rows, indent=4, end="\n")
 
@@ -513,6 +668,7 @@ def read_motionctrl(path, *, K=None, width: int = 256, height: int = 256, fps: f
             f = width / 2 / math.tan(math.radians(30))
             K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
         K = V.check_intrinsics(path, K, "(K given)", n=n)
+        V.check_fov(path, K, width, height, "(K given)")
         c2w = np.linalg.inv(w2c)  # general inverse: the files carry float32 rounding
         try:
             return Track(c2w=c2w, K=K, width=width, height=height, times=np.arange(n) / fps,
@@ -551,7 +707,7 @@ def write_recammaster(track: Union[Track, Mapping[str, Track]], path, *, frames:
     tracks = {"cam01": track} if isinstance(track, Track) else dict(track)
     if not tracks:
         raise ExportError(f"{path}: no cameras to write")
-    prepared = {k: prepare(t, frames, relative) for k, t in tracks.items()}
+    prepared = {k: check_output(path, prepare(t, frames, relative), f"{k} ") for k, t in tracks.items()}
     lengths = {len(t) for t in prepared.values()}
     if len(lengths) != 1:
         raise ExportError(f"{path}: cameras have different frame counts {sorted(lengths)}")
@@ -559,6 +715,11 @@ def write_recammaster(track: Union[Track, Mapping[str, Track]], path, *, frames:
     mats = {k: _ue_rows(t.c2w, unit_scale) for k, t in prepared.items()}
     out = {f"frame{i}": {k: _ue_string(M[i], precision) for k, M in mats.items()} for i in range(n)}
     return atomic_write_json(path, out, indent=4)
+
+
+def _json_kind(v) -> str:
+    return {list: "list", dict: "object", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(v), "number")
 
 
 def parse_ue_matrix(text: str) -> np.ndarray:
@@ -582,6 +743,8 @@ def read_recammaster(path, cam: str = "cam01", *, unit_scale: float = 1.0, fps: 
     intrinsics: K comes from lens_mm on the MultiCamVideo 23.76 mm square sensor at
     width x height; times are index / fps (the dataset renders at 15 fps)."""
     path = Path(path)
+    if not isinstance(cam, str):  # the file's keys are strings: 1 would never match "1"
+        raise TypeError(f"the ReCamMaster camera key must be a string like 'cam01', got {cam!r}")
     expected = 'a ReCamMaster camera_extrinsics.json: {"frame0": {"cam01": "[..] [..] [..] [..]"}, ...}'
     with V.guard(path, "a ReCamMaster camera_extrinsics.json"):
         data = V.load_json(path, expected)
@@ -601,9 +764,12 @@ def read_recammaster(path, cam: str = "cam01", *, unit_scale: float = 1.0, fps: 
         Ms = []
         for k in keys:
             entry = data[k]
-            if not isinstance(entry, dict) or cam not in entry:
-                has = sorted(map(str, entry))[:10] if isinstance(entry, dict) else V._short(entry)
-                raise V.TrackFormatError(f"{path} {k}: no camera {cam!r} (has {has})")
+            if not isinstance(entry, dict):
+                raise V.TrackFormatError(f"{path} {k}: expected an object camera -> matrix "
+                                         f"({{\"{cam}\": \"[..] [..] [..] [..]\"}}), got a {_json_kind(entry)} "
+                                         f"{V._short(entry)}")
+            if cam not in entry:
+                raise V.TrackFormatError(f"{path} {k}: no camera {cam!r} (has {sorted(entry)[:10]})")
             try:
                 Ms.append(parse_ue_matrix(entry[cam]))
             except ValueError as exc:
@@ -628,6 +794,7 @@ def read_recammaster(path, cam: str = "cam01", *, unit_scale: float = 1.0, fps: 
         c2w = V.check_poses(path, c2w, [f"{k}/{cam}" for k in keys], "the camera pose")
         f = lens_mm / sensor_mm * width
         K = V.check_intrinsics(path, [[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]], "(lens)", n=n)
+        V.check_fov(path, K, width, height, "(lens_mm, sensor_mm)")
         try:
             return Track(c2w=c2w, K=K, width=width, height=height, times=np.arange(n) / fps,
                          names=keys, source=f"{path}:{cam}", meta={"format": "recammaster", "cam": cam})
@@ -640,7 +807,7 @@ def read_recammaster(path, cam: str = "cam01", *, unit_scale: float = 1.0, fps: 
 
 def write_nerf(track: Track, path, *, frames: Optional[int] = None, relative: bool = False) -> Path:
     """NeRF / instant-ngp transforms.json (see module doc)."""
-    t = prepare(track, frames, relative)
+    t = check_output(path, prepare(track, frames, relative))
     K0 = t.K[0]
     W, H = int(t.width), int(t.height)
     varying = not np.allclose(t.K, K0[None])
@@ -667,11 +834,13 @@ def write_nerf(track: Track, path, *, frames: Optional[int] = None, relative: bo
 # COLMAP text model
 
 def write_colmap(track: Track, path, *, frames: Optional[int] = None, relative: bool = False,
-                 extra_files: Optional[Mapping[str, bytes]] = None) -> Path:
+                 extra_files: Optional[Mapping[str, bytes]] = None, manifest: Optional[Mapping] = None,
+                 force: bool = False) -> Path:
     """COLMAP text model folder (see module doc). extra_files: name -> bytes written
-    into the folder with the model (it appears as a whole). An existing folder is
-    replaced only when it holds nothing but what this writer writes."""
-    t = prepare(track, frames, relative)
+    into the folder with the model (it appears as a whole); manifest: what the export
+    records in its manifest.json. An existing folder is replaced only as far as its
+    manifest says ParaScale wrote it (atomic_folder); force: replace it whole."""
+    t = check_output(path, prepare(track, frames, relative))
     cams, cam_of = _distinct_intrinsics(t.K)
     w2c = _w2c(t)
     q = quat_from_matrix(w2c[:, :3, :3])
@@ -698,7 +867,7 @@ def write_colmap(track: Track, path, *, frames: Optional[int] = None, relative: 
         points.append(f"# Number of points: {len(pts)}")
         for j, p in enumerate(pts):
             points.append(f"{j + 1} {_f(p[0])} {_f(p[1])} {_f(p[2])} 128 128 128 0")
-    with atomic_folder(path, allowed=COLMAP_FILES + tuple(extra_files or ())) as tmp:
+    with atomic_folder(path, COLMAP_FILES + tuple(extra_files or ()), manifest=manifest, force=force) as tmp:
         (tmp / "cameras.txt").write_text("\n".join(cameras) + "\n")
         (tmp / "images.txt").write_text("\n".join(images) + "\n")
         (tmp / "points3D.txt").write_text("\n".join(points) + "\n")
@@ -733,11 +902,12 @@ def _write_extra(folder: Path, extra_files) -> None:
 
 def write_gen3c(track: Track, path, *, frames: Optional[int] = None, relative: bool = False,
                 depths: Optional[np.ndarray] = None, depth_K: Optional[np.ndarray] = None,
-                extra_files: Optional[Mapping[str, bytes]] = None) -> Path:
-    """GEN3C-style folder (see module doc). Depth comes from `depths` (N, h, w) for
+                extra_files: Optional[Mapping[str, bytes]] = None, manifest: Optional[Mapping] = None,
+                force: bool = False) -> Path:
+    """GEN3C-style folder (see module doc); extra_files, manifest, force as write_colmap. Depth comes from `depths` (N, h, w) for
     the written frames, or else track.depths; one of them is required. depth_K: the
     pixel K of the depth grid, (3,3) or (N,3,3); by default track K scaled to h x w."""
-    t = prepare(track, frames, relative)
+    t = check_output(path, prepare(track, frames, relative))
     n = len(t)
     if depths is None:
         depths = t.depths
@@ -747,12 +917,13 @@ def write_gen3c(track: Track, path, *, frames: Optional[int] = None, relative: b
     depths = np.asarray(depths, np.float32)
     if depths.ndim != 3 or len(depths) != n:
         raise ExportError(f"{path}: need depth maps (N={n}, h, w), got {depths.shape}")
+    check_depths(path, depths)
     h, w = depths.shape[1:]
     if depth_K is None:
         S = np.diag([w / t.width, h / t.height, 1.0])
         depth_K = S[None] @ t.K
     depth_K = np.broadcast_to(np.asarray(depth_K, float), (n, 3, 3))
-    with atomic_folder(path, allowed=GEN3C_FILES + tuple(extra_files or ())) as tmp:
+    with atomic_folder(path, GEN3C_FILES + tuple(extra_files or ()), manifest=manifest, force=force) as tmp:
         _save_npz(tmp / "camera.npz", w2c=_w2c(t), intrinsics=t.K,
                   image_size=np.array([t.width, t.height]), times=t.times)
         _save_npz(tmp / "depth.npz", depth=depths, intrinsics=np.array(depth_K))
@@ -835,7 +1006,7 @@ def parascale_document(track: Track) -> dict:
 
 def write_parascale(track: Track, path, *, frames: Optional[int] = None, relative: bool = False) -> Path:
     """The ParaScale .json (see parascale_document). Absolute poses by default."""
-    t = prepare(track, frames, relative)
+    t = check_output(path, prepare(track, frames, relative))
     return atomic_write_json(path, parascale_document(t), indent=1, allow_nan=False, end="\n")
 
 
@@ -873,6 +1044,7 @@ def read_parascale(path) -> Track:
             raise TFE(f"{path}: malformed ParaScale pose file (\"image_size\" must be "
                       "{\"width\": W, \"height\": H})")
         W, H = V.check_image_size(path, size["width"], size["height"], "image_size")
+        V.check_fov(path, K, W, H, where)
         unit = doc.get("unit_scale", 1.0)
         if unit is not None and not (V.json_number(path, "unit_scale", unit, "unit_scale") > 0):
             raise TFE(f"{path} unit_scale: must be positive (metres per scene unit), got {unit}")

@@ -1,8 +1,8 @@
 """The benchmark behind `parascale bench` (one module per section; report.py runs and prints them).
-May import: core, the adapter (parascale_blender), numpy, OpenCV; bpy only inside functions.
+May import: core, the adapter (parascale_blender), the batch engine (batch section), numpy, OpenCV; bpy and ray only inside functions.
 
 
-Six sections, each measured in one run on this machine so that the ratios are
+Seven sections, each measured in one run on this machine so that the ratios are
 comparable even when absolute timings are noisy (a shared machine):
 
 1. depth per keyframe: the Z pass rebuilt per frame (compositor rebuilt, no
@@ -26,6 +26,9 @@ comparable even when absolute timings are noisy (a shared machine):
    every frame mapped at full resolution (baseline) vs the default keyframe tracking and a
    faster setting, frames per second with the rotation and centre errors against the
    path (targets: 4 fps, 0.5 deg, 2% of the path).
+7. batch (full bench only, needs parascale[batch]): `parascale batch` throughput, the
+   same 40 measure jobs with 1 worker (baseline) and with every core, Ray on this
+   machine (target on an idle 2-core machine: 1.6x).
 
 Every timed figure is a row {label, seconds (per unit), unit, baseline,
 baseline_seconds, ratio = baseline_seconds / seconds}.

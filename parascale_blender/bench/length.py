@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 
 from .video import _texture
-from .common import (Config, Results, _log, add_camera, row)
+from .common import (TARGET_LENGTH_RATIO, Config, Results, _log, add_camera, row)
 
 
 # Length: long tracks through measure, transfer and every export format
@@ -157,3 +157,13 @@ def bench_length(cfg: Config, res: Results) -> None:
     res.sections["length"] = {"frames": n, "video_size": list(LENGTH_VIDEO_SIZE), "rows": rows,
                               "peak_mb": big["peak_mb"], "import_peak_mb": big["import_peak_mb"],
                               "peak_mb_small": small["peak_mb"]}
+    # Issue 23: per-frame cost at n within TARGET_LENGTH_RATIO of that at n / 10, for each
+    # of measure, transfer and export (every export stage, reading the camera included).
+    for group in ("measure", "transfer", "export"):
+        def total(case):
+            return sum(st["seconds"] for st in case["stages"] if st["stage"].startswith(group))
+        ratio = (total(big) / n) / (total(small) / (n // 10))
+        res.targets.append({"name": f"{group} of a {n:,}-frame track: per-frame cost at most {TARGET_LENGTH_RATIO:g}x "
+                                    f"that at {n // 10:,} frames (linear)",
+                            "value_ratio": ratio, "limit_ratio": TARGET_LENGTH_RATIO,
+                            "met": bool(ratio <= TARGET_LENGTH_RATIO), "applies": not cfg.quick})

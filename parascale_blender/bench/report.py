@@ -11,12 +11,14 @@ from .video import bench_video
 from .tracking import bench_tracking
 from .keyframes import bench_keyframes
 from .length import bench_length
+from .batch import bench_batch
 
 
 # driver and table
 
 SECTIONS = (("depth", bench_depth), ("calibration", bench_calibration), ("video", bench_video),
-            ("keyframes", bench_keyframes), ("length", bench_length), ("tracking", bench_tracking))
+            ("keyframes", bench_keyframes), ("length", bench_length), ("tracking", bench_tracking),
+            ("batch", bench_batch))
 
 
 def run_all(quick: bool = False, sections=None, log: Callable[[str], None] = _log) -> Results:
@@ -57,6 +59,7 @@ TITLES = {
               "per-frame time (1 = linear)",
     "tracking": "Video tracking (COLMAP), {n} frames at {w}x{h} of {scene} with {movers} boxes crossing, lens given; "
                 "ratio = every-frame full-resolution time / time",
+    "batch": "parascale batch, {n} measure jobs (16-frame {w}x{h} clips) on Ray here, ratio = 1-worker time / time",
 }
 
 
@@ -67,7 +70,7 @@ def format_table(res: Results) -> str:
                  f"{m.get('cores')} cores, Blender {m.get('bpy')} (bpy module), Python {m.get('python')}, "
                  f"numpy {m.get('numpy')}, OpenCV {m.get('opencv')}")
     for name, sec in res.sections.items():
-        size = sec.get("depth_size", sec.get("size", sec.get("video_size", [0, 0])))
+        size = sec.get("depth_size", sec.get("size", sec.get("video_size", sec.get("clip", [0, 0]))))
         title = TITLES[name].format(w=size[0], h=size[1], n=f"{sec.get('keyframes', sec.get('frames', 0)):,}",
                                     scene=sec.get("scene", ""), movers=sec.get("movers", 0))
         lines.append("")
@@ -76,7 +79,8 @@ def format_table(res: Results) -> str:
         head = f"  {'':<{width}}{'per unit':>11}{'per second':>13}{'ratio':>9}"
         extra = {"video": "  Pi error", "calibration": "     total  steps vs default",
                  "depth": "  first call", "length": "     total  peak memory",
-                 "tracking": "  rot err (deg)  centre err  posed  keyframes"}.get(name, "")
+                 "tracking": "  rot err (deg)  centre err  posed  keyframes",
+                 "batch": "  CPU/job  cores got  Ray start  load before"}.get(name, "")
         lines.append(head + extra)
         for r in sec["rows"]:
             line = f"  {r['label']:<{width}}{_fmt_time(r['seconds']):>11}{r['per_second']:>13.1f}{r['ratio']:>8.2f}x"
@@ -91,6 +95,9 @@ def format_table(res: Results) -> str:
             elif name == "tracking":
                 line += (f"{r['rot_error_deg']:>15.3f}{100 * r['centre_error']:>11.3f}%"
                          f"{r['registered']:>7d}{r['keyframes']:>11d}")
+            elif name == "batch":
+                line += (f"{r['cpu_s']:>7.2f} s{r['cores_used']:>11.2f}{r['ray_start_s']:>9.1f} s"
+                         f"{r['load_before']:>13.1f}")
             lines.append(line)
         if name == "keyframes":
             lines.append(f"  same keys written by both: {'yes' if sec['same_keys'] else 'NO'} "
@@ -98,10 +105,19 @@ def format_table(res: Results) -> str:
         if name == "video":
             lines.append(f"  Pi error: {sec['pi_error']}")
             b = sec["full_res_breakdown"]
-            lines.append(f"  full-resolution path per frame: DIS flow {_fmt_time(b['flow_s'])}, rotation removal + "
-                         f"residual {_fmt_time(b['residual_s'])} (medians)")
+            lines.append(f"  full-resolution path per frame: DIS flow {_fmt_time(b['flow_s'])}, reading (derotation, "
+                         f"checks against the track, fill) {_fmt_time(b['reading_s'])} (medians)")
         if name == "calibration":
             lines.append(f"  steps vs default: {sec['step_diff']}")
+            lines.append("  x Z pass alone (same poses): " + ", ".join(
+                f"{label.split(', ', 1)[1]} {m['x_z_pass']:.2f}x" for label, m in sec["runs"].items()))
+            lines.append("  the same in CPU time of this process (steadier on a loaded machine): " + ", ".join(
+                f"{label.split(', ', 1)[1]} {m['x_z_pass_cpu']:.2f}x" for label, m in sec["runs"].items()))
+            lines.append("  x its own depth pass (time in the transfer's depth source): " + ", ".join(
+                f"{label.split(', ', 1)[1]} {m['x_own_depth']:.2f}x" for label, m in sec["runs"].items()))
+            if "x_z_pass_steady" in sec:
+                lines.append(f"  default transfer per key / steady Z pass with reuse per key (depth section): "
+                             f"{sec['x_z_pass_steady']:.2f}x")
         if name == "length":
             lines.append(f"  peak resident memory {sec['peak_mb']:.0f} MB for {sec['frames']:,} frames "
                          f"({sec['peak_mb_small']:.0f} MB at {sec['frames'] // 10:,}; "
@@ -114,8 +130,12 @@ def format_table(res: Results) -> str:
         for t in res.targets:
             if "text" in t:
                 fig = t["text"]
+            elif "value_ratio" in t and "load" not in t:
+                fig = f"{t['value_ratio']:.2f}x (limit {t['limit_ratio']:g}x)"
             elif "value_s" in t:
                 fig = f"{t['value_s']:.1f} s (limit {t['limit_s']:g} s)"
+            elif "value_ratio" in t:
+                fig = f"{t['value_ratio']:.2f}x (at least {t['limit_ratio']:g}x; load average {t['load'][-1]:.1f})"
             else:
                 fig = f"{t['value_fps']:.1f} fps (limit {t['limit_fps']:g} fps)"
                 if "pi_error" in t:

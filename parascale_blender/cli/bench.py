@@ -13,7 +13,7 @@ import os
 
 from ...core.formats.writers import atomic_write_text
 
-SECTION_NAMES = ("depth", "calibration", "video", "keyframes", "length", "tracking")
+SECTION_NAMES = ("depth", "calibration", "video", "keyframes", "length", "tracking", "batch")
 
 
 def add_arguments(parser) -> None:

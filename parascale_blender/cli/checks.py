@@ -55,6 +55,25 @@ def parse_size(option: str, text: str, lo: int = 2, hi: int = MAX_DEPTH_SIDE) ->
     return w, h
 
 
+# Memory a measurement render holds per pixel: Blender's float RGBA render result and its
+# combined pass (32 B), the 8-bit image written and read back, two grey frames and the
+# optical flow between them in float (about 32 B more). Checked for a square frame (the
+# aspect is known only once the scene is open): at worst twice what a 16:9 frame needs.
+RENDER_BYTES_PER_PIXEL = 64
+
+
+def check_render_memory(option: str, long_side: int) -> None:
+    """A render of long_side x long_side must fit in the memory available."""
+    from ...core.formats.validate import available_memory
+
+    need = RENDER_BYTES_PER_PIXEL * int(long_side) ** 2
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise CommandError(f"{option} {long_side}: a {long_side}x{long_side} measurement render needs about "
+                           f"{need / 2 ** 30:.3g} GiB of memory ({RENDER_BYTES_PER_PIXEL} bytes a pixel); "
+                           f"{avail / 2 ** 30:.3g} GiB is available")
+
+
 def check_number(option: str, value: Optional[float], lo: float, hi: float) -> Optional[float]:
     if value is None:
         return None
@@ -106,6 +125,14 @@ def check_video(option: str, path: Optional[str]) -> Optional[Path]:
         return None
     p = check_input(option, path)
     if p.is_dir():
+        from ...core.formats.readers import list_images
+        from ...core.formats.validate import check_image_header
+
+        try:  # each image's declared size, from its header (nothing decoded)
+            for image in list_images(p):
+                check_image_header(image)
+        except (ValueError, OSError) as exc:
+            raise CommandError(f"{option} {exc}") from None
         return p
     from ...core.reference import check_video_file
 

@@ -5,7 +5,6 @@ next to what was written.
 """
 from __future__ import annotations
 
-import math
 
 from .parser import CommandError
 
@@ -23,7 +22,10 @@ def add_arguments(p):
                                               "recammaster: 81)")
     p.add_argument("--frame-range", nargs=2, type=int, metavar=("START", "END"),
                    help="frames to export (default: the camera's keyed range)")
-    p.add_argument("--depth-size", default="96x54", help="GEN3C depth grid WxH (default 96x54)")
+    p.add_argument("--size", help="WxH of the generated video: the camera's view is scaled to cover it and "
+                                  "cropped at the centre (default: the scene's render size)")
+    p.add_argument("--depth-size", help="GEN3C depth WxH (default: the exported image size, --size or the "
+                                        "render size; one Z pass per frame at that size)")
     p.add_argument("--scene", help="scene name (default: the file's active scene)")
     p.add_argument("--generator", default="auto",
                    help="write translation in this generator's gauge (core.gauge.GAUGES: cameractrl, "
@@ -31,12 +33,15 @@ def add_arguments(p):
                         "scene units (default: the format's generator: re10k cameractrl, motionctrl motionctrl, "
                         "recammaster recammaster, gen3c gen3c; nerf, colmap and parascale keep scene units)")
     p.add_argument("--speed", type=float, default=1.0,
-                   help="explicit multiplier on top of the gauge (1 = the calibrated motion as is)")
+                   help="explicit multiplier on top of the gauge (1 = the calibrated motion as is; 1e-6 to 1e6)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the output even where ParaScale's manifest does not say it wrote what is there "
+                        "(the user's files there are deleted); without it such an output is refused")
 
 
-def check_args(args) -> tuple[int, int]:
+def check_args(args) -> tuple:
     """Every argument checked before any work (nothing is opened or created);
-    returns the depth grid (W, H)."""
+    returns the image size and the GEN3C depth size, (W, H) or None for the defaults."""
     from ...core.formats import writers
     from . import checks as chk
 
@@ -47,24 +52,47 @@ def check_args(args) -> tuple[int, int]:
         chk.check_frame("--frame-range START", a)
         chk.check_frame("--frame-range END", b)
         chk.check_frame_range("--frame-range", a, b)
-    w, h = chk.parse_size("--depth-size", args.depth_size)
-    from ...core.gauge import GAUGES
+    size = chk.parse_size("--size", args.size, 1, chk.MAX_RENDER_SIDE) if args.size else None
+    depth_size = chk.parse_size("--depth-size", args.depth_size) if args.depth_size else None
+    if args.format == "gen3c" and depth_size is None and size is not None and max(size) > chk.MAX_DEPTH_SIDE:
+        raise CommandError(f"--size {args.size}: GEN3C's depth renders at the exported size, at most "
+                           f"{chk.MAX_DEPTH_SIDE} per side; give --depth-size")
+    from ...core.gauge import GAUGES, GaugeError, export_generator, speed_problem
 
     if args.generator not in ("auto", "scene") and args.generator not in GAUGES:
         raise CommandError(f"--generator {args.generator!r}: choose auto, scene or one of {', '.join(GAUGES)}")
-    if not (math.isfinite(args.speed) and args.speed > 0):
-        raise CommandError(f"--speed {args.speed}: expected a positive multiplier (1 = the calibrated motion)")
+    problem = speed_problem(args.speed)
+    if problem:
+        raise CommandError(f"--speed {args.speed:g}: {problem}")
+    try:
+        export_generator(args.format, args.generator, args.speed)
+    except GaugeError as exc:
+        raise CommandError(f"--speed {args.speed:g} with --generator {args.generator}: {exc}") from None
+    from ..outputs import check_replaceable, output_path
+
+    try:
+        final = output_path(args.format, args.output)
+    except ValueError as exc:
+        raise CommandError(f"--output {exc}") from None
     if args.format in writers.FOLDER_FORMATS:
         chk.check_output_folder("--output", args.output)
-        allowed = writers.COLMAP_FILES if args.format == "colmap" else writers.GEN3C_FILES
-        try:  # refused now, not after the depth renders
-            writers.check_replaceable_folder(args.output, allowed)
-        except ValueError as exc:
-            raise CommandError(f"--output {exc}") from None
     else:
         chk.check_output_file("--output", args.output)
+        if str(final) != str(args.output):  # the name the format's extension gives it
+            chk.check_output_file("--output", str(final))
+    try:  # refused now, not after the scene is opened and the depth rendered
+        check_replaceable(args.format, final, args.force)
+    except ValueError as exc:
+        raise CommandError(f"--output {exc}") from None
+    grid = depth_size or size  # the GEN3C depth grid (the exported size without --depth-size)
+    if args.format == "gen3c" and args.frames and grid:
+        need = 2 * 4 * args.frames * grid[0] * grid[1]
+        avail = writers.available_memory()
+        if avail is not None and need > avail:
+            raise CommandError(f"--frames {args.frames} with a {grid[0]}x{grid[1]} depth grid: the GEN3C depth "
+                               f"maps need {need / 2 ** 30:.3g} GiB of memory; {avail / 2 ** 30:.3g} GiB is available")
     chk.check_distinct({"--blend": args.blend, "--output": args.output})
-    return w, h
+    return size, depth_size
 
 
 def check_keyed_range(obj, args, scene=None) -> None:
@@ -83,11 +111,12 @@ def check_keyed_range(obj, args, scene=None) -> None:
 def run(args) -> int:
     import os
 
+    size, depth_size = check_args(args)  # before Blender starts (importing bpy costs ~350 MB) and the .blend opens
+
     import bpy
 
     from ..export import export_with_gauge
 
-    w, h = check_args(args)
     bpy.ops.wm.open_mainfile(filepath=os.path.abspath(args.blend))
     scene = bpy.data.scenes.get(args.scene) if args.scene else bpy.context.scene
     if scene is None:
@@ -103,7 +132,8 @@ def run(args) -> int:
 
     result = export_with_gauge(scene, obj, args.format, args.output, frames=args.frames,
                                frame_range=tuple(args.frame_range) if args.frame_range else None,
-                               depth_size=(w, h), generator=args.generator, speed=args.speed)
+                               depth_size=depth_size, generator=args.generator, speed=args.speed, size=size,
+                               force=args.force)
     for p in result.paths:
         print(p)
     g = result.gauge

@@ -3,11 +3,17 @@
     parascale measure --track PATH [--video FILE|DIR] [--format F]
                       [--estimator harmonic|mean|flow] --json OUT
 
-Writes {"source": "points"|"depth"|"video"|"scene", "estimator": ...,
-"steps": [{"frame": t, "pi": ..., "translation": ...}, ...]}: one entry per step, frame t
-is the 0-based position in the track's frame order and the step runs t-1 -> t.
-With --video, Pi is read from the video's optical flow (estimator flow); otherwise
-from the track's points, or its depth maps.
+Writes {"source": "points"|"depth"|"video"|"scene", "estimator": ..., "timed": true|false,
+"fps": ..., "steps": [{"frame": t, "pi": ..., "translation": ..., "time": ...}, ...]}: one
+entry per step, frame t is the 0-based position in the track's frame order and the step
+runs t-1 -> t. A timed track (timestamps, or a tracked video's frame_times.json) gives
+"time", seconds from the first frame to frame t, and "fps", its frame rate (null when
+untimed or when its times follow no one rate).
+With --video, Pi is read from the video's optical flow checked against the track
+(estimator flow), and each step also gives the shares of the frame "kept" (static
+geometry measured), "filled" (movers, occlusions: counted with the motion of the geometry
+around them), "rejected" and "infinity" (sky: not counted); otherwise Pi comes from the
+track's points, or its depth maps.
 """
 from __future__ import annotations
 
@@ -75,6 +81,20 @@ def measure(track_path, video=None, format=None, estimator=None, offset=None, si
     return ref, track
 
 
+def with_clock(data: dict, track) -> dict:
+    """The measurement's JSON with the track's clock: "timed", "fps" and each step's "time"."""
+    from ...core.clock import track_rate
+
+    timed = bool(track.meta.get("timed", False))
+    rate = track_rate(track) if timed else None
+    data["timed"], data["fps"] = timed, float(rate) if rate is not None else None
+    if timed:
+        t = track.times - track.times[0]
+        for step in data["steps"]:
+            step["time"] = float(t[step["frame"]])
+    return data
+
+
 def progress_printer(label: str, stream=None):
     """progress(done, total) printing '<label>: step done/total' about every 1%."""
     import sys
@@ -90,7 +110,10 @@ def progress_printer(label: str, stream=None):
     return progress
 
 
-def run(args) -> int:
+def measure_command(args, progress=None):
+    """What `parascale measure` does before it writes: every argument checked, the
+    video tracked first when no --track is given, then measured. Returns (ReferencePi,
+    Track). `parascale batch` runs its measure and track jobs through here."""
     from . import checks as chk
 
     chk.check_input("--track", args.track)
@@ -109,15 +132,30 @@ def run(args) -> int:
         if args.video is None:
             raise ValueError("give --track PATH, or --video FILE|DIR alone to track the video first")
         args.track = track_first(args)
-    ref, track = measure(args.track, args.video, args.format, args.estimator, args.offset,
-                         size, args.images, args.preset,
-                         progress=progress_printer("measuring video") if args.video else None)
-    data = ref.to_json()
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.json, json.dumps(data, indent=1) + "\n")
+    return measure(args.track, args.video, args.format, args.estimator, args.offset,
+                   size, args.images, args.preset, progress=progress)
+
+
+def write_json(path, ref, track) -> dict:
+    """The --json document of a measured reference (with the track's clock), written
+    atomically; returns it."""
+    data = with_clock(ref.to_json(), track)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+    return data
+
+
+def run(args) -> int:
+    ref, track = measure_command(args, progress=progress_printer("measuring video") if args.video else None)
+    data = write_json(args.json, ref, track)
     print(f"{track.source}: {len(track)} frames, Pi from {ref.source} ({ref.estimator})")
-    print(f"{'frame':>6} {'pi':>10} {'translation':>12}")
+    video = ref.pixel_shares() is not None
+    print(f"{'frame':>6} {'pi':>10} {'translation':>12}" + (f" {'counted':>8} {'sky':>6}" if video else ""))
     for s in data["steps"]:
-        print(f"{s['frame']:>6d} {s['pi']:>10.5f} {s['translation']:>12.5g}")
+        extra = f" {100 * (s['kept'] + s['filled']):>7.0f}% {100 * s['infinity']:>5.0f}%" if video else ""
+        print(f"{s['frame']:>6d} {s['pi']:>10.5f} {s['translation']:>12.5g}{extra}")
+    if video:
+        print("counted: share of the video's pixels whose motion counts (static geometry; movers and occlusions "
+              "filled from around them); sky: at infinity, not counted")
     print(f"wrote {args.json}")
     return 0

@@ -19,6 +19,7 @@ COMMANDS = {
     "demo": "run the embedded end-to-end demo (tabletop to galaxy)",
     "bench": "benchmark the hot paths against their baselines",
     "track": "recover the camera track of a video with COLMAP (pycolmap)",
+    "batch": "run a job list (measure, track, transfer) on Ray, on this machine or a cluster",
 }
 
 
@@ -57,9 +58,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def blender_tempdir() -> None:
+    """Give Blender a temporary folder of this process's own, before bpy starts.
+
+    bpy makes its session folder $TMPDIR/blender_XXXXXX when it starts and removes it at
+    exit; a killed run leaves it behind, and its name does not say whose it was. So the
+    command line points TMPDIR (TEMP, TMP) at $TMPDIR/parascale_blender_<pid>_<random>/
+    first: Blender's folder goes inside it, it is removed at exit, and one a killed run
+    left (its process gone) is removed by the next run (core.formats.writers.scratch_dir,
+    like the depth scratch folders). Only for the process's own command line: inside
+    Blender, or once bpy is imported, nothing changes."""
+    if "bpy" in sys.modules:
+        return
+    import atexit
+    import os
+    import shutil
+
+    from ...core.formats.writers import scratch_dir
+
+    folder = scratch_dir("parascale_blender_")  # also fixes tempfile's own folder at the real one
+    for var in ("TMPDIR", "TEMP", "TMP"):
+        os.environ[var] = folder
+    atexit.register(shutil.rmtree, folder, True)
+
+
+def command_args(name: str, argv) -> argparse.Namespace:
+    """The arguments of one command parsed exactly as `parascale NAME ARGV...` parses them
+    (`parascale batch` runs each job through its command's own code). A bad argument
+    exits like the command line does (SystemExit, the reason on stderr)."""
+    module = _load(name)
+    parser = _Parser(prog=f"parascale {name}", description=COMMANDS[name])
+    module.add_arguments(parser)
+    parser.set_defaults(_run=module.run, command=name)
+    return parser.parse_args([str(a) for a in argv])
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None:  # the process's own command line (parascale, python -m parascale)
+        blender_tempdir()
     try:
         return int(args._run(args) or 0)
     except CommandError as exc:

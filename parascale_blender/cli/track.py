@@ -1,14 +1,16 @@
 """`parascale track`: recover the camera track of a video with COLMAP (pycolmap).
 
     parascale track VIDEO [--focal PX [--focal-y PX] | --fov DEG | --sensor MM --lens MM] --out DIR
-                    [--max-image-size PX] [--keyframes auto|all] [--mapper global|incremental]
+                    [--fps RATE] [--max-image-size PX] [--keyframes auto|all] [--mapper global|incremental]
                     [--keep-implausible]
 
 VIDEO is a video file or a folder of frames. By default keyframes are chosen as the video
 plays (by feature overlap, motion and parallax), mapped, and every other frame is posed
 on the features followed into it; --keyframes all maps every frame (slower; short clips
 and photo sets are mapped that way anyway). DIR receives images/ (the frames),
-sparse/ (the COLMAP binary model: read it with --track DIR) and track_report.json.
+sparse/ (the COLMAP binary model: read it with --track DIR), frame_times.json (the video's
+clock: frame i at i / rate, the rate the video file declares or --fps; a frame folder
+without --fps has none and plays one frame per scene frame) and track_report.json.
 Without a lens the focal is guessed (0.6 x the long side) and refined; give it when you
 know it. An implausible track (unregistered frames, a jump, an outlier step, a focal that
 fits no lens) is refused with the frames named; --keep-implausible writes it anyway with
@@ -66,6 +68,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("video", metavar="VIDEO", help="video file or folder of frames")
     add_lens_arguments(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (images/, sparse/, report)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace --out whole even when ParaScale's manifest does not say it wrote what is there")
+    parser.add_argument("--fps", metavar="RATE", default=None,
+                        help="the video's frame rate, e.g. 24, 29.97 or 30000/1001 (default: the rate the video "
+                             "file declares; a folder of frames is untimed without it)")
     parser.add_argument("--max-image-size", type=int, default=DEFAULT_LONG_SIDE, metavar="PX",
                         help=f"long side for SIFT features and feature following (default {DEFAULT_LONG_SIDE}; "
                              "0 = full resolution)")
@@ -133,7 +140,8 @@ def track(video, out, args, progress=None):
                            keyframes=getattr(args, "keyframes", "auto"), mapper=getattr(args, "mapper", "global"))
     try:
         return track_video(video, out, intrinsics_for(args, video), options, progress=progress,
-                           strict=not getattr(args, "keep_implausible", False))
+                           strict=not getattr(args, "keep_implausible", False), fps=getattr(args, "fps", None),
+                           force=getattr(args, "force", False))
     except TrackingUnavailable as exc:
         raise CommandError(str(exc)) from None
 
@@ -147,8 +155,34 @@ def print_report(result) -> None:
     t = result.timings
     print(f"time {t.get('total', 0):.1f} s ({result.frames / max(t.get('total', 1e-9), 1e-9):.1f} frames/s): "
           + ", ".join(f"{k} {v:.1f} s" for k, v in t.items() if k != "total"))
+    clock = Path(result.out) / "frame_times.json"
+    if clock.is_file():
+        from ...core.formats.frame_times import read_frame_times
+
+        ft = read_frame_times(clock)
+        rate = f"{ft.fps:.6g} fps" if ft.fps else "no single rate"
+        print(f"clock: {rate} ({ft.source}), {ft.times[-1] - ft.times[0]:.3f} s over {len(ft.names)} frames, "
+              f"in {clock.name}")
+    else:
+        print("clock: none (a folder of frames without --fps): one frame per scene frame")
     for w in result.warnings:
         print(f"warning: {w}")
+
+
+def check_rate(option: str, value) -> None:
+    """A frame rate option: a positive number or fraction (24, 29.97, 30000/1001), at most 1000."""
+    from ...core.clock import exact_rate
+    from .parser import CommandError
+
+    if value is None:
+        return
+    try:
+        rate = exact_rate(value)
+    except ValueError:
+        rate = None
+    if rate is None or not 0 < rate <= 1000:
+        raise CommandError(f"{option} {value}: expected a frame rate in frames per second, e.g. 24, 29.97 "
+                           "or 30000/1001 (at most 1000)")
 
 
 def track_first(args) -> str:
@@ -167,11 +201,20 @@ def track_first(args) -> str:
 
 def run(args) -> int:
     from . import checks as chk
+    from .parser import CommandError
 
     check_lens_arguments(args)
     chk.check_input("VIDEO", args.video)
     chk.check_int("--max-image-size", args.max_image_size, 0, 1 << 16, "pixels on the long side (0 = full)")
     chk.check_output_folder("--out", args.out)
+    check_rate("--fps", args.fps)
+    chk.check_video("VIDEO", args.video)  # an image folder's headers: sizes OpenCV would refuse
+    from ...core.formats.writers import check_replaceable_folder
+
+    try:  # the folder must be an earlier output of ParaScale's (its manifest), or --force
+        check_replaceable_folder(args.out, None, args.force)
+    except ValueError as exc:
+        raise CommandError(f"--out {exc}") from None
     result = track(args.video, args.out, args, progress=_progress_printer(args.progress))
     print_report(result)
     print(f"wrote {args.out} (COLMAP model in {Path(args.out) / 'sparse'}; "

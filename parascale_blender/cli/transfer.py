@@ -1,7 +1,7 @@
 """`parascale transfer`: calibrate a reference move into a target .blend scene.
 
 The target .blend is opened, never saved: the result goes to --output (a copy
-of the scene plus the new "<camera>.ParaScale" camera) and --report (JSON).
+of the scene plus the new "<camera>.ParaScale" camera, or --result-name) and --report (JSON).
 """
 from __future__ import annotations
 
@@ -37,8 +37,14 @@ def add_arguments(p):
     p.add_argument("--start-frame", type=int, help="first frame (default: the scene's start)")
     p.add_argument("--end-frame", type=int, help="last frame (default: as long as the reference lasts)")
     p.add_argument("--follow-zoom", action="store_true", help="the lens follows the reference's zoom")
+    p.add_argument("--result-name", help="name of the new camera (default '<camera>.ParaScale'); an earlier "
+                                         "ParaScale result of that name is updated in place")
     p.add_argument("--output", required=True, help="where to save the scene with the new camera (.blend)")
-    p.add_argument("--report", required=True, help="where to write the JSON report")
+    p.add_argument("--report", required=True, help="where to write the JSON report (it records the .blend's size "
+                                                   "and SHA-256: the pair's commit record)")
+    p.add_argument("--force", action="store_true",
+                   help="replace --output and --report even when no report of ParaScale's records the .blend there "
+                        "as it is (without it such outputs are refused)")
     from .track import add_lens_arguments  # --video alone: track it first (parascale track)
     add_lens_arguments(p, with_out=True)
 
@@ -62,6 +68,8 @@ def check_args(args) -> None:
     chk.check_frame("--start-frame", args.start_frame)
     chk.check_frame("--end-frame", args.end_frame)
     chk.check_frame_range("--start-frame/--end-frame", args.start_frame, args.end_frame)
+    if args.result_name is not None and not (args.result_name.strip() and len(args.result_name) <= 63):
+        raise CommandError(f"--result-name {args.result_name!r}: a camera name of 1 to 63 characters")
     from .track import check_lens_arguments
     check_lens_arguments(args)
     if args.realised_grid.lower() != "none":
@@ -72,6 +80,12 @@ def check_args(args) -> None:
     chk.check_output_file("--report", args.report)
     chk.check_distinct({"--target": args.target, "--source-blend": args.source_blend,
                         "--track": args.track, "--output": args.output, "--report": args.report})
+    from ...core.formats.writers import check_replaceable_pair
+
+    try:  # the .blend there must be one a report of ParaScale's records (or --force)
+        check_replaceable_pair(args.output, args.report, args.force)
+    except ValueError as exc:
+        raise CommandError(f"--output {exc}") from None
 
 
 def check_scene_range(scene, args) -> None:
@@ -127,7 +141,7 @@ def run(args) -> int:
         from .track import track_first
         args.track = track_first(args)
 
-    from ...core.parallax import default_estimator_for
+    from ...core.parallax import default_estimator_for, estimator_advice
 
     if args.track:
         reference = pipeline.reference_from_track_file(
@@ -141,8 +155,8 @@ def run(args) -> int:
                                                    depth=args.depth, depth_size=depth_size)
     estimator = args.estimator or default_estimator_for(reference.source)
     method = args.method or estimator
-    print(f"reference: {reference.label} ({len(reference.c2w)} frames, Pi from {reference.source}, "
-          f"{reference.estimator})")
+    read = "image motion by optical flow" if reference.source == "video" else reference.estimator
+    print(f"reference: {reference.label} ({len(reference.c2w)} frames, Pi from {reference.source}, {read})")
 
     open_blend(bpy, args.target)
     scene = bpy.context.scene
@@ -150,8 +164,10 @@ def run(args) -> int:
     options = pipeline.TransferOptions(method=method, depth=args.depth, frame_start=args.start_frame,
                                        frame_end=args.end_frame, depth_size=depth_size,
                                        follow_zoom=args.follow_zoom, estimator=estimator,
-                                       stop_short=args.stop_short, realised_grid=realised_grid)
+                                       stop_short=args.stop_short, realised_grid=realised_grid,
+                                       result_name=args.result_name)
     print(f"method {method}, estimator {estimator}")
+    print(f"estimators: {estimator_advice(reference.source)}")
 
     def progress(done, total):
         print(f"\rcalibrating: step {done}/{total}", end="", flush=True)
@@ -162,7 +178,7 @@ def run(args) -> int:
     result = job.run(progress=progress)
     print()
     report = result.report()
-    save_outputs(bpy, args.output, args.report, json.dumps(report, indent=2) + "\n")
+    save_outputs(bpy, args.output, args.report, report, force=args.force)
     for w in result.warnings[len(job.warnings):]:
         print(f"warning: {w.message}")
     print(f"{report['camera']}: frames {report['frames'][0]}..{report['frames'][-1]}, method {report['method']}, "
@@ -177,19 +193,24 @@ def run(args) -> int:
     return 0
 
 
-def save_outputs(bpy, output, report_path, report_text: str) -> None:
-    """The .blend and its report as one set: both written beside, then swapped in
-    together (core.formats.writers.AtomicSet), so a kill leaves the old pair or the new one."""
-    from ...core.formats.writers import AtomicSet
+def save_outputs(bpy, output, report_path, report: dict, force: bool = False) -> None:
+    """The .blend and its report as one set (core.formats.writers.AtomicSet): both written
+    beside, then moved in, the report last. The report is the commit record: it holds the
+    .blend's name, size and SHA-256 ("output"), so it always describes the .blend beside
+    it, or a journal says the commit was cut short (the next run finishes it)."""
+    from ...core.formats.writers import AtomicSet, check_replaceable_pair, json_safe
     from ..quiet import quiet_stdout
 
     for path in (output, report_path):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    check_replaceable_pair(output, report_path, force)  # again, just before writing
     with AtomicSet([output, report_path]) as out:
         with quiet_stdout():  # Blender's "Saved copy as <temporary name>"
             bpy.ops.wm.save_as_mainfile(filepath=str(out.tmp(output)), copy=True)
+        record = out.entry(output)
+        report = {**report, "output": {**record.as_dict(), "path": os.path.abspath(output)}}
         with open(out.tmp(report_path), "w", encoding="utf-8") as fh:
-            fh.write(report_text)
+            fh.write(json.dumps(json_safe(report), indent=2, allow_nan=False) + "\n")  # NaN: null
             fh.flush()
             os.fsync(fh.fileno())
         out.commit()

@@ -73,3 +73,19 @@ def test_eevee_and_material_nodes(fresh_blender):
     assert tree is not None and tree == mat.node_tree
     assert compat.material_node_tree(mat) == tree
     tree.nodes.new("ShaderNodeEmission")  # usable for building a material
+
+
+def test_depth_renders_leave_the_users_scene_with_its_own_users(fresh_blender):
+    """The compositor's Render Layers node took a user of the context scene (the user's)
+    on creation: scenes[0].users went from 1 to 2 after a depth render, one more per pass."""
+    bpy = fresh_blender
+    from parascale.parascale_blender.depth import ZPassDepth
+
+    build_tabletop(bpy)
+    scene = bpy.context.scene
+    users = scene.users
+    for _ in range(3):
+        with ZPassDepth(scene, width=8, height=6) as zp:
+            zp.depth(reference_move(2)[0], K, 96, 54)
+        assert scene.users == users, f"{scene.users} users, expected {users}"
+    assert bpy.data.scenes[0].users == 1

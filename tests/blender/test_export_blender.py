@@ -96,15 +96,15 @@ def test_cli_export_equals_evaluated_poses(fresh_blender, tmp_path):
     assert len(m) == 16
     np.testing.assert_allclose(m.c2w[[0, -1]], c2w[[0, -1]], atol=1e-6)
 
-    # by default in MotionCtrl's gauge: the scene's poses x (3.376 / scene depth scale), said
+    # by default in MotionCtrl's gauge: the scene's poses x (3.568 / scene depth scale), said
     # on stdout and recorded in the manifest beside the file
     r = cli("--blend", blend, "--camera", "Cam", "--format", "motionctrl", "--output", tmp_path / "g.json",
             "--frames", "16")
     assert r.returncode == 0, r.stderr
     man = json.loads((tmp_path / "g.json.manifest.json").read_text())
     g = man["gauge"]
-    assert g["generator"] == "motionctrl" and g["generator_depth_scale"] == pytest.approx(3.376)
-    assert g["factor"] == pytest.approx(3.376 / g["scene_depth_scale"])
+    assert g["generator"] == "motionctrl" and g["generator_depth_scale"] == pytest.approx(3.568)
+    assert g["factor"] == pytest.approx(3.568 / g["scene_depth_scale"])
     assert f"translation x {g['factor']:.6g}" in r.stdout
     gm = writers.read_motionctrl(tmp_path / "g.json")
     np.testing.assert_allclose(gm.c2w[:, :3, 3], m.c2w[:, :3, 3] * g["factor"], rtol=1e-6, atol=1e-9)
@@ -187,3 +187,60 @@ def test_export_camera_in_process_gen3c_and_operator(fresh_blender, tmp_path):
         assert not bpy.ops.parascale.export_poses.poll()  # no camera moves: nothing to export
     finally:
         bpy.utils.unregister_class(export_poses.PARASCALE_OT_export_poses)
+
+
+def test_export_size_gen3c_depth_at_that_size_and_option_names(fresh_blender, tmp_path):
+    """size: the view scaled to cover it and cropped at the centre; GEN3C's depth is a Z pass
+    at that size (not the 96x54 calibration grid) with the same K as camera.npz; messages
+    name the option where the user sets it (Frames in Blender, --frames on the command line)."""
+    bpy = fresh_blender
+    from parascale.parascale_blender.export import export_with_gauge
+
+    c2w, (K, W, H) = build_scene(bpy, tmp_path / "s.blend")
+    scene, cam = bpy.context.scene, bpy.data.objects["Cam"]
+    res = export_with_gauge(scene, cam, "gen3c", tmp_path / "g", frames=4, size=(32, 24), ui="blender")
+    camz, depthz = np.load(tmp_path / "g" / "camera.npz"), np.load(tmp_path / "g" / "depth.npz")
+    assert list(camz["image_size"]) == [32, 24] and res.image_size == (32, 24)
+    assert depthz["depth"].shape == (4, 24, 32)
+    np.testing.assert_allclose(depthz["intrinsics"], camz["intrinsics"], rtol=1e-12)
+    # 64x36 covers 32x24 at scale 2/3: focal x 2/3, centre cropped
+    s = 24 / 36
+    np.testing.assert_allclose(camz["intrinsics"][0][[0, 1], [0, 1]], K[[0, 1], [0, 1]] * s, rtol=1e-9)
+    np.testing.assert_allclose(camz["intrinsics"][0][:2, 2], [K[0, 2] * s - (64 * s - 32) / 2, K[1, 2] * s],
+                               rtol=1e-9)
+    man = json.loads((tmp_path / "g" / "manifest.json").read_text())
+    assert man["depth"]["size"] == [32, 24] and man["image_size"] == [32, 24]
+    assert any("resample it (Frames)" in w for w in res.warnings), res.warnings  # 4 frames: GEN3C takes 121
+    # no size: the depth is at the render size
+    export_with_gauge(scene, cam, "gen3c", tmp_path / "g2", frames=3)
+    assert np.load(tmp_path / "g2" / "depth.npz")["depth"].shape == (3, 36, 64)
+    r = cli("--blend", tmp_path / "s.blend", "--camera", "Cam", "--format", "gen3c", "--output", tmp_path / "g3",
+            "--frames", "3", "--size", "16x12")
+    assert r.returncode == 0, r.stderr
+    assert "resample it (--frames)" in r.stderr and "(Frames)" not in r.stderr
+    assert np.load(tmp_path / "g3" / "depth.npz")["depth"].shape == (3, 12, 16)
+
+
+def test_realestate10k_for_cameractrl_is_precorrected_for_1280x720(fresh_blender, tmp_path):
+    """At a size that is not 16:9, the RealEstate10K file for CameraCtrl (and VideoX-Fun's
+    Wan) is written so that CameraCtrl's 1280x720 aspect correction gives back K: read
+    CameraCtrl's way it equals the file the bridge writes for the same move (its
+    plucker.npy), and no 16:9 warning is given; for a gauge without that reader it warns."""
+    bpy = fresh_blender
+    from generator_refs import cameractrl_reference
+    from parascale.parascale_blender.export import export_with_gauge
+
+    build_scene(bpy, tmp_path / "s.blend")
+    scene, cam = bpy.context.scene, bpy.data.objects["Cam"]
+    res = export_with_gauge(scene, cam, "re10k", tmp_path / "cc.txt", frames=16, size=(24, 16))
+    assert not any("16:9" in w for w in res.warnings), res.warnings
+    json_res = export_with_gauge(scene, cam, "parascale", tmp_path / "cc.json", frames=16, size=(24, 16))
+    bridge = tmp_path / "parascale_bridge.py"
+    r = subprocess.run([sys.executable, str(bridge), str(tmp_path / "cc.json"), "--generator", "cameractrl",
+                        "--out", str(tmp_path / "b"), "--size", "16x24", "--plucker"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    emb = np.load(tmp_path / "b" / "plucker.npy")
+    np.testing.assert_allclose(cameractrl_reference(tmp_path / "cc.txt", 16, 24), emb, rtol=1e-5, atol=1e-5)
+    assert json_res.image_size == (24, 16)
+    other = export_with_gauge(scene, cam, "re10k", tmp_path / "ac3d.txt", frames=16, size=(24, 16), generator="ac3d")
+    assert any("not 16:9" in w for w in other.warnings)

@@ -45,7 +45,7 @@ def close(a, b, rel=1e-5):
 def test_plucker_matches_cameractrl_ray_condition(data_dir, tmp_path, name, frames, size):
     src = data_dir / EX / name
     out = tmp_path / "out"
-    r = run_bridge(src, "--generator", "cameractrl", "--out", out, "--size", size)
+    r = run_bridge(src, "--generator", "cameractrl", "--out", out, "--size", size, "--plucker")
     assert r.returncode == 0, r.stderr
     H, W = (int(x) for x in size.split("x"))
     emb = np.load(out / "plucker.npy")
@@ -63,22 +63,26 @@ def test_plucker_matches_cameractrl_ray_condition(data_dir, tmp_path, name, fram
 def test_uni3c_order_and_wan_compensation(data_dir, tmp_path):
     src = data_dir / EX / "main_0bf152ef84195293.txt"
     a, b = tmp_path / "a", tmp_path / "b"
-    assert run_bridge(src, "--generator", "cameractrl", "--out", a, "--size", "16x24").returncode == 0
-    assert run_bridge(src, "--generator", "uni3c", "--out", b, "--size", "16x24", "--frames", "17").returncode == 0
+    assert run_bridge(src, "--generator", "cameractrl", "--out", a, "--size", "16x24", "--plucker").returncode == 0
+    assert run_bridge(src, "--generator", "uni3c", "--out", b, "--size", "16x24", "--frames", "17",
+                      "--plucker").returncode == 0
     # uni3c at 17 frames resamples the 16-frame move: first and last frame coincide; the
-    # RealEstate10K file is in the RealEstate10K gauge (3.376), uni3c's is 1 depth, so its
-    # translation, and with it the moment o x d, is 1 / 3.376 of CameraCtrl's
+    # RealEstate10K file is in the RealEstate10K gauge (3.568), uni3c's is 1 depth, so its
+    # translation, and with it the moment o x d, is 1 / 3.568 of CameraCtrl's
     pa, pb = np.load(a / "plucker.npy"), np.load(b / "plucker.npy")
-    k = 1.0 / 3.376
-    np.testing.assert_allclose(pb[0], np.concatenate([pa[0, 3:], pa[0, :3] * k]), atol=1e-6)
-    np.testing.assert_allclose(pb[-1], np.concatenate([pa[-1, 3:], pa[-1, :3] * k]), atol=1e-5)
+    assert pa.dtype == np.float32 and pb.dtype == np.float16  # Uni3C runs Wan in half precision
+    k = 1.0 / 3.568
+    np.testing.assert_allclose(pb[0], np.concatenate([pa[0, 3:], pa[0, :3] * k]), atol=1e-3)
+    np.testing.assert_allclose(pb[-1], np.concatenate([pa[-1, 3:], pa[-1, :3] * k]), atol=1e-3)
     assert json.loads((b / "manifest.json").read_text())["gauge"]["factor"] == pytest.approx(k)
     # wan-fun-camera: VideoX-Fun's process_pose_file (1280x720 assumed, same code path
     # as CameraCtrl) on the written file gives the embedding the bridge saved
     c = tmp_path / "c"
     assert run_bridge(src, "--generator", "wan-fun-camera", "--out", c, "--size", "12x20",
-                      "--frames", "5").returncode == 0
-    close(np.load(c / "plucker.npy"), cameractrl_reference(c / "poses.txt", 12, 20))
+                      "--frames", "5", "--plucker").returncode == 0
+    wan = np.load(c / "plucker.npy")
+    assert wan.dtype == np.float16
+    close(wan.astype(np.float32), cameractrl_reference(c / "poses.txt", 12, 20), rel=1e-3)  # float16: 2^-11
 
 
 def _parascale_json(tmp_path, n=20, unit_scale=0.01):
@@ -176,8 +180,55 @@ def test_bridge_runs_in_fresh_numpy_only_venv(tmp_path):
     assert "numpy" in pkgs and not pkgs & {"bpy", "parascale", "torch", "opencv-python-headless"}
     _, p = _parascale_json(tmp_path)
     out = tmp_path / "out"
-    r = run_bridge(p, "--generator", "cameractrl", "--out", out, "--size", "8x12", python=py)
+    r = run_bridge(p, "--generator", "cameractrl", "--out", out, "--size", "8x12", "--plucker", python=py)
     assert r.returncode == 0, r.stderr
     assert np.load(out / "plucker.npy").shape == (16, 6, 8, 12)
     r = run_bridge(p, "--generator", "cameractrl", "--out", out, "--size", "8x12", "--run", tmp_path, python=py)
     assert r.returncode == 3 and "PyTorch" in r.stderr
+
+
+def test_wan_default_output_is_small_and_the_tensor_only_when_asked(tmp_path):
+    """Wan at its defaults (81 frames, 480x832): the pose file and the runner, well under
+    10 MB, no plucker.npy (it would be 776 MB as float32), and the output says so; --plucker
+    writes it, in float16 for Wan (its models run in half precision), float32 for CameraCtrl."""
+    _, p = _parascale_json(tmp_path)
+    out = tmp_path / "wan"
+    r = run_bridge(p, "--generator", "wan-fun-camera", "--out", out)
+    assert r.returncode == 0, r.stderr
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    assert size < 10e6, size
+    assert not (out / "plucker.npy").exists()
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["frames"] == 81 and man["size"] == [480, 832]
+    rec = man["plucker"]
+    assert rec["written"] is False and rec["shape"] == [81, 6, 480, 832] and rec["dtype"] == "float16"
+    assert "--plucker" in rec["note"] and "plucker.npy: not written" in r.stdout
+    # asked for: written, float16 for Wan, equal to the float32 embedding to half precision
+    small = tmp_path / "wan_small"
+    r = run_bridge(p, "--generator", "wan-fun-camera", "--out", small, "--size", "16x24", "--frames", "9",
+                   "--plucker")
+    assert r.returncode == 0, r.stderr
+    wan = np.load(small / "plucker.npy")
+    assert wan.dtype == np.float16 and wan.shape == (9, 6, 16, 24)
+    assert "plucker.npy: written, float16 9x6x16x24" in r.stdout
+    assert json.loads((small / "manifest.json").read_text())["plucker"]["written"] is True
+    bridge = _load_bridge()
+    track = bridge.load_poses(p)
+    factor = bridge.gauge_factor("wan-fun-camera", track, 1.0)[0]
+    K = bridge.resample(track["c2w"], track["K"], track["times"], 9)[1]
+    full = bridge.plucker(bridge.relative_to_first(bridge.build_poses(track, 9, factor)),
+                          bridge.fit_intrinsics(K, track["width"], track["height"], 16, 24), 16, 24)
+    assert np.abs(wan.astype(np.float32) - full).max() <= 1e-3 * np.abs(full).max()
+    cc = tmp_path / "cc"
+    r = run_bridge(p, "--generator", "cameractrl", "--out", cc, "--size", "16x24", "--plucker")
+    assert r.returncode == 0, r.stderr
+    assert np.load(cc / "plucker.npy").dtype == np.float32
+
+
+def _load_bridge():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("parascale_bridge_under_test", BRIDGE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

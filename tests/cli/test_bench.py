@@ -53,7 +53,16 @@ def test_bench_quick_json(tmp_path, capsys):
     for r in calib["rows"]:
         assert r["keyframes"] == calib["keyframes"]
         assert r["total_s"] == pytest.approx(r["seconds"] * r["keyframes"], rel=1e-9)
-        assert math.isfinite(r["pce"])
+        if r["label"].startswith("transfer"):
+            assert math.isfinite(r["pce"])
+    # issue 23: every transfer against the Z pass alone on the default transfer's poses
+    assert calib["rows"][0]["label"].startswith("Z pass alone") and calib["z_pass_alone_s"] > 0
+    assert all(r["baseline"] == calib["rows"][0]["label"] for r in calib["rows"])
+    for m in calib["runs"].values():
+        assert m["x_z_pass"] == pytest.approx(m["total_s"] / calib["z_pass_alone_s"], rel=1e-9)
+    goal = [t for t in data["targets"] if "the Z pass alone" in t["name"]]
+    assert len(goal) == 1 and goal[0]["limit_ratio"] == 1.25 and goal[0]["applies"] is False  # quick
+    assert f"{goal[0]['value_ratio']:.2f}x (limit 1.25x)" in printed
 
     video = data["sections"]["video"]
     assert video["size"] == [960, 540]

@@ -6,13 +6,20 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
+def demo_run():
+    """`parascale demo --quick` once per content (conftest.cached_folder: the code, bpy,
+    and the real scene it adds when the data is there); tests only read its outputs."""
     pytest.importorskip("bpy")
+    from conftest import cached_folder, data_root
+
     from parascale.parascale_blender.cli import main
 
-    out = tmp_path_factory.mktemp("demo")
-    assert main(["demo", "--quick", "--out", str(out)]) == 0
-    return out
+    def build(out):
+        assert main(["demo", "--quick", "--out", str(out)]) == 0
+
+    root = data_root()
+    ship = root / "real_scenes" / "dutch_ship" if root is not None else None
+    return cached_folder("demo", ["demo --quick", ship if ship is not None and ship.is_dir() else None], build)
 
 
 def test_demo_writes_every_artifact_with_the_documented_report(demo_run):
@@ -20,9 +27,13 @@ def test_demo_writes_every_artifact_with_the_documented_report(demo_run):
     assert report["measured_by"] == "optical_flow"
     assert report["scales"] == [0.01, 10000.0]
     assert set(report["methods"]) == {"raw", "harmonic", "flow"}
-    for row in report["methods"].values():
-        for key in ("pce", "trans_err", "rot_err"):
+    for method, row in report["methods"].items():
+        for key in ("trans_err", "rot_err"):
             assert len(row[key]) == 2 and all(np.isfinite(row[key]))
+        # a PCE, or None where optical flow could not measure (raw at x0.01 flies 100x too far
+        # and out of the scene: nothing left to trust), never a number made of untrusted flow
+        assert len(row["pce"]) == 2 and all(v is None or np.isfinite(v) for v in row["pce"])
+        assert method == "raw" or None not in row["pce"]
     md = (demo_run / "report.md").read_text()
     assert "| flow |" in md and "PCE x10000" in md
     png = (demo_run / "identity.png").read_bytes()
@@ -36,8 +47,9 @@ def test_demo_meets_the_targets_measured_by_flow_on_renders(demo_run):
     methods = json.loads((demo_run / "report.json").read_text())["methods"]
     assert max(methods["flow"]["pce"]) <= 0.10
     assert max(methods["harmonic"]["pce"]) <= 0.20
-    for i in range(2):  # both scale ratios are 100 or more away from 1
-        assert methods["raw"]["pce"][i] >= 10 * methods["flow"]["pce"][i]
+    for i in range(2):  # both scale ratios are 100 or more away from 1: raw 10x worse, or beyond measuring
+        raw = methods["raw"]["pce"][i]
+        assert raw is None or raw >= 10 * methods["flow"]["pce"][i]
     # Rotation is copied unchanged, so RotErr is tiny for every method.
     assert max(max(r["rot_err"]) for r in methods.values()) < 0.5
 
@@ -60,7 +72,7 @@ def test_evaluate_command_reproduces_the_demo_figure(demo_run, tmp_path):
     out = tmp_path / "eval.json"
     code = main(["evaluate", "--blend", str(demo_run / "demo.blend"), "--camera", "Target x10000.flow",
                  "--reference", str(demo_run / "reference_colmap"), "--video", str(demo_run / "reference_video"),
-                 "--render-size", "320", "--json", str(out)])
+                 "--render-size", "320", "--no-denoise", "--json", str(out)])  # as the demo renders
     assert code == 0
     got = json.loads(out.read_text())
     assert got["measured_by"] == "optical_flow"

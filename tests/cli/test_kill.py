@@ -5,8 +5,18 @@ the new one, never a mix; a commit cut short between its moves is recorded in a
 journal and finished by the next run (checked here by doing what the next run does
 first). Consecutive runs differ (frame counts, generators), so every file tells which
 run wrote it. Finally one run to completion leaves no temporary file in the output
-folder and no scratch folder of the killed runs in the temp folder.
+folder and nothing of the killed runs in the temp folder: no scratch folder of ours and
+no blender_XXXXXX folder of Blender's own.
+
+Transfer's report is the commit record of the pair: it records the .blend's size and
+SHA-256, so after every kill the report describes the .blend beside it, or a journal
+says a commit was cut short (and the next run finishes it).
+
+The bridge is killed with the folder exchange (renameat2) and with it forced off
+(PARASCALE_NO_RENAME_EXCHANGE=1, the two-rename path of systems without it), and both
+folder writers are killed exactly between the two renames.
 """
+import hashlib
 import json
 import os
 import random
@@ -64,6 +74,12 @@ def temporaries(folder: Path) -> list:
                   if any(m in p.name for m in TMP_MARKS) or p.name.endswith(("@", ".blend1")))
 
 
+def temp_leftovers(scratch: Path) -> list:
+    """What runs left in the temp folder: Blender's blender_XXXXXX session folders, our
+    scratch folders (anything at all, in fact: the runs are the only users of it)."""
+    return sorted(p.name for p in scratch.iterdir())
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     """Subprocess environment with a private temp folder (scratch folders are counted)."""
@@ -101,6 +117,10 @@ def transfer_state(blend: Path, report: Path):
         return None
     assert blend.exists() and report.exists(), "one of the pair is missing"
     rep = json.loads(report.read_text())
+    record = rep["output"]  # the commit record: the .blend the report describes
+    data = blend.read_bytes()
+    assert (record["size"], record["sha256"]) == (len(data), hashlib.sha256(data).hexdigest()), \
+        "the report does not describe the .blend beside it"
     bpy.ops.wm.open_mainfile(filepath=str(blend), load_ui=False)
     obj = bpy.data.objects[rep["camera"]]
     lo, hi = obj.animation_data.action.frame_range
@@ -133,7 +153,7 @@ def test_kill_transfer(scenes, env, tmp_path):
         state = now
     run_ok(argv(7 if state != 7 else 8), e)
     assert temporaries(tmp_path) == []
-    assert [p.name for p in scratch.iterdir() if p.name.startswith("parascale_depth_")] == []
+    assert temp_leftovers(scratch) == []
 
 
 # ---------------------------------------------------------------------------
@@ -150,7 +170,7 @@ def colmap_state(folder: Path):
 
 
 def test_kill_export(scenes, env, tmp_path):
-    e, _ = env
+    e, scratch = env
     model = tmp_path / "model"
 
     def argv(frames):
@@ -169,6 +189,7 @@ def test_kill_export(scenes, env, tmp_path):
         state = now
     run_ok(argv(9 if state != 9 else 10), e)
     assert temporaries(tmp_path) == []
+    assert temp_leftovers(scratch) == []
 
 
 # ---------------------------------------------------------------------------
@@ -179,21 +200,25 @@ def bridge_state(folder: Path):
         return None
     manifest = json.loads((folder / "manifest.json").read_text())
     names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    assert names == sorted(manifest["files"] + ["manifest.json"]), "files of another run in the folder"
-    for name in manifest["files"]:
+    listed = [e["name"] for e in manifest["files"]]
+    assert names == sorted(listed + ["manifest.json"]), "files of another run in the folder"
+    for name in listed:
         if name.endswith(".npy"):
             arr = np.load(folder / name)
             assert arr.shape[0] == manifest["frames"] and np.isfinite(arr).all()
     return manifest["generator"], manifest["frames"]
 
 
-def test_kill_bridge(env, tmp_path):
+@pytest.mark.parametrize("exchange", ["renameat2", "two-renames"])
+def test_kill_bridge(env, tmp_path, exchange):
     from parascale.core.formats import writers
     from parascale.core.cameras import Track
 
     from analytic_scenes import reference_move
 
     e, _ = env
+    if exchange == "two-renames":
+        e = dict(e, PARASCALE_NO_RENAME_EXCHANGE="1")
     c2w = reference_move(16)
     K = np.array([[300.0, 0, 160], [0, 300, 90], [0, 0, 1]])
     poses = tmp_path / "poses.json"
@@ -202,7 +227,7 @@ def test_kill_bridge(env, tmp_path):
     runs = [("cameractrl", "16"), ("motionctrl", "14"), ("cameractrl", "25"), ("motionctrl", "16")]
 
     def argv(gen, frames):
-        return [sys.executable, BRIDGE, poses, "--generator", gen, "--frames", frames, "--out", out]
+        return [sys.executable, BRIDGE, poses, "--generator", gen, "--frames", frames, "--out", out, "--plucker"]
 
     duration = run_ok(argv(*runs[0]), e)
     state = bridge_state(out)
@@ -211,6 +236,9 @@ def test_kill_bridge(env, tmp_path):
         gen, frames = runs[(k + 1) % len(runs)]
         new = (gen, int(frames))
         finished = run_killed(argv(gen, frames), t, e)
+        if not out.exists():  # killed between the two renames: the next run puts the old folder back
+            assert exchange == "two-renames", f"kill {k}: the output folder is missing"
+            bridge_module().clean_stale(out)
         now = bridge_state(out)
         assert now in (state, new), f"kill {k} at {t:.2f}s: {now}, expected {state} or {new}"
         assert now == new or not finished
@@ -218,6 +246,76 @@ def test_kill_bridge(env, tmp_path):
     run_ok(argv(*runs[1] if state != ("motionctrl", 14) else runs[0]), e)
     assert temporaries(tmp_path) == []
     assert sorted(os.listdir(tmp_path)) == ["out", "poses.json"]
+
+
+def bridge_module():
+    sys.path.insert(0, str(BRIDGE.parent))
+    import parascale_bridge
+
+    return parascale_bridge
+
+
+KILL_BETWEEN_RENAMES = """
+import os, signal, sys
+real = os.rename
+def rename(a, b, *args, **kw):
+    real(a, b, *args, **kw)
+    if str(b).endswith("-old"):  # the old folder moved aside: die before the new one is moved in
+        os.kill(os.getpid(), signal.SIGKILL)
+os.rename = rename
+os.environ["PARASCALE_NO_RENAME_EXCHANGE"] = "1"
+"""
+
+
+def test_a_kill_between_the_two_renames_is_undone(tmp_path):
+    """Without renameat2 a folder is swapped in two renames; a kill exactly between them
+    leaves the output folder missing until the next run, which puts the old one back
+    before writing (the core writer and the bridge alike)."""
+    from parascale.core.formats import writers
+    from parascale.core.cameras import Track
+
+    track = Track(c2w=np.tile(np.eye(4), (3, 1, 1)) + np.diag([0, 0, 0, 0.0]), K=np.diag([50.0, 50.0, 1.0]),
+                  width=64, height=64, times=np.arange(3) / 24)
+    track.c2w[:, 0, 3] = [0, 1, 2]
+    model = tmp_path / "model"
+    writers.write_colmap(track, model)
+    old = (model / "images.txt").read_bytes()
+    code = KILL_BETWEEN_RENAMES + f"""
+import numpy as np
+from parascale.core.formats import writers
+from parascale.core.cameras import Track
+t = Track(c2w=np.tile(np.eye(4), (4, 1, 1)), K=np.diag([50.0, 50.0, 1.0]), width=64, height=64, times=np.arange(4) / 24)
+t.c2w[:, 0, 3] = [0, 1, 2, 3]
+writers.write_colmap(t, {str(model)!r})
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    assert not model.exists()  # the window this test is about
+    writers.write_colmap(track, tmp_path / "other")  # a run writing elsewhere leaves it alone
+    assert not model.exists()
+    writers.clean_stale(model)  # what the next run writing there does first
+    assert (model / "images.txt").read_bytes() == old and temporaries(tmp_path) == []
+
+    poses = tmp_path / "p.txt"
+    writers.write_re10k(track, poses)
+    out = tmp_path / "bridge"
+    assert subprocess.run([sys.executable, BRIDGE, poses, "--generator", "motionctrl", "--size", "8x8",
+                           "--out", out], capture_output=True).returncode == 0
+    first = (out / "manifest.json").read_bytes()
+    code = KILL_BETWEEN_RENAMES + f"""
+sys.argv = ["parascale_bridge.py", {str(poses)!r}, "--generator", "cameractrl", "--size", "8x8", "--out", {str(out)!r}]
+sys.path.insert(0, {str(BRIDGE.parent)!r})
+import parascale_bridge
+parascale_bridge.main()
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    assert not out.exists()
+    r = subprocess.run([sys.executable, BRIDGE, poses, "--generator", "cameractrl", "--size", "8x8", "--out", out],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr  # the next run: the old folder back, then replaced as ours
+    assert json.loads((out / "manifest.json").read_text())["generator"] == "cameractrl"
+    assert json.loads(first)["generator"] == "motionctrl" and temporaries(tmp_path) == []
 
 
 # ---------------------------------------------------------------------------

@@ -203,6 +203,14 @@ def test_isolated_sphere_pull_back_runaway_and_its_cure():
     missed = [frames[t + 1] for t in np.flatnonzero(~held)]
     named = set(codes["step_bound"].frames) | set(codes["unreachable"].frames)
     assert missed and set(missed) == named
+    # the step_bound warning says by how much those frames fall short (the realised Pi, measured here)
+    bounded = [frames.index(f) - 1 for f in codes["step_bound"].frames]
+    short = 1 - realised[bounded] / pi_ref[bounded]
+    message = codes["step_bound"].message
+    if len(bounded) == 1:
+        assert f"shows {100 * short[0]:.1f}% less parallax" in message, message
+    else:
+        assert f": {100 * short.min():.1f}% to {100 * short.max():.1f}% less" in message, message
     # unreachable steps keep the pace instead of growing: the sphere recedes linearly
     late = [frames.index(f) - 1 for f in codes["unreachable"].frames]
     assert np.allclose(new.scale[late], new.scale[late[0] - 1])

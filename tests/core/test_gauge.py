@@ -70,8 +70,8 @@ def test_table_equals_a_fresh_measurement_of_the_realestate10k_clips(re10k_measu
     assert gauge.RE10K_PATH[0] <= plo < 1.02 * gauge.RE10K_PATH[0]
     assert 0.99 * gauge.RE10K_PATH[1] < phi <= gauge.RE10K_PATH[1]
     # the spread the docs report
-    assert m["clip_medians"]["p0"] == pytest.approx(1.995, abs=2e-3)
-    assert m["clip_medians"]["p100"] == pytest.approx(4.734, abs=2e-3)
+    assert m["clip_medians"]["p0"] == pytest.approx(1.922, abs=2e-3)
+    assert m["clip_medians"]["p100"] == pytest.approx(4.247, abs=2e-3)
 
 
 def test_bridge_table_is_a_copy_of_core_gauge():
@@ -246,16 +246,17 @@ def test_bridge_files_from_both_scales_are_the_same_and_plucker_matches_cameract
         for gen, frames in (("cameractrl", 16), ("wan-fun-camera", 17), ("motionctrl", 16), ("recammaster", 81)):
             out = tmp_path / f"{gen}_{ratio:g}"
             assert bridge.main([str(folder / "poses.json"), "--generator", gen, "--out", str(out),
-                                "--size", "12x20", "--frames", str(frames)]) == 0
+                                "--size", "12x20", "--frames", str(frames), "--plucker"]) == 0
             outs[(gen, ratio)] = out
     for gen in ("cameractrl", "wan-fun-camera"):
         a, b = outs[(gen, 1e-2)], outs[(gen, 1e4)]
         rel_close(readers.read_track(a / "poses.txt", "re10k", size=(20, 12)).c2w,
                   readers.read_track(b / "poses.txt", "re10k", size=(20, 12)).c2w)
-        rel_close(np.load(a / "plucker.npy"), np.load(b / "plucker.npy"), rel=1e-5)  # float32 tensors
+        pa = np.load(a / "plucker.npy").astype(np.float64)
+        tol = 1e-5 if gen == "cameractrl" else 1e-3  # float32 for CameraCtrl, float16 for Wan
+        rel_close(pa, np.load(b / "plucker.npy"), rel=tol)
         # CameraCtrl's ray_condition path (1280x720 aspect correction) on the written file
-        np.testing.assert_allclose(np.load(a / "plucker.npy"), cameractrl_reference(a / "poses.txt", 12, 20),
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(pa, cameractrl_reference(a / "poses.txt", 12, 20), rtol=tol, atol=tol)
         assert json.loads((a / "manifest.json").read_text())["gauge"]["generator_depth_scale"] == gauge.RE10K_DEPTH
     # the file `parascale export --format re10k` wrote (16 frames, in CameraCtrl's gauge), read by
     # CameraCtrl's own logic, gives the bridge's tensor for the same camera

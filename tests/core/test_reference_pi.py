@@ -196,7 +196,8 @@ def test_measure_cli_json(data_dir, tmp_path, capsys):
     out = tmp_path / "sub" / "pi.json"
     assert cli_main(["measure", "--track", str(fern / "colmap_text"), "--json", str(out)]) == 0
     data = json.loads(out.read_text())
-    assert set(data) == {"source", "estimator", "steps"}
+    assert set(data) == {"source", "estimator", "steps", "timed", "fps"}
+    assert data["timed"] is False and data["fps"] is None   # photos: no clock, no "time" per step
     assert data["source"] == "points" and data["estimator"] == "harmonic"
     assert [s["frame"] for s in data["steps"]] == list(range(1, 20))
     assert all(set(s) == {"frame", "pi", "translation"} and s["pi"] > 0 for s in data["steps"])
@@ -210,6 +211,8 @@ def test_measure_cli_json(data_dir, tmp_path, capsys):
                      "--preset", "fast", "--json", str(out2)]) == 0
     v = json.loads(out2.read_text())
     assert v["source"] == "video" and v["estimator"] == "flow" and len(v["steps"]) == 15
+    # RealEstate10K timestamps (microseconds): the steps keep their times
+    assert v["timed"] is True and v["steps"][-1]["time"] == pytest.approx((162929596 - 158692025) * 1e-6, abs=1e-9)
 
     # nothing gives depth and no video: a clear error, exit 2, no file
     out3 = tmp_path / "none.json"

@@ -26,6 +26,7 @@ import re
 import shutil
 import struct
 import sys
+import contextlib
 import tracemalloc
 import zipfile
 import zlib
@@ -40,7 +41,7 @@ from parascale.core.formats import colmap, writers
 from parascale.core.cameras import Track, make_c2w
 from parascale.core.formats.readers import read_track
 from parascale.core.rotations import is_rotation, matrix_from_quat
-from parascale.core.formats.validate import MAX_IMAGE_SIDE, MAX_MAGNITUDE, TrackFormatError
+from parascale.core.formats.validate import MAX_IMAGE_SIDE, MAX_MAGNITUDE, TrackFormatError, fov_degrees
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bridge"))
 import parascale_bridge as bridge  # noqa: E402
@@ -549,6 +550,8 @@ def accepted_is_valid(track):
     assert np.isfinite(track.K).all() and (track.K[:, 0, 0] > 0).all() and (track.K[:, 1, 1] > 0).all()
     np.testing.assert_array_equal(track.K[:, 2], np.tile([0.0, 0, 1], (n, 1)))
     assert 1 <= track.width <= MAX_IMAGE_SIDE and 1 <= track.height <= MAX_IMAGE_SIDE
+    fov = fov_degrees(track.K[:, [0, 1], [0, 1]], [track.width, track.height])
+    assert ((fov >= 1) & (fov <= 179)).all(), f"field of view {fov.min():.4g}..{fov.max():.4g} degrees accepted"
     assert np.isfinite(track.times).all() and (n == 1 or (np.diff(track.times) > 0).all())
     if track.points is not None:
         assert np.isfinite(track.points).all()
@@ -560,6 +563,11 @@ def check(name, call, path, size, error=TrackFormatError, validate=accepted_is_v
     s = STATS.setdefault(name, {"inputs": 0, "read": 0, "refused": 0, "crashes": 0, "peak_bytes": 0,
                                 "peak_ratio_over_slack": 0.0, "max_input_bytes": 0,
                                 "worst_ratio_64k": 0.0})
+    if s["inputs"] == 0:
+        # A reader's first call may import what it imports lazily (modules, numpy's
+        # machinery): a one-off cost of the process, not of the input. Pay it untraced.
+        with contextlib.suppress(Exception):
+            call()
     s["inputs"] += 1
     s["max_input_bytes"] = max(s["max_input_bytes"], size)
     tracemalloc.start()  # only around the call: hypothesis itself is not slowed or counted
@@ -582,6 +590,19 @@ def check(name, call, path, size, error=TrackFormatError, validate=accepted_is_v
         tracemalloc.stop()
     if validate is not None and "out" in locals():
         validate(out)
+    if peak > MEMORY_FACTOR * size + MEMORY_SLACK:
+        # Once per process something outside the reader may allocate inside the traced call
+        # (a lazy import, the source lookup of a warning's first showing); which call that
+        # is depends on what ran before in the process (two workers: not the same order).
+        # The reader's own peak is the same on a second call.
+        tracemalloc.start()
+        try:
+            call()
+        except Exception:  # the same refusal as the first call
+            pass
+        finally:
+            peak = min(peak, tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
     s["peak_bytes"] = max(s["peak_bytes"], peak)
     s["peak_ratio_over_slack"] = max(s["peak_ratio_over_slack"], max(0, peak - MEMORY_SLACK) / max(size, 1))
     if size >= 1 << 16:  # where the constant no longer hides the ratio
@@ -734,6 +755,8 @@ def _bridge_valid(out):
     assert (out["K"][:, 0, 0] > 0).all() and (out["K"][:, 1, 1] > 0).all()
     assert 1 <= out["width"] <= MAX_IMAGE_SIDE and 1 <= out["height"] <= MAX_IMAGE_SIDE
     assert np.isfinite(out["unit_scale"]) and out["unit_scale"] > 0
+    fov = fov_degrees(out["K"][:, [0, 1], [0, 1]], [out["width"], out["height"]])
+    assert ((fov >= 1) & (fov <= 179)).all(), f"field of view {fov.min():.4g}..{fov.max():.4g} degrees accepted"
 
 
 def test_fuzz_bridge_loader(work):

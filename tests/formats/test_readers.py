@@ -651,7 +651,7 @@ def test_lists_where_objects_belong(tmp_path):
     r.write_text(json.dumps([{"cam01": "[1 0 0 0] [0 1 0 0] [0 0 1 0] [0 0 0 1]"}]))
     _refused(writers.read_recammaster, r, r"expected a ReCamMaster camera_extrinsics.json")
     r.write_text(json.dumps({"frame0": ["[1 0 0 0] [0 1 0 0] [0 0 1 0] [0 0 0 1]"]}))
-    _refused(writers.read_recammaster, r, r"frame0: no camera 'cam01'")
+    _refused(writers.read_recammaster, r, r"frame0: expected an object camera -> matrix")
     t = tmp_path / "transforms.json"
     t.write_text(json.dumps({"w": 64, "h": 48, "fl_x": 50, "frames": [["a.png", np.eye(4).tolist()]]}))
     _refused(lambda q: read_track(q, format="transforms"), t, r"frames\[0\]: expected an object with \"file_path\"")
@@ -708,7 +708,7 @@ def test_singular_and_nan_matrices(tmp_path):
 def test_focal_length_not_positive_is_refused(tmp_path):
     for fx in ("0", "-5"):
         d = colmap_text(tmp_path / fx, [1, 2], cam=f"1 PINHOLE 64 48 {fx} 50 32 24")
-        _expect(d, rf"images.txt line 1: focal lengths must be positive, got fx={fx}")
+        _expect(d, rf"cameras.txt line 1: focal lengths must be positive, got fx={fx}")  # where the focal is
     p = megasam_npz(tmp_path / "m.npz", intrinsic=np.array([[0.0, 0, 32], [0, 50, 24], [0, 0, 1]]))
     _expect(p, r"m.npz intrinsic: focal lengths must be positive, got fx=0")
     doc = writers.parascale_document(small_track(3))
@@ -846,3 +846,49 @@ def test_long_video_timestamps_still_read(tmp_path):
     assert t.meta["timed"] and abs(t.times[1] - 0.033366) < 1e-9
     b = bridge.load_poses(x)
     assert abs(b["times"][1] - 0.033366) < 1e-9
+
+
+# ---------------------------------------------------------------------------
+# plausibility at the boundary: the field of view, and messages that name the right file
+
+def test_a_camera_list_is_not_taken_for_a_camera_key(tmp_path):
+    """A frame holding a list ["cam01"] said "no camera 'cam01' (has ['cam01'])"."""
+    r = tmp_path / "camera_extrinsics.json"
+    r.write_text(json.dumps({"frame0": ["cam01"]}))
+    with pytest.raises(TrackFormatError) as info:
+        writers.read_recammaster(r)
+    assert "no camera" not in str(info.value) and "got a list" in str(info.value), str(info.value)
+    r.write_text(json.dumps({"frame0": {"cam02": "[1 0 0 0] [0 1 0 0] [0 0 1 0] [0 0 0 1]"}}))
+    _refused(writers.read_recammaster, r, r"frame0: no camera 'cam01' \(has \['cam02'\]\)")
+    with pytest.raises(TypeError, match="camera key"):
+        writers.read_recammaster(r, cam=1)
+
+
+def test_a_focal_error_names_the_cameras_file(fern, tmp_path):
+    d = _copy_text_model(fern, tmp_path)
+    n = _line_of(d / "cameras.txt", "1 ")
+    _rewrite_line(d / "cameras.txt", n, lambda s: " ".join(s.split()[:4] + ["1e-300"] + s.split()[5:]))
+    msg = _expect(d, rf"cameras.txt line {n}: .*field of view")
+    assert "images.txt" not in msg and "179" in msg
+    text = colmap.read_model(fern / "colmap_text")
+    text.cameras[1].params[0] = 2.3e-306
+    colmap.write_binary_model(tmp_path / "bin", text.cameras, text.images, text.point_ids, text.xyz, text.tracks)
+    msg = _expect(tmp_path / "bin", r"cameras.bin record 0 \(camera\): .*field of view")
+    assert "images.bin" not in msg
+
+
+@pytest.mark.parametrize("fx, fov", [(1e-300, "180"), (1e-3, "179.8"), (100.0, "0.573")])
+def test_a_field_of_view_outside_1_to_179_degrees_is_refused(tmp_path, fx, fov):
+    """RealEstate10K normalised fx 1e-300 was read (a field of view of 180 degrees)."""
+    p = tmp_path / "poses.txt"
+    row = "0 {fx} {fx} 0.5 0.5 0 0 1 0 0 0 0 1 0 0 0 0 1 0"
+    p.write_text("url\n" + row.format(fx=fx) + "\n" + row.format(fx=fx).replace("0 ", "33 ", 1) + "\n")
+    msg = _expect(p, r"poses.txt line 2: .*field of view", format="re10k")
+    assert fov in msg and "1 to 179 degrees" in msg, msg
+    doc = writers.parascale_document(small_track(3))
+    for f in doc["frames"]:
+        f["K"][0][0] = fx * 64
+    q = tmp_path / "poses.json"
+    q.write_text(json.dumps(doc))
+    _refused(writers.read_parascale, q, r"frames\[0\]: .*field of view")
+    _refused(bridge.load_poses, q, r"field of view", bridge.BridgeError)

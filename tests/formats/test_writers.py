@@ -159,7 +159,7 @@ def test_round_trip_colmap(tmp_path):
     t = synthetic_track(names=[f"img_{i:03d}.png" for i in range(12)],
                         points=np.random.default_rng(1).normal(size=(5, 3)))
     p = writers.write_colmap(t, tmp_path / "sparse")
-    assert sorted(os.listdir(p)) == ["cameras.txt", "images.txt", "points3D.txt"]
+    assert sorted(os.listdir(p)) == ["cameras.txt", "images.txt", "manifest.json", "points3D.txt"]  # + its manifest
     back = readers.read_track(p, "colmap")
     _same(t, back, times=False)
     assert back.names == t.names

@@ -3,9 +3,10 @@ the rules the rooms state in their first lines.
 
     core (and core/formats, core/tracking)  never bpy, mathutils, bmesh, bpy_extras; never the Blender side
     operators, panels                       core only for types (classes); the work goes through parascale_blender
-    bridge                                  stands alone: never the package
-    parascale_blender's adapter modules     never cli/, bench/ or demo/ (those rooms are built on the adapter)
-    cli, bench, demo                        never operators or panels
+    bridge (and bridge/comfyui)             stands alone: only its own modules, never the rest of the package
+    parascale_blender's adapter modules     never cli/, bench/, demo/ or batch/ (those rooms are built on the adapter)
+    cli, bench, demo, batch                 never operators or panels
+    batch                                   bpy only inside functions (a job's worker), never at module level
     every room                              opens with two lines: what it is, what it may import
 """
 import ast
@@ -17,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 PKG = "parascale"
 BLENDER_MODULES = {"bpy", "mathutils", "bmesh", "bpy_extras", "gpu", "blf"}
 ROOMS = ["core", "core/formats", "parascale_blender", "parascale_blender/cli", "parascale_blender/bench",
-         "parascale_blender/demo", "operators", "panels", "bridge"]
+         "parascale_blender/demo", "parascale_blender/batch", "operators", "panels", "bridge", "bridge/comfyui"]
 
 
 def module_name(path: Path) -> str:
@@ -97,7 +98,11 @@ def test_ui_imports_core_only_for_types():
 
 
 def test_bridge_stands_alone():
+    """The bridge folder (parascale_bridge.py and the ComfyUI node pack) imports only itself,
+    numpy and the standard library (torch lazily in the nodes): never the rest of the package."""
     def rule(target, names):
+        if target == f"{PKG}.bridge" or target.startswith(f"{PKG}.bridge."):
+            return None  # its own modules (the node pack's relative imports)
         if target.split(".")[0] == PKG or target.startswith(f"{PKG}."):
             return "the bridge runs with numpy only, never the package"
         if target.split(".")[0] in BLENDER_MODULES:
@@ -107,7 +112,7 @@ def test_bridge_stands_alone():
 
 def test_adapter_never_imports_the_rooms_built_on_it():
     def rule(target, names):
-        for room in ("cli", "bench", "demo"):
+        for room in ("cli", "bench", "demo", "batch"):
             if target == f"{PKG}.parascale_blender.{room}" or target.startswith(f"{PKG}.parascale_blender.{room}."):
                 return f"the adapter never imports {room}/"
     assert violations([("parascale_blender", False)], rule) == []
@@ -117,8 +122,23 @@ def test_tools_never_import_the_ui():
     def rule(target, names):
         if target.startswith((f"{PKG}.operators", f"{PKG}.panels")):
             return "command line, bench and demo run without the UI"
-    rooms = [("parascale_blender/cli", True), ("parascale_blender/bench", True), ("parascale_blender/demo", True)]
+    rooms = [("parascale_blender/cli", True), ("parascale_blender/bench", True), ("parascale_blender/demo", True),
+             ("parascale_blender/batch", True)]
     assert violations(rooms, rule) == []
+
+
+def test_batch_imports_blender_and_ray_only_inside_functions():
+    """The driver never loads bpy (it runs no scene), and the engine loads without Ray
+    until a batch runs (`parascale --help` and the extension never need the extra)."""
+    bad = []
+    for path in files("parascale_blender/batch"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                for n in names:
+                    if n.split(".")[0] in BLENDER_MODULES | {"ray", "matplotlib"}:
+                        bad.append(f"{path.relative_to(REPO)}:{node.lineno}: {n} at module level")
+    assert bad == []
 
 
 def test_commands_live_in_cli():

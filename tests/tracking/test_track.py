@@ -203,7 +203,7 @@ def test_blank_wall_video_is_refused(tmp_path):
 def test_output_folder_of_something_else_is_refused(data_dir, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "keep.txt").write_text("user data")
-    with pytest.raises(T.TrackingError, match="not an earlier tracking output"):
+    with pytest.raises(T.TrackingError, match=r"keep.txt.*no valid ParaScale manifest.json.*--force"):
         T.track_video(data_dir / CLIPS / "reference_videos" / f"{QUICK_CLIP}.mp4", tmp_path / "mine")
     assert (tmp_path / "mine" / "keep.txt").read_text() == "user data"
 
@@ -228,6 +228,7 @@ def measured_alone(tmp_path_factory):
     return video, gt, track_dir, json.loads(out_json.read_text())
 
 
+@pytest.mark.xdist_group("measured_alone")
 def test_measure_video_alone_matches_the_given_track(measured_alone, figures):
     video, gt, track_dir, doc = measured_alone
     _, pi_rec, _ = check_against_given(track_dir, video, gt, QUICK_CLIP, figures)
@@ -235,6 +236,7 @@ def test_measure_video_alone_matches_the_given_track(measured_alone, figures):
     np.testing.assert_allclose(pi_cli, pi_rec, rtol=1e-9)  # the command measured the track it recovered
 
 
+@pytest.mark.xdist_group("measured_alone")
 def test_track_command_is_deterministic(measured_alone, tmp_path):
     video, gt, track_dir, _ = measured_alone
     out = tmp_path / "again"
@@ -306,31 +308,43 @@ def test_operator_tracks_and_imports_fern(fresh_blender, data_dir, tmp_path, fig
 # ---------------------------------------------------------------------------
 # the full set (PARASCALE_TRACK_FULL=1)
 
+def tracked(video, intr=None):
+    """T.track_video(video, folder, intr) through the content-keyed cache (conftest.
+    cached_folder): the same video, lens and code track once; a refusal is a result too."""
+    from conftest import cached_folder
+
+    def build(folder):
+        T.track_video(video, folder, intr)  # an empty folder is a valid output folder
+
+    lens = None if intr is None else (intr.fx, intr.fy, intr.source)
+    return cached_folder("track", [Path(video), lens], build, keep_errors=(T.TrackingError,))
+
+
 @full_only
 @pytest.mark.parametrize("name", [c for c in ALL_CLIPS if c != QUICK_CLIP] + ["fern", "fox"])
-def test_recovered_track_matches_the_given_one(data_dir, tmp_path, name, figures):
+def test_recovered_track_matches_the_given_one(data_dir, name, figures):
     video, gt = given(data_dir, name)
     intr = T.Intrinsics(float(gt.K[0, 0, 0]), float(gt.K[0, 1, 1]), "focal")
     try:
-        T.track_video(video, tmp_path / "track", intr)
+        track = tracked(video, intr)
     except T.TrackingError as exc:
         if name == "fox":  # refused, not returned wrong; see docs/tracking.md
             pytest.xfail(f"fox: the 43 deg gap between 0054.jpg and 0068.jpg: {exc}")
         raise
-    check_against_given(tmp_path / "track", video, gt, name, figures)
+    check_against_given(track, video, gt, name, figures)
 
 
 @full_only
-def test_focal_guess_is_right_or_refused(data_dir, tmp_path):
+def test_focal_guess_is_right_or_refused(data_dir):
     right, refused, wrong = [], [], []
     for name in ALL_CLIPS:
         video, gt = given(data_dir, name)
         try:
-            T.track_video(video, tmp_path / name)
+            track = tracked(video)
         except T.TrackingError as exc:
             refused.append((name, str(exc)))
             continue
-        rec = read_track(tmp_path / name)
+        rec = read_track(track)
         err = rotation_errors(rec.rotations, gt.rotations).max() if len(rec) == len(gt) else np.inf
         (right if err <= GUESS_ROT_DEG else wrong).append((name, round(float(err), 3)))
     print("focal guess: right", right, "refused", refused, "wrong", wrong)

@@ -1,6 +1,7 @@
 """The extension as Blender sees it: validator, built zip, install, register, uninstall.
 Also every panel's draw() against a recording stand-in for the layout."""
 import ast
+import json
 import os
 import re
 import shutil
@@ -108,13 +109,12 @@ def test_manifest_serves_every_supported_blender():
 
 @pytest.fixture(scope="module")
 def built_zip(tmp_path_factory):
-    """Build this platform's zip with Blender's own tool from a copy of the repository
-    whose manifest names this platform only, so only its OpenCV wheel is fetched
-    (`make zip` fetches all four and builds every platform).
+    """This platform's zip, built by the script `make zip-here` runs (tools/zip_here.py):
+    only this platform's wheels are fetched (OpenCV's, pycolmap's for Python 3.11 and 3.13),
+    and Blender's own tool builds from a copy of the repository whose manifest names this
+    platform only (`make zip` fetches all ten wheels and builds every platform).
     PARASCALE_TEST_ZIP=dist/...zip tests a zip built elsewhere instead, e.g. `make zip`'s
     from another Blender version (one build serves them all)."""
-    from packaging.utils import parse_wheel_filename
-
     given = os.environ.get("PARASCALE_TEST_ZIP")
     if given:
         path = Path(given).resolve()
@@ -122,34 +122,19 @@ def built_zip(tmp_path_factory):
         names = zipfile.ZipFile(path).namelist()
         return path, [n.split("/", 1)[1] for n in names if n.startswith("wheels/") and n.endswith(".whl")]
 
-    wheels = wheels_for_this_machine()
-    for wheel in wheels:
-        if not (WHEELS / wheel).is_file():
-            name, version = parse_wheel_filename(wheel)[:2]
-            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                            "--dest", str(WHEELS), f"{name}=={version}"], check=True)
-            assert (WHEELS / wheel).is_file(), f"pip download {name}=={version} did not fetch {wheel}"
-    src = tmp_path_factory.mktemp("src") / "parascale"
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
-        ".git", ".venv*", "wheels", "dist", "out", "build", "tests", "__pycache__", "*.egg-info",
-        ".pytest_cache", ".hypothesis", "*.zip"))
-    (src / "wheels").mkdir()
-    for wheel in wheels:
-        shutil.copy(WHEELS / wheel, src / "wheels" / wheel)
-    tags = parse_wheel_filename(wheels[0])[3]
-    platform = next(p for p, fits in PLATFORMS.items() if any(fits(t.platform) for t in tags))
-    text = (src / "blender_manifest.toml").read_text()
-    text = re.sub(r"(?m)^platforms = \[.*\]$", f'platforms = ["{platform}"]', text)
-    listed = ", ".join(f'"./wheels/{w}"' for w in wheels)
-    text, n = re.subn(r"(?ms)^wheels = \[.*?^\]", f"wheels = [{listed}]", text)
-    assert n == 1, "blender_manifest.toml: no wheels = [...] block"
-    (src / "blender_manifest.toml").write_text(text)
     out = tmp_path_factory.mktemp("dist")
-    res = subprocess.run([sys.executable, str(blender_ext()), "build", "--split-platforms",
-                          "--source-dir", str(src), "--output-dir", str(out)], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, str(REPO / "tools" / "zip_here.py"), "--output-dir", str(out)],
+                         capture_output=True, text=True, timeout=1800)
     assert res.returncode == 0, res.stdout + res.stderr
     zips = sorted(out.glob("*.zip"))
-    assert [z.name.rsplit("-", 1)[1] for z in zips] == [platform.replace("-", "_") + ".zip"]
+    assert len(zips) == 1 and str(zips[0]) == res.stdout.splitlines()[0], (zips, res.stdout)
+    from packaging.utils import parse_wheel_filename
+
+    platform = zips[0].name.rsplit("-", 1)[1][:-len(".zip")].replace("_", "-")
+    names = [Path(w).name for w in manifest()["wheels"]]
+    wheels = [n for n in names if any(PLATFORMS[platform](t.platform) for t in parse_wheel_filename(n)[3])]
+    # every wheel of this platform, and no other: both Pythons' pycolmap where PyPI has it
+    assert set(wheels) >= set(wheels_for_this_machine())
     return zips[0], wheels
 
 
@@ -158,6 +143,8 @@ def test_zip_holds_the_add_on_without_tests_or_caches(built_zip):
     names = zipfile.ZipFile(built_zip).namelist()
     assert "__init__.py" in names and "blender_manifest.toml" in names
     assert "bridge/parascale_bridge.py" in names
+    assert {"bridge/__init__.py", "bridge/comfyui/nodes.py"} <= set(names)  # the ComfyUI node pack
+    assert "operators/presets/operator/parascale.export_poses/GEN3C.py" in names
     assert {f"wheels/{w}" for w in wheels} <= set(names)
     assert "docs/README.md" in names  # the manifest's website
     assert not [n for n in names if n.startswith(("tests/", ".venv", ".git", "tools/", "constraints/"))
@@ -185,6 +172,11 @@ panels = sorted(n for n in dir(bpy.types) if n.startswith("PARASCALE_PT_"))
 assert "PARASCALE_PT_main" in panels, panels
 assert hasattr(bpy.types.Scene, "parascale")
 import cv2  # the bundled wheel
+# the generator presets of the Export dialog, listed from the installed extension's folder
+listed = bpy.utils.preset_paths("operator/parascale.export_poses")
+from pathlib import Path
+assert any(Path(p).parts[-5:] == ("parascale", "operators", "presets", "operator", "parascale.export_poses")
+           for p in listed), listed
 print("REGISTERED", ops, panels)
 
 # A tabletop at the origin and a 100x copy far off to the side, out of each other's view.
@@ -247,6 +239,26 @@ print("UNINSTALLED")
         res.stdout[-3000:] + res.stderr[-3000:]
 
 
+class OperatorProps:
+    """Stands in for the properties a layout.operator() button carries: each one set must
+    exist on the operator (an enum only with one of its items); the values are recorded."""
+
+    def __init__(self, rna, log, idname):
+        object.__setattr__(self, "_rna", rna)
+        object.__setattr__(self, "_log", log)
+        object.__setattr__(self, "_idname", idname)
+
+    def __setattr__(self, name, value):
+        props = self._rna.properties
+        assert name in props, f"{self._idname} has no property {name!r}"
+        prop = props[name]
+        if prop.type == "ENUM" and not prop.enum_items:  # dynamic items: ask the operator's own function
+            pass
+        elif prop.type == "ENUM":
+            assert value in {i.identifier for i in prop.enum_items}, (self._idname, name, value)
+        self._log.append(("set", (self._idname, name, value)))
+
+
 class RecordingLayout:
     """Stands in for UILayout: records every prop and operator a panel names and
     checks that the property exists on the data and the operator is registered."""
@@ -281,6 +293,7 @@ class RecordingLayout:
         label = text if text is not None else op.get_rna_type().name
         assert len(label) <= 24, f"button label {label!r} is not short"
         self.log.append(("operator", idname))
+        return OperatorProps(op.get_rna_type(), self.log, idname)
 
     def menu(self, idname, **kwargs):
         self.log.append(("menu", idname))
@@ -299,7 +312,10 @@ def test_every_panel_draws_with_existing_properties_and_operators(fresh_blender)
         scene.collection.objects.link(cam)
         scene.parascale.result_camera = cam
         scene.parascale.has_calibration = scene.parascale.has_evaluation = True
-        scene.parascale.eval_pce, scene.parascale.eval_measured_by = 1.0, "optical_flow"
+        scene.parascale.eval_pce, scene.parascale.eval_measured_by = 1.0, "depth: reprojection of ray cast 64x36"
+        # a render evaluation that could not measure: 30% of the covered pixels trusted
+        scene.parascale.has_render_evaluation, scene.parascale.eval_render_measurable = True, False
+        scene.parascale.eval_render_trusted = 0.3
         for kind in ("OBJECT", "FILE", "BLEND", "CLIP"):
             scene.parascale.reference_kind = kind
             for panel in panels:
@@ -311,9 +327,20 @@ def test_every_panel_draws_with_existing_properties_and_operators(fresh_blender)
         log = []
         bpy.types.PARASCALE_PT_main.draw(type("S", (), {"layout": RecordingLayout(log)})(), bpy.context)
         ops = [n for k, n in log if k == "operator"]
-        assert ops[-3:] == ["parascale.calibrate", "parascale.evaluate", "parascale.export_poses"]
+        assert ops[-4:] == ["parascale.calibrate", "parascale.evaluate", "parascale.check_range",
+                            "parascale.export_poses"]
         props = {n for k, n in log if k == "prop"}
-        assert {"target_camera", "estimator", "depth_source", "frame_start", "frame_end"} <= props
+        assert {"target_camera", "estimator", "depth_source", "frame_start", "frame_end", "result_name",
+                "export_preset", "export_speed"} <= props
+        # Export carries the panel's Generator preset and Speed to the dialog
+        from parascale.parascale_blender import presets
+
+        scene.parascale.export_preset, scene.parascale.export_speed = "GEN3C", 1.5
+        log = []
+        bpy.types.PARASCALE_PT_main.draw(type("S", (), {"layout": RecordingLayout(log)})(), bpy.context)
+        sent = {name: value for k, (op, name, value) in ((k, v) for k, v in log if k == "set")
+                if op == "parascale.export_poses"}
+        assert sent == presets.operator_values(presets.BY_KEY["GEN3C"], 1.5)
         # poll explains why calibrate cannot run yet
         assert not bpy.ops.parascale.calibrate.poll()
         # a video alone: the Camera reference offers tracking (or says why it cannot)
@@ -321,10 +348,15 @@ def test_every_panel_draws_with_existing_properties_and_operators(fresh_blender)
         log = []
         bpy.types.PARASCALE_PT_main.draw(type("S", (), {"layout": RecordingLayout(log)})(), bpy.context)
         assert ("operator", "parascale.track_video") in log
-        # the results panel explains a residual and a closed-loop PCE that disagree
+        # the results panel shows both figures side by side; the render one says it cannot measure
+        # and points at the depth figure; the depth one explains its disagreement with the residual
         log = []
         bpy.types.PARASCALE_PT_results.draw(type("S", (), {"layout": RecordingLayout(log)})(), bpy.context)
-        assert any("flow" in text for kind, text in log if kind == "label")
+        labels = [text for kind, text in log if kind == "label"]
+        assert "Depth" in labels and "Render" in labels
+        assert "not measurable" in labels and "30% trusted" in labels
+        assert any("depth figure" in text for text in labels)
+        assert any("Independent depth disagrees" in text for text in labels)
         assert ("operator", "parascale.view_result") in log
     finally:
         parascale.unregister()
@@ -347,5 +379,148 @@ def test_every_setting_and_operator_option_has_a_tooltip(fresh_blender):
                 if not prop.description.strip():
                     missing.append(f"{rna.identifier}.{prop.identifier}")
         assert not missing, missing
+    finally:
+        parascale.unregister()
+
+
+def _preset_assignments(path: Path) -> dict:
+    """What a preset file sets: `op.<property> = <literal>` lines (Blender's own operator-preset
+    form), parsed, not executed. (Background Blender has no file browser, so no
+    context.active_operator for Blender to run the file against.)"""
+    tree = ast.parse(path.read_text(), str(path))
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Attribute):
+            target = node.targets[0]
+            assert isinstance(target.value, ast.Name) and target.value.id == "op", ast.dump(node)
+            out[target.attr] = ast.literal_eval(node.value)
+    return out
+
+
+def _keyed_camera_scene(bpy):
+    scene = bpy.context.scene
+    scene.render.resolution_x, scene.render.resolution_y = 64, 36
+    scene.frame_start, scene.frame_end = 1, 20
+    bpy.ops.mesh.primitive_plane_add(size=40, location=(0, 5, 0), rotation=(1.5708, 0, 0))  # a wall ahead
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    for f in range(1, 21):
+        s = (f - 1) / 19
+        cam.location = (4.0 * s, -5.0, 0.0)  # a truck of 0.4 depths: inside the training paths
+        cam.rotation_euler = (1.5708, 0.0, 0.05 * s)
+        cam.keyframe_insert("location", frame=f)
+        cam.keyframe_insert("rotation_euler", frame=f)
+    return scene, cam
+
+
+def test_generator_presets_are_blenders_operator_presets_and_export_their_frames_size_and_gauge(
+        fresh_blender, tmp_path):
+    bpy = fresh_blender
+    import parascale
+    from parascale.parascale_blender import presets
+
+    parascale.register()
+    try:
+        # Blender's preset system lists the folder for the Export operator (bl_options PRESET)
+        assert str(presets.PRESET_FOLDER) in bpy.utils.preset_paths(presets.PRESET_SUBDIR)
+        assert "PRESET" in bpy.types.PARASCALE_OT_export_poses.bl_options
+        files = sorted(presets.PRESET_FOLDER.glob("*.py"))
+        assert [f.stem for f in files] == sorted(p.key for p in presets.PRESETS)
+        rna = bpy.ops.parascale.export_poses.get_rna_type()
+        for p in presets.PRESETS:
+            assert p.path.read_text() == presets.preset_text(p)  # one table, the files follow it
+            values = _preset_assignments(p.path)
+            assert values == presets.operator_values(p)
+            assert set(values) <= set(rna.properties.keys())
+        scene, cam = _keyed_camera_scene(bpy)
+        for key, ext in (("CameraCtrl_AnimateDiff", ".txt"), ("ComfyUI_Wan_Camera", ".json")):
+            p = presets.BY_KEY[key]
+            out = tmp_path / key
+            assert bpy.ops.parascale.export_poses(filepath=str(out), camera="Cam",
+                                                  **_preset_assignments(p.path)) == {"FINISHED"}
+            written = out.with_suffix(ext)
+            man = json.loads(written.with_name(written.name + ".manifest.json").read_text())
+            assert man["format"] == p.format and man["frames"] == p.frames
+            assert man["image_size"] == [p.width, p.height]
+            if p.generator == "auto":  # the ParaScale json keeps scene units and records the depth scale
+                doc = json.loads(written.read_text())
+                assert len(doc["frames"]) == p.frames
+                assert doc["image_size"] == {"width": p.width, "height": p.height}
+                assert doc["meta"]["gauge"]["scene_depth_scale"] > 0 and man["gauge"]["generator"] is None
+            else:
+                assert man["gauge"]["generator"] == p.generator
+                assert man["gauge"]["factor"] == pytest.approx(
+                    man["gauge"]["generator_depth_scale"] / man["gauge"]["scene_depth_scale"])
+                assert len(written.read_text().splitlines()) == 1 + p.frames
+        # the export kept its depth scale: the panel's indicator follows Generator and Speed without a render
+        s = scene.parascale
+        from parascale.parascale_blender import export as export_module
+
+        real_track = export_module.camera_track
+
+        def no_evaluation(*args, **kwargs):
+            raise AssertionError("the indicator evaluated the camera on a change of Generator or Speed")
+
+        export_module.camera_track = no_evaluation  # a slider drag must stay arithmetic
+        try:
+            s.export_preset = "ComfyUI_Wan_Camera"
+            assert s.range_state == "inside", s.range_text
+            calm = s.range_position
+            s.export_speed = 30.0
+            assert s.range_state == "fast" and "faster" in s.range_text
+            s.export_speed = 1.0
+            assert s.range_position == pytest.approx(calm)
+        finally:
+            export_module.camera_track = real_track
+        s.export_preset = "GEN3C"  # another size: no depth scale kept for it yet
+        assert s.range_state == "none" and "Check Range" in s.range_text
+        assert bpy.ops.parascale.check_range() == {"FINISHED"}
+        assert s.range_state in ("inside", "fast", "slow") and s.range_text.startswith("gen3c")
+    finally:
+        parascale.unregister()
+
+
+def test_blend_relative_paths_are_accepted_without_warning(fresh_blender, tmp_path):
+    """Export to a "//" path: no RuntimeWarning from Blender about the property, and the file
+    lands next to the saved .blend; the panel's file fields take "//" too."""
+    import warnings
+
+    bpy = fresh_blender
+    import parascale
+
+    parascale.register()
+    try:
+        scene, _ = _keyed_camera_scene(bpy)
+        bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "shot.blend"))
+        scene = bpy.context.scene
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # Blender's warning would raise here
+            assert bpy.ops.parascale.export_poses(filepath="//poses.json", format="parascale",
+                                                  camera="Cam") == {"FINISHED"}
+            scene.parascale.track_path = "//track.txt"
+            scene.parascale.video_path = "//clip.mp4"
+            scene.parascale.blend_path = "//other.blend"
+        assert (tmp_path / "poses.json").is_file()
+    finally:
+        parascale.unregister()
+
+
+def test_result_name_setting_reaches_the_transfer_and_the_message_names_it(fresh_blender):
+    bpy = fresh_blender
+    import parascale
+    from parascale.parascale_blender import pipeline
+
+    parascale.register()
+    try:
+        scene = bpy.context.scene
+        target = bpy.data.objects.new("Target", bpy.data.cameras.new("Target"))
+        scene.collection.objects.link(target)
+        assert pipeline.options_from_settings(scene).result_name is None  # "<target>.ParaScale"
+        scene.parascale.result_name = "Target.Dolly"
+        assert pipeline.options_from_settings(scene).result_name == "Target.Dolly"
+        bpy.data.objects.new("Target.Dolly", None)  # the user's own object holds the name
+        with pytest.raises(pipeline.TransferError, match="Result Name in the ParaScale panel"):
+            pipeline.check_result_name(target, "Target.Dolly")
     finally:
         parascale.unregister()

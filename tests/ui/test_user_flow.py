@@ -265,6 +265,23 @@ def test_name_clash_is_refused_before_any_work(addon, data_dir, monkeypatch):
     assert bpy.data.objects["Target.ParaScale"].type == "MESH"
 
 
+def test_result_name_keeps_two_calibrations_of_one_target_side_by_side(addon, data_dir):
+    bpy = addon
+    track_path, video = clip_files(data_dir)
+    scene, target = target_scene(bpy, 8)
+    bpy.ops.parascale.import_track(filepath=str(track_path), video=str(video))
+    s = scene.parascale
+    assert bpy.ops.parascale.calibrate() == {"FINISHED"}
+    first = s.result_camera
+    s.result_name, s.estimator = "Target.flow", "flow"
+    assert bpy.ops.parascale.calibrate() == {"FINISHED"}
+    second = s.result_camera
+    assert (first.name, second.name) == ("Target.ParaScale", "Target.flow")
+    assert first.name in bpy.data.objects and first.animation_data.action != second.animation_data.action
+    assert sorted(o.name for o in bpy.data.objects if o.name.startswith("Target")) == [
+        "Target", "Target.ParaScale", "Target.flow"]
+
+
 # ---------------------------------------------------------------------------
 # 6: the user's scene does not change, before, during or after; also on error and cancel
 
@@ -624,7 +641,7 @@ def test_photo_tracks_go_import_calibrate_evaluate_export_bridge(addon, data_dir
     assert bpy.ops.parascale.export_poses(filepath=str(out), format="parascale") == {"FINISHED"}
     bridge = tmp_path / "parascale_bridge.py"
     run = subprocess.run([sys.executable, str(bridge), str(out.with_suffix(".json")), "--generator", "cameractrl",
-                          "--out", str(tmp_path / "cameractrl"), "--size", "64x96"],
+                          "--out", str(tmp_path / "cameractrl"), "--size", "64x96", "--plucker"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     tensors = list((tmp_path / "cameractrl").glob("*.npy"))
