@@ -54,7 +54,9 @@ MIN_FRAMES = 3
 DEFAULT_LONG_SIDE = 640          # SIFT on frames at most this long (keypoints in full-res pixels)
 DEFAULT_FEATURES = 1024          # SIFT features per keyframe
 EVERY_FRAME_FEATURES = 8192      # ... per frame when every frame is mapped (short clips, photos)
-SHORT_CLIP = 48                  # clips this short are mapped frame by frame (fast anyway, and the surest)
+SHORT_CLIP = 48                  # clips this short whose frames are far apart ...
+SPARSE_MOTION = 0.005            # ... (median motion per frame above this fraction of the long side) are
+                                 # mapped frame by frame: subsampled clips, where keyframes leave too few views
 MIN_KEYFRAMES = 12               # at least this many keyframes (when the frame count is known)
 PHOTO_LIKE = 0.5                 # more keyframes than this fraction of the frames: photos, mapped one by one
 GUESS_FOCAL_FACTOR = 0.6         # focal guess = 0.6 x the long side, refined (no lens given)
@@ -758,7 +760,7 @@ def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Op
         pycolmap.Database.open(str(db)).close()  # creates the schema
         progress(0.0, "reading frames")
         total, frames = _frame_stream(video, images)
-        every = options.keyframes == "all" or 0 < total <= SHORT_CLIP
+        every = options.keyframes == "all"
         front = _FrontEnd(pycolmap, db, spool, options, intrinsics, keyframes=not every, total=total)
         share = 0.2 if every else 0.6   # of the progress bar: the stream (every frame: only following)
         writer = None
@@ -794,9 +796,15 @@ def track_video(video, out, intrinsics: Optional[Intrinsics] = None, options: Op
         timings = {"frames": t_read, **front.seconds}
         motion = np.asarray(front.motion)
         how = "every frame" if every else "keyframes"
+        step = float(np.median(motion)) / max(front.W, front.H) if len(motion) else 0.0
         if not every and len(front.kf_frames) > PHOTO_LIKE * len(names):
             # features rarely outlive a frame or two: photos or a very fast move, not a video
             every, how = True, f"every frame ({len(front.kf_frames)} of {len(names)} frames wanted a keyframe)"
+        elif not every and len(names) <= SHORT_CLIP and step > SPARSE_MOTION:
+            # a short clip of frames far apart (subsampled): a handful of keyframes maps poorly, all
+            # its frames map well (a short clip of close frames is the other way round)
+            every, how = True, (f"every frame (a short clip, {100 * step:.1f}% of the frame's size of motion "
+                                "per frame)")
         if every:
             db.unlink()
             pycolmap.Database.open(str(db)).close()
