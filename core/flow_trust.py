@@ -35,7 +35,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .reference import DEFAULT_BORDER, DEFAULT_PRESET, dis_flow, rotation_homography
+from .reference import DEFAULT_BORDER, DEFAULT_PRESET, dis_flow, residual_field, rotation_homography
 
 REASONS = ("silhouette", "occluded", "inconsistent", "texture", "range")
 
@@ -83,22 +83,6 @@ class StepReading:
         for k in ("pi", "pi_frame", "pi_covered", "pi_trusted"):
             out[k] = None if not np.isfinite(out[k]) else float(out[k])
         return out
-
-
-def residual_field(flow: np.ndarray, H: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Per-pixel magnitude of flow minus the flow of homography H, per axis over the focal
-    lengths of K (focal-length units): the translation-induced image motion."""
-    h, w = flow.shape[:2]
-    xs = np.arange(w, dtype=np.float64) + 0.5
-    ys = np.arange(h, dtype=np.float64) + 0.5
-    qx = H[0, 0] * xs[None, :] + H[0, 1] * ys[:, None] + H[0, 2]
-    qy = H[1, 0] * xs[None, :] + H[1, 1] * ys[:, None] + H[1, 2]
-    qw = H[2, 0] * xs[None, :] + H[2, 1] * ys[:, None] + H[2, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rx = flow[..., 0] - (qx / qw - xs[None, :])
-        ry = flow[..., 1] - (qy / qw - ys[:, None])
-        mag = np.hypot(rx / K[0, 0], ry / K[1, 1])
-    return np.where(qw > 0, mag, np.inf)
 
 
 def noise_sigma(gray: np.ndarray, mask: Optional[np.ndarray] = None) -> float:

@@ -342,6 +342,22 @@ def residual_parallax(flow: np.ndarray, H: np.ndarray, K: np.ndarray, border: fl
     return residual_parallax_coverage(flow, H, K, border)[0]
 
 
+def residual_field(flow: np.ndarray, H: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Per-pixel magnitude of flow minus the flow of homography H, per axis over the focal
+    lengths of K (focal-length units): the translation-induced image motion."""
+    h, w = flow.shape[:2]
+    xs = np.arange(w, dtype=np.float64) + 0.5
+    ys = np.arange(h, dtype=np.float64) + 0.5
+    qx = H[0, 0] * xs[None, :] + H[0, 1] * ys[:, None] + H[0, 2]
+    qy = H[1, 0] * xs[None, :] + H[1, 1] * ys[:, None] + H[1, 2]
+    qw = H[2, 0] * xs[None, :] + H[2, 1] * ys[:, None] + H[2, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rx = flow[..., 0] - (qx / qw - xs[None, :])
+        ry = flow[..., 1] - (qy / qw - ys[:, None])
+        mag = np.hypot(rx / K[0, 0], ry / K[1, 1])
+    return np.where(qw > 0, mag, np.inf)
+
+
 def residual_parallax_coverage(flow: np.ndarray, H: np.ndarray, K: np.ndarray,
                                border: float = DEFAULT_BORDER) -> tuple[float, float]:
     """(residual_parallax, coverage): coverage is the fraction of the frame's pixels the
@@ -349,20 +365,14 @@ def residual_parallax_coverage(flow: np.ndarray, H: np.ndarray, K: np.ndarray,
     h, w = flow.shape[:2]
     xs = np.arange(w, dtype=np.float64) + 0.5
     ys = np.arange(h, dtype=np.float64) + 0.5
-    # Homography applied separably-vectorised: q = H [x, y, 1].
-    qx = H[0, 0] * xs[None, :] + H[0, 1] * ys[:, None] + H[0, 2]
-    qy = H[1, 0] * xs[None, :] + H[1, 1] * ys[:, None] + H[1, 2]
-    qw = H[2, 0] * xs[None, :] + H[2, 1] * ys[:, None] + H[2, 2]
-    rx = flow[..., 0] - (qx / qw - xs[None, :])
-    ry = flow[..., 1] - (qy / qw - ys[:, None])
-    mag = np.hypot(rx / K[0, 0], ry / K[1, 1])
+    mag = residual_field(flow, H, K)
     b = int(round(border * min(h, w)))
     mask = np.zeros((h, w), bool)
     mask[b:h - b, b:w - b] = True
     # pixels whose match leaves the image have no reliable flow
     ex = xs[None, :] + flow[..., 0]
     ey = ys[:, None] + flow[..., 1]
-    mask &= (ex >= 0) & (ex < w) & (ey >= 0) & (ey < h) & (qw > 0)
+    mask &= (ex >= 0) & (ex < w) & (ey >= 0) & (ey < h) & np.isfinite(mag)
     counted = int(mask.sum())
     if not counted:
         return float("nan"), 0.0

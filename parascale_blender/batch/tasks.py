@@ -126,19 +126,6 @@ def _frames_text(steps) -> str:
     return ", ".join(parts)
 
 
-def finite(obj):
-    """obj with every non-finite float replaced by None (json never holds NaN or inf)."""
-    import math
-
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    return obj
-
-
 def measure_figures(ref, track) -> dict:
     """The summary figures of a measured reference: Pi per step, the clip's gauge
     D = median |d_t| / Pi_t (core.gauge.clip_depth, in the track's units), the fraction
@@ -262,7 +249,7 @@ def run_job(job: dict, out_dir: str, num_cpus: int = 1) -> dict:
     """Run one job into out_dir/<id>/ and return its record (also written as job.json).
     A failure of the job itself is a record with status 'failed' and its reason; only a
     dead worker (a crash, the OOM killer, a kill) makes Ray run the task again."""
-    from ...core.formats.writers import atomic_folder, atomic_write_json, stale_pids
+    from ...core.formats.writers import atomic_folder, atomic_write_json, json_safe, stale_pids
 
     job = Job(**job)
     final = Path(out_dir) / job.id
@@ -300,7 +287,7 @@ def run_job(job: dict, out_dir: str, num_cpus: int = 1) -> dict:
                   "camera": job.camera, "started": started, "seconds": round(time.perf_counter() - t0, 3),
                   "cpu_seconds": round(time.process_time() - c0, 3), "peak_rss_mb": peak_rss_mb(),
                   "num_cpus": num_cpus, "host": platform.node(), "pid": os.getpid(), "cut_off_attempts": cut_off,
-                  "outputs": sorted(p.name for p in tmp.iterdir()) + [RECORD], "summary": finite(figures)}
+                  "outputs": sorted(p.name for p in tmp.iterdir()) + [RECORD], "summary": json_safe(figures)}
         atomic_write_json(tmp / RECORD, record, end="\n", indent=1, allow_nan=False, default=_json_default)
     return record
 
@@ -322,10 +309,10 @@ def failure_record(job: Job, reason: str, **extra) -> dict:
 
 def write_failure(out_dir, record: dict) -> None:
     """job.json of a job that failed outside a worker, written like the workers write."""
-    from ...core.formats.writers import atomic_folder, atomic_write_json
+    from ...core.formats.writers import atomic_folder, atomic_write_json, json_safe
 
     with atomic_folder(Path(out_dir) / record["id"], allowed=JOB_FILES) as tmp:
-        atomic_write_json(tmp / RECORD, finite(record), end="\n", indent=1, allow_nan=False, default=_json_default)
+        atomic_write_json(tmp / RECORD, json_safe(record), end="\n", indent=1, allow_nan=False, default=_json_default)
 
 
 def read_record(out_dir, job_id: str):
